@@ -1,0 +1,47 @@
+"""``saltseg`` command line: one sub-command per module, each with ``add_parser`` and ``run``."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Optional, Sequence
+
+from .. import __version__
+from ..errors import SaltSegError
+from . import demo_command, segment_command
+
+COMMANDS = [segment_command, demo_command]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="saltseg",
+        description="Whole-body CT segmentation with SALT (Softmax for Arbitrary Label Trees).",
+    )
+    parser.add_argument("--version", action="version", version=f"saltseg {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.run(args) or 0)
+    except SaltSegError as error:
+        print(f"saltseg: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("saltseg: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

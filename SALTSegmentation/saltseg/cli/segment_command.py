@@ -1,0 +1,77 @@
+"""``saltseg segment INPUT -o OUTPUT``: a CT file or DICOM folder to a .seg.nrrd or labelmap."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ..devices import DEVICE_CHOICES
+from ..image_io import read_image
+from ..model_io import load_model
+from ..pipeline import SegmentOptions, segment_image
+from ..writers import check_output_path, write_result
+from .progress_bar import StageProgressBar
+
+logger = logging.getLogger(__name__)
+
+
+def _overlap(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"overlap must be in [0, 1), got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "segment", help="segment a CT into the SALT label tree",
+        description="Segment a CT (NIfTI/NRRD/MHA file or DICOM series folder) into a Slicer "
+                    ".seg.nrrd or a labelmap (.nii.gz/.nrrd/.mha) with a .labels.json table beside it.",
+    )
+    parser.add_argument("input", type=Path, help="CT image file or DICOM series folder")
+    parser.add_argument("-o", "--output", type=Path, required=True,
+                        help="output .seg.nrrd, or labelmap .nii.gz/.nrrd/.mha")
+    parser.add_argument("--model", default=None, metavar="ID|DIR",
+                        help="registry model id or a folder with model.pt + config.pkl "
+                             "(default: the published SALT model, if installed)")
+    parser.add_argument("--catalog", type=Path, default=None, help="extra model catalogue JSON file")
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                        help="compute device (auto: CUDA, then Apple MPS, then CPU)")
+    parser.add_argument("--overlap", type=_overlap, default=0.5, help="sliding-window overlap (default 0.5)")
+    parser.add_argument("--batch-size", type=_positive_int, default=2, help="windows per forward pass (default 2)")
+    parser.add_argument("--no-largest-component", dest="largest_component", action="store_false",
+                        help="keep every connected component (default: keep the largest body component)")
+    parser.add_argument("--no-mixed-precision", dest="mixed_precision", action="store_false",
+                        help="run CUDA inference in float32")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models import resolve_model_dir
+
+    output = check_output_path(args.output)  # fail before minutes of work
+    model_dir = resolve_model_dir(args.model, catalog_file=args.catalog)
+    model = load_model(model_dir, args.device)
+    image = read_image(args.input)
+    options = SegmentOptions(overlap=args.overlap, batch_size=args.batch_size,
+                             largest_component=args.largest_component,
+                             mixed_precision=args.mixed_precision)
+    with StageProgressBar(enabled=not args.quiet) as bar:
+        result = segment_image(image, model, options, progress=bar, model_id=str(args.model or model_dir.name))
+    written = write_result(result.labelmap, output, result.tree, result.model_id)
+    names = ", ".join(entry.name for entry in result.label_table()[:8])
+    more = len(result.present_values) - 8
+    print(f"{len(result.present_values)} structures ({names}{f', … {more} more' if more > 0 else ''}) "
+          f"in {sum(result.timings.values()):.1f} s on {model.device}", file=sys.stderr)
+    for path in written:
+        print(path)
+    return 0

@@ -1,0 +1,127 @@
+"""Reading CT images (NIfTI, NRRD, MHA, DICOM series) and checking that they can be segmented."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import InputImageError
+
+logger = logging.getLogger(__name__)
+
+#: Air is about -1000 HU; a CT volume practically always contains some.
+_AIR_THRESHOLD_HU = -500.0
+_MIN_SLICES = 2
+
+
+def read_dicom_series(folder: Path) -> sitk.Image:
+    """The largest DICOM series in ``folder`` (other series are named in a warning)."""
+    reader = sitk.ImageSeriesReader()
+    series_ids = reader.GetGDCMSeriesIDs(str(folder))
+    if not series_ids:
+        raise InputImageError(f"{folder} is a folder but holds no DICOM series")
+    files_by_series = {sid: reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids}
+    chosen = max(files_by_series, key=lambda sid: len(files_by_series[sid]))
+    if len(series_ids) > 1:
+        others = ", ".join(f"{sid} ({len(files_by_series[sid])} files)" for sid in series_ids if sid != chosen)
+        logger.warning("%s holds %d DICOM series; using %s (%d files), ignoring %s", folder,
+                       len(series_ids), chosen, len(files_by_series[chosen]), others)
+    reader.SetFileNames(files_by_series[chosen])
+    reader.MetaDataDictionaryArrayUpdateOn()
+    reader.LoadPrivateTagsOff()
+    try:
+        image = reader.Execute()
+    except RuntimeError as error:
+        raise InputImageError(f"cannot read the DICOM series in {folder}: {_first_line(error)}") from error
+    modality = reader.GetMetaData(0, "0008|0060").strip() if reader.HasMetaDataKey(0, "0008|0060") else ""
+    if modality:
+        image.SetMetaData("0008|0060", modality)
+    return image
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    # ITK messages start with file/line noise; the last line is usually the useful description.
+    return lines[-1] if lines else type(error).__name__
+
+
+def read_image(path: Union[str, Path]) -> sitk.Image:
+    """Read a 3D image file or a DICOM series folder; errors say what is wrong with it."""
+    path = Path(path)
+    if not path.exists():
+        raise InputImageError(f"input {path} does not exist")
+    if path.is_dir():
+        return read_dicom_series(path)
+    if path.stat().st_size == 0:
+        raise InputImageError(f"input {path} is an empty file")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise InputImageError(
+            f"cannot read {path}: not a readable NIfTI/NRRD/MHA/DICOM image or the file is "
+            f"truncated ({_first_line(error)})"
+        ) from error
+
+
+@dataclass
+class ImageCheck:
+    """What :func:`check_ct_image` found: warnings that do not stop the run."""
+
+    warnings: list[str] = field(default_factory=list)
+    intensity_range: tuple[float, float] = (0.0, 0.0)
+
+
+def check_ct_image(image: sitk.Image) -> ImageCheck:
+    """Raise :class:`InputImageError` for images that cannot be segmented; warn for odd ones."""
+    size = image.GetSize()
+    if image.GetDimension() != 3:
+        raise InputImageError(
+            f"the image is {image.GetDimension()}D (size {'×'.join(map(str, size))}); SALT segments "
+            "3D CT volumes" + (" — select one time point or channel first" if image.GetDimension() == 4 else "")
+        )
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputImageError(
+            f"the image has {image.GetNumberOfComponentsPerPixel()} components per voxel (colour or "
+            "vector image); SALT needs a scalar CT volume"
+        )
+    if min(size) == 0:
+        raise InputImageError(f"the image is empty (size {'×'.join(map(str, size))})")
+    if sorted(size)[0] < _MIN_SLICES:
+        raise InputImageError(
+            f"the image is a single slice (size {'×'.join(map(str, size))}); SALT segments 3D volumes"
+        )
+    spacing = image.GetSpacing()
+    if any(not np.isfinite(s) or s <= 0 for s in spacing):
+        raise InputImageError(f"the image has an invalid voxel spacing {spacing}")
+    direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
+    if not np.allclose(direction @ direction.T, np.eye(3), atol=1e-3):
+        raise InputImageError("the image's direction matrix is not orthonormal (sheared geometry)")
+
+    array = sitk.GetArrayViewFromImage(image)
+    check = ImageCheck()
+    if np.issubdtype(array.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise InputImageError(
+                f"the image contains {bad} NaN or infinite voxels ({100.0 * bad / array.size:.2g}% of "
+                "the volume); fix or mask them before segmenting"
+            )
+    low, high = float(array.min()), float(array.max())
+    check.intensity_range = (low, high)
+    if low == high:
+        raise InputImageError(f"the image is empty: every voxel has the value {low:g}")
+    modality = image.GetMetaData("0008|0060").strip() if image.HasMetaDataKey("0008|0060") else ""
+    if modality and modality.upper() != "CT":
+        check.warnings.append(f"the DICOM modality is {modality}, not CT; SALT is trained on CT only")
+    if np.percentile(array[:: max(1, array.shape[0] // 64)], 0.5) > _AIR_THRESHOLD_HU:
+        check.warnings.append(
+            f"intensities range from {low:g} to {high:g} with no air near -1000 HU: this does not "
+            "look like a CT in Hounsfield units (MR, or rescaled?); the result will be unreliable"
+        )
+    for warning in check.warnings:
+        logger.warning(warning)
+    return check

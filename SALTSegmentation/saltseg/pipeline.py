@@ -1,0 +1,125 @@
+"""CT in, tree-labelled segmentation out: the whole engine behind one call.
+
+``segment_image`` is what the CLI and the Slicer module run::
+
+    model = load_model("path/to/model_dir", device="auto")
+    result = segment_image(sitk.ReadImage("ct.nii.gz"), model)
+    result.labelmap        # SimpleITK image on the input grid, SALT's label values
+    result.label_table()   # value → tree path, name, colour
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from .image_io import check_ct_image
+from .label_table import LabelEntry, label_table
+from .labeltree import LabelTree, NodeRef
+from .memory import check_memory, estimate_memory
+from .model_io import SaltModel
+from .postprocess import keep_largest_component, map_to_input_grid, node_mask
+from .preprocess import prepare_volume, reorient, resampled_size
+from .progress import CancelToken, ProgressCallback, ProgressReporter
+from .sliding_window import WindowSettings, sliding_window_labels
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("preprocessing", "inference", "postprocessing")
+
+
+@dataclass
+class SegmentOptions:
+    overlap: float = 0.5
+    batch_size: int = 2
+    largest_component: bool = True
+    mixed_precision: bool = True  # float16 autocast, CUDA only
+    #: Override the detected free RAM / GPU memory (bytes) for the pre-flight check.
+    host_memory_limit: Optional[int] = None
+    device_memory_limit: Optional[int] = None
+
+
+@dataclass
+class SegmentationResult:
+    labelmap: sitk.Image  # on the input image's grid; values are SALT's leaf label values
+    tree: LabelTree
+    model_id: str = ""
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def present_values(self) -> list[int]:
+        values = np.unique(sitk.GetArrayViewFromImage(self.labelmap))
+        background = self.tree.background_value
+        return [int(v) for v in values if v != background]
+
+    def label_table(self) -> list[LabelEntry]:
+        """Entries of the structures present in this result."""
+        return label_table(self.tree, self.present_values)
+
+    def node_mask(self, node: NodeRef) -> sitk.Image:
+        """Union of all leaves under ``node`` (e.g. ``"body,bones,spine"``) as a 0/1 image."""
+        array = sitk.GetArrayViewFromImage(self.labelmap)
+        mask = sitk.GetImageFromArray(node_mask(array, self.tree.subtree_label_values(node)).astype(np.uint8))
+        mask.CopyInformation(self.labelmap)
+        return mask
+
+
+def segment_image(
+    image: sitk.Image,
+    model: SaltModel,
+    options: Optional[SegmentOptions] = None,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+    model_id: str = "",
+) -> SegmentationResult:
+    """Segment a CT image already in memory. Raises :class:`~saltseg.errors.SaltSegError`
+    subclasses for bad input, :class:`~saltseg.errors.Cancelled` when ``cancel`` is set."""
+    options = options or SegmentOptions()
+    report = ProgressReporter(progress, cancel)
+    config = model.config
+    tree = config.tree
+    background = tree.background_value if tree.background_value is not None else 0
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    report("preprocessing", 0.0)
+    check = check_ct_image(image)
+    oriented = reorient(image)
+    processing_shape = resampled_size(oriented.GetSize(), oriented.GetSpacing(), config.voxel_spacing)
+    estimate = estimate_memory(int(np.prod(image.GetSize(), dtype=np.int64)), processing_shape,
+                               config.roi_size, len(tree), len(tree.leaves), options.batch_size, model.device)
+    check_memory(estimate, model.device, options.host_memory_limit, options.device_memory_limit)
+    logger.info("processing grid %s voxels at %s mm; estimated need %s", processing_shape,
+                config.voxel_spacing, estimate.describe())
+    report("preprocessing", 0.3)
+    prepared = prepare_volume(oriented, config.voxel_spacing, config.intensity, already_oriented=True)
+    del oriented
+    report("preprocessing", 1.0)
+    timings["preprocessing"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    settings = WindowSettings(
+        roi_size=config.roi_size, overlap=options.overlap, batch_size=options.batch_size,
+        pad_value=config.background_intensity, mixed_precision=options.mixed_precision,
+    )
+    leaves = torch.as_tensor(tree.leaves, dtype=torch.long)
+    labels = sliding_window_labels(prepared.array, model.network, leaves, len(tree), settings,
+                                   model.device, report, background)
+    timings["inference"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    report("postprocessing", 0.0)
+    if options.largest_component:
+        labels = keep_largest_component(labels, background)
+    report("postprocessing", 0.5)
+    labelmap = map_to_input_grid(labels, prepared.grid, image, background)
+    report("postprocessing", 1.0)
+    timings["postprocessing"] = time.perf_counter() - started
+    return SegmentationResult(labelmap, tree, model_id, check.warnings, timings)
+

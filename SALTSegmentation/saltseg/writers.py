@@ -1,0 +1,151 @@
+"""Writing results: a Slicer ``.seg.nrrd`` or a labelmap (``.nii.gz``/``.nrrd``/``.mha``) with a
+JSON label table beside it. Every file appears only complete (temp file, then rename)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import SimpleITK as sitk
+
+from .atomic import atomic_path, atomic_write
+from .errors import OutputError
+from .label_table import label_table, label_table_json
+from .labeltree import LabelTree
+
+SEG_NRRD = ".seg.nrrd"
+LABELMAP_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+#: Segment tag keys (Slicer stores tags as ``key:value|``); the tree path is the stable key.
+TAG_TREE_PATH = "SALT.TreePath"
+TAG_NODE_INDEX = "SALT.NodeIndex"
+TAG_LABEL_VALUE = "SALT.LabelValue"
+TAG_MODEL_ID = "SALT.ModelId"
+HEADER_TREE = "SALT_LabelTree"
+
+
+def output_kind(path: Union[str, Path]) -> str:
+    name = Path(path).name.lower()
+    if name.endswith(SEG_NRRD):
+        return "seg.nrrd"
+    for suffix in LABELMAP_SUFFIXES:
+        if name.endswith(suffix):
+            return "labelmap"
+    raise OutputError(
+        f"cannot tell the output format of {path}: use .seg.nrrd (Slicer segmentation) or a "
+        f"labelmap ({', '.join(LABELMAP_SUFFIXES)})"
+    )
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (SEG_NRRD,) + LABELMAP_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix
+
+
+def label_table_path(labelmap_path: Union[str, Path]) -> Path:
+    """``ct.nii.gz`` → ``ct.labels.json`` beside it."""
+    path = Path(labelmap_path)
+    return path.with_name(path.name[: -len(_suffix(path))] + ".labels.json")
+
+
+def check_output_path(path: Union[str, Path]) -> Path:
+    """Fail before any computation if the output cannot be written."""
+    path = Path(path)
+    output_kind(path)
+    if not path.parent.is_dir():
+        raise OutputError(f"output folder {path.parent} does not exist")
+    if path.is_dir():
+        raise OutputError(f"output {path} is a folder; give a file name")
+    return path
+
+
+def present_values(labelmap: sitk.Image, background_value: Optional[int]) -> list[int]:
+    values = np.unique(sitk.GetArrayViewFromImage(labelmap))
+    return [int(v) for v in values if background_value is None or v != background_value]
+
+
+def write_labelmap(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree,
+                   model_id: str = "") -> tuple[Path, Path]:
+    """Labelmap with SALT's values plus ``<name>.labels.json``; returns both paths."""
+    path = check_output_path(path)
+    table_path = label_table_path(path)
+    values = present_values(labelmap, tree.background_value)
+    atomic_write(table_path, lambda tmp: tmp.write_text(label_table_json(tree, values, model_id=model_id)))
+    try:
+        atomic_write(path, lambda tmp: sitk.WriteImage(labelmap, str(tmp), True), suffix=_suffix(path))
+    except BaseException:
+        table_path.unlink(missing_ok=True)
+        raise
+    return path, table_path
+
+
+def _extents(labelmap: sitk.Image, values: Sequence[int]) -> dict[int, list[int]]:
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.ComputeOrientedBoundingBoxOff()
+    stats.Execute(sitk.Cast(labelmap, sitk.sitkUInt16))
+    extents = {}
+    for value in values:
+        if value == 0 or not stats.HasLabel(value):
+            continue
+        x, y, z, sx, sy, sz = stats.GetBoundingBox(value)
+        extents[value] = [x, x + sx - 1, y, y + sy - 1, z, z + sz - 1]
+    return extents
+
+
+def ijk_to_lps(image: sitk.Image) -> np.ndarray:
+    matrix = np.eye(4)
+    direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
+    matrix[:3, :3] = direction * np.asarray(image.GetSpacing(), dtype=float)
+    matrix[:3, 3] = image.GetOrigin()
+    return matrix
+
+
+def segmentation_document(labelmap: sitk.Image, tree: LabelTree, model_id: str = "") -> dict:
+    """A ``slicerio`` segmentation: one segment per present leaf, values kept as SALT's."""
+    values = present_values(labelmap, tree.background_value)
+    if 0 in values:
+        # Slicer reserves 0 for "no segment"; only a tree without a background leaf gets here.
+        raise OutputError("label value 0 is a real structure in this tree; write a labelmap instead")
+    extents = _extents(labelmap, values)
+    segments = []
+    for entry in label_table(tree, values):
+        segments.append({
+            "id": entry.node_id,
+            "name": entry.name,
+            "color": [round(c, 4) for c in entry.color],
+            "labelValue": entry.value,
+            "layer": 0,
+            "extent": extents.get(entry.value, [0, -1, 0, -1, 0, -1]),
+            "tags": {
+                TAG_TREE_PATH: entry.node_id,
+                TAG_NODE_INDEX: str(entry.node),
+                TAG_LABEL_VALUE: str(entry.value),
+                TAG_MODEL_ID: model_id,
+            },
+        })
+    voxels = sitk.GetArrayFromImage(labelmap).transpose(2, 1, 0)
+    return {
+        "voxels": voxels,
+        "ijkToLPS": ijk_to_lps(labelmap),
+        "segments": segments,
+        "containedRepresentationNames": ["Binary labelmap"],
+        "masterRepresentation": "Binary labelmap",
+        HEADER_TREE: tree.to_json(),
+    }
+
+
+def write_seg_nrrd(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree, model_id: str = "") -> Path:
+    import slicerio
+
+    path = check_output_path(path)
+    document = segmentation_document(labelmap, tree, model_id)
+    atomic_write(path, lambda tmp: slicerio.write_segmentation(str(tmp), document), suffix=SEG_NRRD)
+    return path
+
+
+def write_result(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree, model_id: str = "") -> list[Path]:
+    if output_kind(path) == "seg.nrrd":
+        return [write_seg_nrrd(labelmap, path, tree, model_id)]
+    return list(write_labelmap(labelmap, path, tree, model_id))
