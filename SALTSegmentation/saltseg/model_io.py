@@ -169,6 +169,12 @@ def load_torchscript(path: Path, device: torch.device) -> tuple[torch.jit.Script
         module = torch.jit.load(str(path), map_location=device)
     except (RuntimeError, ValueError, zipfile.BadZipFile) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "required keyword attribute 'value'" in message:
+            raise ModelError(
+                f"{path} was saved after torch.jit.optimize_for_inference on the CPU, whose MKL-DNN "
+                "constants PyTorch cannot load back; re-export it with trace + torch.jit.freeze "
+                "(saltseg.export.export_model)"
+            ) from error
         raise ModelError(
             f"{path} is not a loadable TorchScript model (truncated or corrupt file, or saved by "
             f"an incompatible PyTorch): {message}"

@@ -6,7 +6,9 @@ plain data types.
 """
 from __future__ import annotations
 
+import codecs
 import collections
+import copyreg
 import io
 import pathlib
 import pickle
@@ -29,6 +31,10 @@ _ALLOWED: dict[tuple[str, str], Any] = {
 }
 _ALLOWED.update({
     ("collections", "OrderedDict"): collections.OrderedDict,
+    # Protocol-2 pickles store bytes (and numpy buffers) as _codecs.encode(text, "latin1").
+    ("_codecs", "encode"): codecs.encode,
+    # Rebuilds objects of classes that are themselves allow-listed (protocol < 2).
+    ("copyreg", "_reconstructor"): copyreg._reconstructor,
     ("argparse", "Namespace"): __import__("argparse").Namespace,
     # Paths are loaded as pure paths: a WindowsPath cannot be instantiated on Linux and vice
     # versa, and a config never needs to touch the file system.
@@ -45,6 +51,10 @@ _ALLOWED.update({
 for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
     _ALLOWED[(_module, "_reconstruct")] = np.ndarray.__reduce__(np.zeros(1))[0]
     _ALLOWED[(_module, "scalar")] = np.zeros(1, np.float64)[0].__reduce__()[0]
+# Protocol 5 rebuilds arrays from a byte buffer and a dtype.
+_FROMBUFFER = np.zeros(2).__reduce_ex__(5)[0]
+for _module in ("numpy.core.numeric", "numpy._core.numeric"):
+    _ALLOWED[(_module, "_frombuffer")] = _FROMBUFFER
 for _name in _NUMPY_SCALARS:
     if hasattr(np, _name):
         _ALLOWED[("numpy", _name)] = getattr(np, _name)
@@ -55,8 +65,13 @@ if hasattr(np, "dtypes"):
             _ALLOWED[("numpy.dtypes", _name)] = getattr(np.dtypes, _name)
 
 
+# Python 2 names that protocol 0-2 pickles use for the same builtins.
+_MODULE_ALIASES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
+
 class _AllowListUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        module = _MODULE_ALIASES.get(module, module)
         try:
             return _ALLOWED[(module, name)]
         except KeyError:

@@ -1,0 +1,96 @@
+"""Shared fixtures: the real shared CT, the published label tree, small real models."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from saltseg.labeltree import LabelTree
+from saltseg.threshold_model import export_threshold_model
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_DATA = REPO.parent / "shared" / "data"
+BUNDLED_TREE = REPO / "SALTSegmentation" / "saltseg" / "resources" / "saros+totalseg-tree-labels.txt"
+
+# Small trees in SALT's file format, for fast tests.
+SMALL_TREE_TEXT = """background
+body,fat
+body,soft_tissue,muscle
+body,soft_tissue,organ_left
+body,soft_tissue,organ_right
+body,bone
+"""
+SMALL_RULES = ((-10000.0, "background"), (-500.0, "body,fat"), (0.0, "body,soft_tissue,muscle"),
+               (300.0, "body,bone"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present on this machine")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def salt_tree() -> LabelTree:
+    return LabelTree.from_tree_labels_file(BUNDLED_TREE)
+
+
+@pytest.fixture(scope="session")
+def small_tree(tmp_path_factory) -> LabelTree:
+    path = tmp_path_factory.mktemp("tree") / "tree-labels.txt"
+    path.write_text(SMALL_TREE_TEXT)
+    return LabelTree.from_tree_labels_file(path)
+
+
+@pytest.fixture(scope="session")
+def small_threshold_model(tmp_path_factory, small_tree) -> Path:
+    """A real official-format model (HU thresholds) on the small tree, 6 mm, roi 32×32×16."""
+    out = tmp_path_factory.mktemp("small_model")
+    return export_threshold_model(out, small_tree, roi_size=(32, 32, 16), voxel_spacing=(6.0, 6.0, 6.0),
+                                  rules=SMALL_RULES)
+
+
+@pytest.fixture(scope="session")
+def salt_threshold_model(tmp_path_factory, salt_tree) -> Path:
+    """The same kind of model on the published 145-node tree."""
+    out = tmp_path_factory.mktemp("salt_model")
+    return export_threshold_model(out, salt_tree, roi_size=(32, 32, 16), voxel_spacing=(6.0, 6.0, 6.0))
+
+
+@pytest.fixture(scope="session")
+def example_ct(shared_data) -> sitk.Image:
+    return sitk.ReadImage(str(shared_data / "example_ct.nii.gz"))
+
+
+@pytest.fixture(scope="session")
+def example_ct_small(shared_data) -> sitk.Image:
+    return sitk.ReadImage(str(shared_data / "example_ct_sm.nii.gz"))
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_torch():
+    torch.manual_seed(0)
+    np.random.seed(0)
+    yield
+
+
+def random_tree_paths(rng: np.random.Generator, num_nodes: int, max_depth: int) -> list[tuple[str, ...]]:
+    """Leaf paths of a random valid SALT tree (every internal node has ≥ 2 children)."""
+    paths: list[tuple[str, ...]] = [("n0",), ("n1",)]
+    counter = 2
+    while counter + 2 <= num_nodes:
+        candidates = [p for p in paths if len(p) < max_depth]
+        if not candidates:
+            break
+        leaf = candidates[rng.integers(len(candidates))]
+        paths.remove(leaf)
+        children = int(rng.integers(2, 5))
+        children = min(children, num_nodes - counter)
+        for _ in range(max(children, 2)):
+            paths.append(leaf + (f"n{counter}",))
+            counter += 1
+    return paths

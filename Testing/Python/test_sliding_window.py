@@ -1,0 +1,141 @@
+"""Slab-wise sliding-window inference equals whole-volume inference, and can be cancelled."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from saltseg.errors import Cancelled, InputImageError, ModelError
+from saltseg.progress import CancelToken, ProgressReporter
+from saltseg.sliding_window import (
+    WindowSettings,
+    gaussian_importance,
+    scan_positions,
+    sliding_window_labels,
+)
+from saltseg.tree_softmax import TreeSoftmax
+
+
+def make_predictor(tree, seed=0):
+    torch.manual_seed(seed)
+    network = torch.nn.Sequential(
+        torch.nn.Conv3d(1, 6, 3, padding=1), torch.nn.Tanh(), torch.nn.Conv3d(6, len(tree), 3, padding=1),
+        TreeSoftmax(tree),
+    ).eval()
+    with torch.no_grad():
+        network[0].weight.mul_(8.0)  # make outputs depend strongly on the window's content
+    return network
+
+
+def whole_volume_reference(volume, predictor, tree, settings):
+    """Textbook sliding window: all N channels of the whole volume accumulated, then argmax."""
+    roi = settings.roi_size
+    x = torch.from_numpy(volume)
+    starts = [scan_positions(s, r, settings.overlap) for s, r in zip(x.shape, roi)]
+    weight = gaussian_importance(roi, settings.sigma_scale, torch.device("cpu"))
+    total = torch.zeros((len(tree),) + tuple(x.shape))
+    weights = torch.zeros(tuple(x.shape))
+    for z0 in starts[2]:
+        for x0, y0 in itertools.product(starts[0], starts[1]):
+            region = (slice(x0, x0 + roi[0]), slice(y0, y0 + roi[1]), slice(z0, z0 + roi[2]))
+            with torch.no_grad():
+                p = predictor(x[region][None, None])[0]
+            total[(slice(None),) + region] += p * weight
+            weights[region] += weight
+    probabilities = total / weights
+    return probabilities.index_select(0, torch.as_tensor(tree.leaves)).argmax(0).numpy()
+
+
+def test_scan_positions_cover_the_axis_with_the_last_window_flush():
+    assert scan_positions(100, 48, 0.5) == [0, 24, 48, 52]
+    assert scan_positions(48, 48, 0.5) == [0]
+    assert scan_positions(30, 48, 0.5) == [0]
+    assert scan_positions(10, 4, 0.0) == [0, 4, 6]
+
+
+@pytest.mark.parametrize("shape, roi, overlap, batch", [((30, 26, 41), (16, 16, 8), 0.5, 2),
+                                                         ((20, 20, 23), (12, 10, 8), 0.25, 3)])
+def test_slab_inference_equals_whole_volume_inference(small_tree, shape, roi, overlap, batch):
+    rng = np.random.default_rng(1)
+    volume = rng.random(shape, dtype=np.float32)
+    predictor = make_predictor(small_tree)
+    settings = WindowSettings(roi_size=roi, overlap=overlap, batch_size=batch)
+    labels = sliding_window_labels(volume, predictor, torch.as_tensor(small_tree.leaves), len(small_tree),
+                                   settings, torch.device("cpu"))
+    expected = whole_volume_reference(volume, predictor, small_tree, settings)
+    assert labels.shape == shape and labels.dtype == np.uint8
+    assert len(np.unique(labels)) > 2  # a non-trivial labelling
+    assert np.mean(labels != expected) < 1e-4  # identical up to float summation order
+
+
+def test_volume_smaller_than_a_window_is_padded(small_tree):
+    volume = np.random.default_rng(2).random((10, 7, 5), dtype=np.float32)
+    predictor = make_predictor(small_tree)
+    settings = WindowSettings(roi_size=(16, 16, 8))
+    labels = sliding_window_labels(volume, predictor, torch.as_tensor(small_tree.leaves), len(small_tree),
+                                   settings, torch.device("cpu"))
+    assert labels.shape == (10, 7, 5)
+    padded = np.zeros((16, 16, 8), np.float32)
+    padded[3:13, 4:11, 1:6] = volume  # centred, like the engine
+    reference = whole_volume_reference(padded, predictor, small_tree, settings)[3:13, 4:11, 1:6]
+    assert np.array_equal(labels, reference)
+
+
+def test_constant_end_slices_are_background_and_all_constant_is_an_error(small_tree):
+    volume = np.random.default_rng(3).random((16, 16, 20), dtype=np.float32)
+    volume[:, :, :3] = 0.25
+    volume[:, :, -2:] = 0.0
+    labels = sliding_window_labels(volume, make_predictor(small_tree), torch.as_tensor(small_tree.leaves),
+                                   len(small_tree), WindowSettings(roi_size=(16, 16, 8)), torch.device("cpu"),
+                                   background_value=0)
+    assert (labels[:, :, :3] == 0).all() and (labels[:, :, -2:] == 0).all()
+    ramp = np.broadcast_to(np.linspace(0, 1, 20, dtype=np.float32), (16, 16, 20)).copy()
+    with pytest.raises(InputImageError, match="every axial slice"):
+        sliding_window_labels(ramp, make_predictor(small_tree), torch.as_tensor(small_tree.leaves),
+                              len(small_tree), WindowSettings(roi_size=(16, 16, 8)), torch.device("cpu"))
+
+
+def test_cancel_is_honoured_within_one_window_batch(small_tree):
+    volume = np.random.default_rng(4).random((40, 40, 40), dtype=np.float32)
+    network = make_predictor(small_tree)
+    calls = []
+
+    def predictor(x):
+        calls.append(x.shape[0])
+        return network(x)
+
+    token = CancelToken()
+    reports = []
+
+    def progress(stage, fraction):
+        reports.append(fraction)
+        if len(reports) == 4:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        sliding_window_labels(volume, predictor, torch.as_tensor(small_tree.leaves), len(small_tree),
+                              WindowSettings(roi_size=(16, 16, 8), batch_size=1), torch.device("cpu"),
+                              ProgressReporter(progress, token))
+    assert len(calls) == 3  # the 0 % report, then three windows; nothing after the cancel
+    assert reports == sorted(reports)
+
+
+def test_model_output_is_checked(small_tree):
+    volume = np.random.default_rng(5).random((16, 16, 8), dtype=np.float32)
+    leaves = torch.as_tensor(small_tree.leaves)
+    settings = WindowSettings(roi_size=(16, 16, 8))
+    wrong_channels = torch.nn.Conv3d(1, 3, 1)
+    with pytest.raises(ModelError, match="expected 8 channels"):
+        sliding_window_labels(volume, wrong_channels, leaves, len(small_tree), settings, torch.device("cpu"))
+    logits_only = torch.nn.Conv3d(1, len(small_tree), 1)
+    with pytest.raises(ModelError, match="does not output tree-softmax probabilities"):
+        sliding_window_labels(volume, logits_only, leaves, len(small_tree), settings, torch.device("cpu"))
+
+
+def test_settings_are_validated():
+    with pytest.raises(ValueError, match="overlap"):
+        WindowSettings(roi_size=(8, 8, 8), overlap=1.0)
+    with pytest.raises(ValueError, match="batch size"):
+        WindowSettings(roi_size=(8, 8, 8), batch_size=0)
