@@ -10,6 +10,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputImageError
+from .nifti_check import nifti_truncation
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ def read_image(path: Union[str, Path]) -> sitk.Image:
         return read_dicom_series(path)
     if path.stat().st_size == 0:
         raise InputImageError(f"input {path} is an empty file")
+    truncation = nifti_truncation(path)
+    if truncation:
+        raise InputImageError(f"{path} is truncated or corrupt: {truncation} (incomplete download or copy?)")
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:

@@ -55,11 +55,18 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _model_dir(spec, catalog) -> Path:
+    """A folder is used as is; anything else is a registry id."""
+    if spec is not None and (Path(spec).is_dir() or Path(spec).parent != Path(".")):
+        return Path(spec)
     from ..models import resolve_model_dir
 
+    return resolve_model_dir(spec, catalog_file=catalog)
+
+
+def run(args: argparse.Namespace) -> int:
     output = check_output_path(args.output)  # fail before minutes of work
-    model_dir = resolve_model_dir(args.model, catalog_file=args.catalog)
+    model_dir = _model_dir(args.model, args.catalog)
     model = load_model(model_dir, args.device)
     image = read_image(args.input)
     options = SegmentOptions(overlap=args.overlap, batch_size=args.batch_size,

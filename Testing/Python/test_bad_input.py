@@ -1,0 +1,107 @@
+"""Every bad input gets a specific message; odd but usable input gets a warning."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from saltseg.errors import InputImageError
+from saltseg.image_io import check_ct_image, read_image
+from saltseg.model_io import load_model
+from saltseg.pipeline import SegmentOptions, segment_image
+
+
+def write(image: sitk.Image, path) -> str:
+    sitk.WriteImage(image, str(path))
+    return str(path)
+
+
+def test_missing_empty_and_corrupt_files(tmp_path):
+    with pytest.raises(InputImageError, match="does not exist"):
+        read_image(tmp_path / "missing.nii.gz")
+    (tmp_path / "empty.nii.gz").write_bytes(b"")
+    with pytest.raises(InputImageError, match="empty file"):
+        read_image(tmp_path / "empty.nii.gz")
+    (tmp_path / "junk.nii.gz").write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(InputImageError, match="junk.nii.gz is truncated or corrupt: its compressed stream is corrupt"):
+        read_image(tmp_path / "junk.nii.gz")
+
+
+def test_truncated_nifti_is_reported(tmp_path, shared_data):
+    data = (shared_data / "example_ct_sm.nii.gz").read_bytes()
+    (tmp_path / "cut.nii.gz").write_bytes(data[: len(data) // 3])
+    with pytest.raises(InputImageError, match="truncated"):
+        read_image(tmp_path / "cut.nii.gz")
+
+
+def test_dicom_series_folder_is_read_and_empty_folder_refused(tmp_path, shared_data):
+    image = read_image(shared_data / "example_ct_dicom")
+    assert image.GetSize() == (512, 512, 20) and image.GetSpacing()[2] == pytest.approx(2.0)
+    check = check_ct_image(image)
+    assert check.warnings == []
+    with pytest.raises(InputImageError, match="holds no DICOM series"):
+        read_image(tmp_path)
+
+
+@pytest.mark.parametrize("image, message", [
+    (sitk.Image([64, 64], sitk.sitkInt16), r"2D .*SALT segments 3D CT"),
+    (sitk.Image([8, 8, 8, 3], sitk.sitkInt16), r"4D .*select one time point"),
+    (sitk.Image([32, 32, 1], sitk.sitkInt16), "single slice"),
+    (sitk.Image([8, 8, 8], sitk.sitkVectorUInt8, 3), "3 components per voxel"),
+    (sitk.Image([16, 16, 16], sitk.sitkInt16) - 1000, "every voxel has the value -1000"),
+])
+def test_unsuitable_images_are_rejected(tmp_path, image, message):
+    path = write(image, tmp_path / "image.nrrd")
+    with pytest.raises(InputImageError, match=message):
+        check_ct_image(read_image(path))
+
+
+def test_nan_voxels_are_rejected_with_a_count():
+    array = np.full((10, 12, 14), -1000.0, np.float32)
+    array[5, 5, 5:8] = np.nan
+    with pytest.raises(InputImageError, match="contains 3 NaN or infinite voxels"):
+        check_ct_image(sitk.GetImageFromArray(array))
+
+
+def test_sheared_direction_is_rejected():
+    image = sitk.Image([8, 8, 8], sitk.sitkInt16) - 1000
+    image[2, 2, 2] = 100
+    image.SetDirection((1, 0.5, 0, 0, 1, 0, 0, 0, 1))
+    with pytest.raises(InputImageError, match="not orthonormal"):
+        check_ct_image(image)
+
+
+def test_mr_like_intensities_warn_but_run(small_threshold_model):
+    rng = np.random.default_rng(0)
+    mr = sitk.GetImageFromArray((rng.random((20, 40, 40)) * 800).astype(np.int16))
+    mr.SetSpacing((6.0, 6.0, 6.0))
+    result = segment_image(mr, load_model(small_threshold_model, "cpu"), SegmentOptions())
+    assert any("does not look like a CT" in w for w in result.warnings)
+
+
+def test_dicom_modality_other_than_ct_warns():
+    image = sitk.GetImageFromArray(np.linspace(-1000, 1000, 4096).reshape(16, 16, 16).astype(np.int16))
+    image.SetMetaData("0008|0060", "MR")
+    assert any("modality is MR" in w for w in check_ct_image(image).warnings)
+
+
+def test_tiny_volume_is_padded_and_segmented(small_threshold_model, small_tree):
+    ct = sitk.Image([5, 4, 3], sitk.sitkInt16) - 1000
+    ct.SetSpacing((6.0, 6.0, 6.0))
+    ct[1:4, 1:3, 1:2] = 700
+    result = segment_image(ct, load_model(small_threshold_model, "cpu"))
+    labels = sitk.GetArrayFromImage(result.labelmap)
+    assert result.labelmap.GetSize() == (5, 4, 3)
+    assert (labels[1, 1:3, 1:4] == small_tree.label_value("body,bone")).all()
+
+
+@pytest.mark.parametrize("name", ["ct.nii", "ct.nii.gz", "ct.nrrd"])
+def test_truncated_files_of_every_format_are_refused(tmp_path, example_ct_small, name):
+    path = tmp_path / name
+    sitk.WriteImage(example_ct_small, str(path), name != "ct.nii")
+    complete = read_image(path)  # the untouched file reads fine
+    assert complete.GetSize() == example_ct_small.GetSize()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(InputImageError, match="truncated"):
+        read_image(path)

@@ -1,0 +1,112 @@
+"""The saltseg command line: real files in, real files out, exit code 0 only on success."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import slicerio
+
+from saltseg.cli import main
+from saltseg.writers import HEADER_TREE, TAG_LABEL_VALUE, TAG_TREE_PATH
+
+
+def test_segment_to_seg_nrrd_for_slicer(tmp_path, shared_data, salt_threshold_model, salt_tree, capsys):
+    output = tmp_path / "ct.seg.nrrd"
+    code = main(["segment", str(shared_data / "example_ct_sm.nii.gz"), "-o", str(output),
+                 "--model", str(salt_threshold_model), "--device", "cpu", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.strip() == str(output)
+    segmentation = slicerio.read_segmentation(str(output))
+    ct = sitk.ReadImage(str(shared_data / "example_ct_sm.nii.gz"))
+    # Same grid as the input: voxels, spacing, origin and direction (LPS).
+    assert segmentation["voxels"].shape == ct.GetSize()
+    ijk_to_lps = np.asarray(segmentation["ijkToLPS"])
+    assert np.allclose(ijk_to_lps[:3, 3], ct.GetOrigin())
+    assert np.allclose(ijk_to_lps[:3, :3], np.asarray(ct.GetDirection()).reshape(3, 3) * ct.GetSpacing())
+    by_path = {s["tags"][TAG_TREE_PATH]: s for s in segmentation["segments"]}
+    bone = by_path["body,bones,other"]
+    assert bone["name"] == "Other (bones)" and bone["labelValue"] == salt_tree.label_value("body,bones,other")
+    assert int(bone["tags"][TAG_LABEL_VALUE]) == bone["labelValue"] and len(bone["color"]) == 3
+    assert (segmentation["voxels"] == bone["labelValue"]).any()
+    assert "background" not in by_path
+    header_tree = segmentation.get(HEADER_TREE)
+    assert header_tree and json.loads(header_tree)["format"] == "saltseg-label-tree"
+
+
+def test_segment_to_labelmap_with_label_table(tmp_path, shared_data, salt_threshold_model, salt_tree):
+    output = tmp_path / "labels.nii.gz"
+    assert main(["segment", str(shared_data / "example_ct_sm.nii.gz"), "-o", str(output),
+                 "--model", str(salt_threshold_model), "--quiet", "--overlap", "0.25", "--batch-size", "4",
+                 "--no-largest-component"]) == 0
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(output)))
+    table = json.loads((tmp_path / "labels.labels.json").read_text())
+    listed = {entry["value"]: entry for entry in table["labels"]}
+    assert set(np.unique(labels)) - {0} == set(listed)
+    assert listed[salt_tree.label_value("body,bones,other")]["path"] == ["body", "bones", "other"]
+    assert table["tree"]["format"] == "saltseg-label-tree"
+
+
+def test_dicom_folder_input(tmp_path, shared_data, salt_threshold_model):
+    output = tmp_path / "dicom.nrrd"
+    assert main(["segment", str(shared_data / "example_ct_dicom"), "-o", str(output),
+                 "--model", str(salt_threshold_model), "--quiet"]) == 0
+    assert sitk.ReadImage(str(output)).GetSize() == (512, 512, 20)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["segment", "{data}/nope.nii.gz", "-o", "{tmp}/x.seg.nrrd"], "does not exist"),
+    (["segment", "{data}/example_ct_sm.nii.gz", "-o", "{tmp}/x.txt"], "cannot tell the output format"),
+    (["segment", "{data}/example_ct_sm.nii.gz", "-o", "{tmp}/missing_folder/x.seg.nrrd"], "output folder"),
+    (["segment", "{data}/example_ct_sm.nii.gz", "-o", "{tmp}/x.seg.nrrd", "--model", "{tmp}"], "has no model.pt"),
+])
+def test_errors_exit_non_zero_with_a_message_and_write_nothing(tmp_path, shared_data, salt_threshold_model,
+                                                               capsys, args, message):
+    argv = [a.format(data=shared_data, tmp=tmp_path) for a in args]
+    if "--model" not in argv:
+        argv += ["--model", str(salt_threshold_model)]
+    assert main(argv + ["--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("saltseg: error:") and message in err
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_interrupted_run_leaves_no_output(tmp_path, shared_data, salt_threshold_model, monkeypatch, capsys):
+    import saltseg.cli.segment_command as command
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "segment_image", interrupted)
+    output = tmp_path / "ct.seg.nrrd"
+    code = main(["segment", str(shared_data / "example_ct_sm.nii.gz"), "-o", str(output),
+                 "--model", str(salt_threshold_model), "--quiet"])
+    assert code == 130 and not list(tmp_path.iterdir())
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, shared_data, salt_threshold_model, monkeypatch):
+    import slicerio as module
+
+    def crash(path, document, *args, **kwargs):
+        with open(path, "wb") as handle:
+            handle.write(b"NRRD0004\npartial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(module, "write_segmentation", crash)
+    with pytest.raises(OSError):
+        main(["segment", str(shared_data / "example_ct_sm.nii.gz"), "-o", str(tmp_path / "ct.seg.nrrd"),
+              "--model", str(salt_threshold_model), "--quiet"])
+    assert not list(tmp_path.iterdir())
+
+
+def test_demo_runs_offline_and_says_what_it_is(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "saltseg", "demo", "-o", str(tmp_path), "--quiet"],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert "not a trained SALT network" in completed.stderr
+    segmentation = slicerio.read_segmentation(str(tmp_path / "synthetic_ct.seg.nrrd"))
+    names = {s["name"] for s in segmentation["segments"]}
+    assert {"Other (bones)", "Subcutaneous tissue"} <= names
