@@ -145,6 +145,18 @@ def write_seg_nrrd(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree
     return path
 
 
+def node_mask_path(output: Union[str, Path], node_id: str) -> Path:
+    """``ct.seg.nrrd`` + ``body,bones,spine`` → ``ct.body-bones-spine.nii.gz``."""
+    output = Path(output)
+    stem = output.name[: -len(_suffix(output))]
+    return output.with_name(f"{stem}.{node_id.replace(',', '-')}.nii.gz")
+
+
+def write_node_mask(mask: sitk.Image, output: Union[str, Path], node_id: str) -> Path:
+    path = node_mask_path(output, node_id)
+    return atomic_write(path, lambda tmp: sitk.WriteImage(mask, str(tmp), True), suffix=".nii.gz")
+
+
 def write_result(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree, model_id: str = "") -> list[Path]:
     if output_kind(path) == "seg.nrrd":
         return [write_seg_nrrd(labelmap, path, tree, model_id)]

@@ -110,3 +110,20 @@ def test_demo_runs_offline_and_says_what_it_is(tmp_path):
     segmentation = slicerio.read_segmentation(str(tmp_path / "synthetic_ct.seg.nrrd"))
     names = {s["name"] for s in segmentation["segments"]}
     assert {"Other (bones)", "Subcutaneous tissue"} <= names
+
+
+def test_union_mask_of_an_internal_node_on_request(tmp_path, shared_data, salt_threshold_model, salt_tree):
+    output = tmp_path / "ct.nii.gz"
+    assert main(["segment", str(shared_data / "example_ct_sm.nii.gz"), "-o", str(output), "--quiet",
+                 "--model", str(salt_threshold_model), "--mask", "body,bones", "--mask", "body"]) == 0
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(output)))
+    bones = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "ct.body-bones.nii.gz")))
+    assert np.array_equal(bones.astype(bool), np.isin(labels, salt_tree.subtree_label_values("body,bones")))
+    body = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "ct.body.nii.gz")))
+    assert np.array_equal(body.astype(bool), labels != 0)
+
+
+def test_unknown_mask_node_is_an_error(tmp_path, shared_data, salt_threshold_model, capsys):
+    assert main(["segment", str(shared_data / "example_ct_sm.nii.gz"), "-o", str(tmp_path / "ct.nii.gz"),
+                 "--quiet", "--model", str(salt_threshold_model), "--mask", "body,wings"]) == 1
+    assert "no such node" in capsys.readouterr().err and not list(tmp_path.iterdir())

@@ -10,7 +10,8 @@ from ..devices import DEVICE_CHOICES
 from ..image_io import read_image
 from ..model_io import load_model
 from ..pipeline import SegmentOptions, segment_image
-from ..writers import check_output_path, write_result
+from ..errors import OutputError
+from ..writers import check_output_path, write_node_mask, write_result
 from .progress_bar import StageProgressBar
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ def add_parser(subparsers) -> None:
                         help="keep every connected component (default: keep the largest body component)")
     parser.add_argument("--no-mixed-precision", dest="mixed_precision", action="store_false",
                         help="run CUDA inference in float32")
+    parser.add_argument("--mask", action="append", default=[], metavar="NODE",
+                        help="also write the union mask of a tree node, e.g. body,bones,spine "
+                             "(repeatable), as <output>.<node>.nii.gz")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -64,10 +68,21 @@ def _model_dir(spec, catalog) -> Path:
     return resolve_model_dir(spec, catalog_file=catalog)
 
 
+def _is_node(tree, node: str) -> bool:
+    try:
+        tree.index(node)
+    except KeyError:
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     output = check_output_path(args.output)  # fail before minutes of work
     model_dir = _model_dir(args.model, args.catalog)
     model = load_model(model_dir, args.device)
+    for node in args.mask:
+        if not _is_node(model.tree, node):
+            raise OutputError(f"--mask {node!r}: no such node in the model's label tree")
     image = read_image(args.input)
     options = SegmentOptions(overlap=args.overlap, batch_size=args.batch_size,
                              largest_component=args.largest_component,
@@ -75,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     with StageProgressBar(enabled=not args.quiet) as bar:
         result = segment_image(image, model, options, progress=bar, model_id=str(args.model or model_dir.name))
     written = write_result(result.labelmap, output, result.tree, result.model_id)
+    for node in args.mask:
+        written.append(write_node_mask(result.node_mask(node), output, result.tree.node_id(node)))
     names = ", ".join(entry.name for entry in result.label_table()[:8])
     more = len(result.present_values) - 8
     print(f"{len(result.present_values)} structures ({names}{f', … {more} more' if more > 0 else ''}) "
