@@ -121,17 +121,8 @@ class _Batcher:
 
     def __call__(self, windows: torch.Tensor) -> torch.Tensor:
         """``[B, 1, *roi]`` → leaf probabilities ``[B, L, *roi]`` (float32)."""
-        try:
-            with torch.inference_mode(), self._autocast():
-                output = self.predictor(windows.to(self.device, non_blocking=True))
-        except RuntimeError as error:
-            if is_out_of_memory(error):
-                raise OutOfMemoryError(
-                    f"{self.device.type.upper()} out of memory running {windows.shape[0]} window(s) "
-                    f"of {'×'.join(map(str, windows.shape[2:]))} voxels — retry with a window batch "
-                    "size of 1, or on the CPU"
-                ) from error
-            raise
+        with torch.inference_mode(), self._autocast():
+            output = self.predictor(windows.to(self.device, non_blocking=True))
         if not self.checked:
             self._check(output, windows)
         return output.index_select(1, self.leaves).float()
@@ -152,7 +143,7 @@ class _Batcher:
         self.checked = True
 
 
-def sliding_window_labels(
+def _sliding_window_labels(
     volume: np.ndarray,
     predictor: Predictor,
     leaves: torch.Tensor,
@@ -162,7 +153,6 @@ def sliding_window_labels(
     report: Optional[ProgressReporter] = None,
     background_value: int = 0,
 ) -> np.ndarray:
-    """Label values (index into ``leaves``) for every voxel of ``volume`` ``[X, Y, Z]``."""
     report = report or ProgressReporter()
     z_start, z_stop = trim_constant_slices(volume)
     trimmed = torch.from_numpy(np.ascontiguousarray(volume[:, :, z_start:z_stop]))
@@ -205,3 +195,33 @@ def sliding_window_labels(
     result = np.full(volume.shape, background_value, dtype=cropped.dtype)
     result[:, :, z_start:z_stop] = cropped
     return result
+
+
+def sliding_window_labels(
+    volume: np.ndarray,
+    predictor: Predictor,
+    leaves: torch.Tensor,
+    num_nodes: int,
+    settings: WindowSettings,
+    device: torch.device,
+    report: Optional[ProgressReporter] = None,
+    background_value: int = 0,
+) -> np.ndarray:
+    """Label values (index into ``leaves``) for every voxel of ``volume`` ``[X, Y, Z]``.
+
+    Out-of-memory errors of the device (windows or the slab accumulator) become an
+    :class:`OutOfMemoryError` that says what to change.
+    """
+    try:
+        return _sliding_window_labels(volume, predictor, leaves, num_nodes, settings, device, report,
+                                      background_value)
+    except RuntimeError as error:
+        if not is_out_of_memory(error):
+            raise
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise OutOfMemoryError(
+            f"{device.type.upper()} out of memory with windows of {'×'.join(map(str, settings.roi_size))} "
+            f"voxels in batches of {settings.batch_size} — retry on the CPU, or with a window batch "
+            "size of 1"
+        ) from error

@@ -139,3 +139,15 @@ def test_settings_are_validated():
         WindowSettings(roi_size=(8, 8, 8), overlap=1.0)
     with pytest.raises(ValueError, match="batch size"):
         WindowSettings(roi_size=(8, 8, 8), batch_size=0)
+
+
+def test_device_out_of_memory_becomes_an_actionable_error(small_tree):
+    def exhausted(x):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    volume = np.random.default_rng(6).random((16, 16, 8), dtype=np.float32)
+    from saltseg.errors import OutOfMemoryError
+
+    with pytest.raises(OutOfMemoryError, match="out of memory .* retry on the CPU, or with a window batch size of 1"):
+        sliding_window_labels(volume, exhausted, torch.as_tensor(small_tree.leaves), len(small_tree),
+                              WindowSettings(roi_size=(16, 16, 8)), torch.device("cpu"))
