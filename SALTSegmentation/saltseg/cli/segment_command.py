@@ -9,6 +9,7 @@ from pathlib import Path
 from ..devices import DEVICE_CHOICES
 from ..image_io import read_image
 from ..model_io import load_model
+from ..models import resolve_model_dir
 from ..pipeline import SegmentOptions, segment_image
 from ..errors import OutputError
 from ..writers import check_output_path, write_node_mask, write_result
@@ -59,15 +60,6 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _model_dir(spec, catalog) -> Path:
-    """A folder is used as is; anything else is a registry id."""
-    if spec is not None and (Path(spec).is_dir() or Path(spec).parent != Path(".")):
-        return Path(spec)
-    from ..models import resolve_model_dir
-
-    return resolve_model_dir(spec, catalog_file=catalog)
-
-
 def _is_node(tree, node: str) -> bool:
     try:
         tree.index(node)
@@ -78,7 +70,7 @@ def _is_node(tree, node: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     output = check_output_path(args.output)  # fail before minutes of work
-    model_dir = _model_dir(args.model, args.catalog)
+    model_dir = resolve_model_dir(args.model, catalog_file=args.catalog)
     model = load_model(model_dir, args.device)
     for node in args.mask:
         if not _is_node(model.tree, node):
