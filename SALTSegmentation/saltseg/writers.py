@@ -8,7 +8,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import SimpleITK as sitk
 
-from .atomic import atomic_path, atomic_write
+from .atomic import atomic_write
 from .errors import OutputError
 from .label_table import label_table, label_table_json
 from .labeltree import LabelTree

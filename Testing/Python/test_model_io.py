@@ -14,7 +14,7 @@ from saltseg.errors import DeviceError, ModelError, UnsafeConfigError
 from saltseg.export import export_model
 from saltseg.model_io import CONFIG_FILE, MODEL_FILE, load_model, read_config
 from saltseg.safe_pickle import load_config_pickle
-from saltseg.torchscript_devices import GraphDeviceReport, check_runnable_on, inspect_graph, retarget_device_literals
+from saltseg.torchscript_devices import GraphDeviceReport, check_runnable_on, inspect_graph
 from saltseg.tree_softmax import TreeSoftmax
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import zipfile
 
-import pytest
 
 import saltseg.cli as cli
 from test_models_helpers import (isolated_home, model_folder, serve_model, server,  # noqa: F401
