@@ -1,0 +1,305 @@
+"""SALT Segmentation: whole-body CT → ~145 anatomical structures, browsed as a label tree.
+
+Thin Slicer layer: the engine is ``saltseg`` and the Slicer-side logic is ``SALTSegmentationLib``
+(both next to this file), so most of it is tested with pytest outside Slicer.
+
+Console use (blocking by default)::
+
+    logic = slicer.util.getModuleLogic("SALTSegmentation")
+    seg = logic.segment(slicer.util.getNode("CT"))
+    logic.setSubtreeVisibility(seg, "body,bones,spine,lumbar_spine", False)
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import slicer
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+
+try:
+    import qt
+    from slicer.util import VTKObservationMixin
+except ImportError:  # headless slicer-core (pytest): only the Logic is usable
+    qt = None
+    VTKObservationMixin = object
+
+from SALTSegmentationLib.logic_core import SegmentationLogicCore
+from SALTSegmentationLib.worker import SegmentationJob
+
+MODULE_TITLE = "SALT Segmentation"
+#: Engine dependencies (besides torch) that Slicer's Python does not ship.
+PURE_PYTHON_DEPENDENCIES = ("platformdirs",)
+
+
+class SALTSegmentation(ScriptedLoadableModule):
+    def __init__(self, parent) -> None:
+        ScriptedLoadableModule.__init__(self, parent)
+        parent.title = MODULE_TITLE
+        parent.categories = ["Segmentation"]
+        parent.dependencies = []
+        parent.contributors = ["SALTSegmentation developers"]
+        parent.helpText = (
+            "Segments a whole-body CT into about 145 anatomical structures with SALT (Softmax for "
+            "Arbitrary Label Trees) and shows them nested by anatomy: check a node of the tree to show "
+            "its whole subtree, double-click to jump to a structure. "
+            "See <a href='https://github.com/UMEssen/SALT'>UMEssen/SALT</a>.")
+        parent.acknowledgementText = (
+            "SALT: Softmax for Arbitrary Label Trees. Sci Rep 15, 44140 (2025); arXiv:2407.08878. "
+            "Reference implementation and model: UMEssen/SALT (MIT licence).")
+
+
+class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
+    """``segment(volumeNode, segmentationNode=None, model=None, device="auto", wait=True, progress=None)``
+    plus ``labelTree``, ``subtreeSegmentIds``, ``setSubtreeVisibility``, ``subtreeVisibility``,
+    ``showOnlySubtree``, ``mergeSubtree`` and ``cancel`` (see SALTSegmentationLib.logic_core)."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        app = getattr(slicer, "app", None)
+        SegmentationLogicCore.__init__(
+            self, process_events=app.processEvents if app is not None else None,
+            schedule_polling=self._pollWithTimer if qt is not None else None)
+        self._timer = None
+
+    def _pollWithTimer(self, job: SegmentationJob) -> None:
+        # Results reach MRML from this timer, i.e. on the main thread.
+        self._timer = qt.QTimer()
+        self._timer.setInterval(100)
+        self._timer.connect("timeout()", self._onTimer)
+        self._timer.start()
+
+    def _onTimer(self) -> None:
+        if self.pollJob() and self._timer is not None:
+            self._timer.stop()
+
+
+class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._observedSegmentation = None
+        self._startTime = 0.0
+
+    def setup(self) -> None:
+        from SALTSegmentationLib.model_panel import ModelPanel
+        from SALTSegmentationLib.tree_widget import TreePanelView
+
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/SALTSegmentation.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = SALTSegmentationLogic()
+        self.treeView = TreePanelView(self.ui.structureTreeWidget, self.showError)
+        self.modelPanel = ModelPanel(self.ui.modelComboBox, self.ui.modelMenuButton, self.showError)
+        self.populateDevices()
+        self.ui.progressBar.hide()
+
+        self.ui.segmentButton.connect("clicked(bool)", self.onSegmentButton)
+        self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateButtonState)
+        self.ui.outputSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onOutputChanged)
+        self.ui.searchLineEdit.connect("textChanged(QString)", self.treeView.apply_filter)
+        self.ui.expandAllButton.connect("clicked()", self.treeView.expand_all)
+        self.ui.collapseAllButton.connect("clicked()", self.treeView.collapse_all)
+        self.ui.showOnlyButton.connect("clicked()", self.onShowOnly)
+        self.ui.mergeSubtreeButton.connect("clicked()", self.onMergeSubtree)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.onOutputChanged()
+        self.updateButtonState()
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+        if self.logic is not None:
+            self.logic.cancel()
+
+    def onSceneEndClose(self, caller=None, event=None) -> None:
+        self.onOutputChanged()
+
+    # ------------------------------------------------------------------ inputs
+    def populateDevices(self) -> None:
+        combo = self.ui.deviceComboBox
+        combo.clear()
+        try:
+            from saltseg.devices import device_availability
+            devices = [(d.name, d.available, d.reason) for d in device_availability()]
+        except ImportError:  # no torch yet: it is offered at Segment time
+            devices = [("auto", True, ""), ("cpu", True, "")]
+        labels = {"auto": "Auto", "cuda": "CUDA (NVIDIA GPU)", "mps": "Apple MPS", "cpu": "CPU"}
+        for index, (name, available, reason) in enumerate(devices):
+            combo.addItem(labels.get(name, name), name)
+            combo.model().item(index).setEnabled(available)
+            combo.setItemData(index, reason or labels.get(name, name), qt.Qt.ToolTipRole)
+
+    def updateButtonState(self, *args) -> None:
+        running = self.logic.currentJob is not None and not self.logic.currentJob.finished
+        self.ui.segmentButton.text = "Cancel" if running else "Segment"
+        self.ui.segmentButton.enabled = running or self.ui.inputVolumeSelector.currentNode() is not None
+
+    def ensureDependencies(self) -> bool:
+        """Offer to install what the engine needs and Slicer lacks: PyTorch through the PyTorch
+        extension, and the small pure-Python packages with pip. Never silently, never at import."""
+        import importlib.util
+
+        missing = [name for name in PURE_PYTHON_DEPENDENCIES if importlib.util.find_spec(name) is None]
+        if missing:
+            if not slicer.util.confirmOkCancelDisplay(
+                    f"SALT needs these Python packages: {', '.join(missing)}. Install them now?"):
+                return False
+            with slicer.util.tryWithErrorDisplay("The packages could not be installed.", waitCursor=True):
+                slicer.util.pip_install(" ".join(missing))
+            self.modelPanel.reopen_registry()
+        try:
+            import torch  # noqa: F401
+            return True
+        except ImportError:
+            pass
+        try:
+            import PyTorchUtils
+        except ImportError:
+            self.showError("SALT needs PyTorch. Install the 'PyTorch' extension from the Extensions Manager, "
+                           "restart Slicer and press Segment again.")
+            return False
+        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+        if not torchLogic.torchInstalled():
+            if not slicer.util.confirmOkCancelDisplay(
+                    "SALT needs PyTorch, which is not installed yet. Install it now? "
+                    "This downloads 1-3 GB and may take several minutes."):
+                return False
+            with slicer.util.tryWithErrorDisplay("PyTorch could not be installed.", waitCursor=True):
+                if torchLogic.installTorch(askConfirmation=False, torchVersionRequirement=">=2.1") is None:
+                    return False
+        self.populateDevices()
+        return True
+
+    # ------------------------------------------------------------------ running
+    def onSegmentButton(self, *args) -> None:
+        if self.logic.currentJob is not None and not self.logic.currentJob.finished:
+            self.logic.cancel()
+            self.ui.statusLabel.text = "Cancelling…"
+            return
+        if not self.ensureDependencies():
+            return
+        from saltseg.errors import SaltSegError
+        from saltseg.pipeline import SegmentOptions
+
+        options = SegmentOptions(overlap=self.ui.overlapSpinBox.value, batch_size=self.ui.batchSizeSpinBox.value,
+                                 largest_component=self.ui.largestComponentCheckBox.checked)
+        self.ui.statusLabel.text = ""
+        self._startTime = time.perf_counter()
+        try:
+            node = self.logic.segment(self.ui.inputVolumeSelector.currentNode(),
+                                      self.ui.outputSegmentationSelector.currentNode(),
+                                      model=self.modelPanel.current_model(),
+                                      device=self.ui.deviceComboBox.currentData, wait=False,
+                                      progress=self.onProgress, options=options, onFinished=self.onFinished)
+        except (SaltSegError, ValueError, RuntimeError) as error:
+            self.showError(str(error))
+            return
+        self.ui.outputSegmentationSelector.setCurrentNode(node)
+        self.ui.progressBar.value = 0
+        self.ui.progressBar.show()
+        self.updateButtonState()
+
+    def onProgress(self, stage: str, fraction: float) -> None:
+        self.ui.progressBar.value = int(round(100 * fraction))
+        self.ui.progressBar.format = f"{stage.capitalize()}: %p%"
+
+    def onFinished(self, job: SegmentationJob) -> None:
+        from saltseg.errors import OutOfMemoryError
+
+        self.ui.progressBar.hide()
+        self.updateButtonState()
+        if job.state == job.SUCCEEDED:
+            result = job.result
+            elapsed = time.perf_counter() - self._startTime
+            self.ui.statusLabel.text = f"{len(result.present_values)} structures in {elapsed:.0f} s." + \
+                "".join(f"\nWarning: {w}" for w in result.warnings)
+            self.onOutputChanged()
+        elif job.state == job.CANCELLED:
+            self.ui.statusLabel.text = "Cancelled; nothing was changed."
+        else:
+            self.showError(str(job.error))
+            if isinstance(job.error, OutOfMemoryError) and slicer.util.confirmYesNoDisplay(
+                    f"{job.error}\n\nRetry on the CPU?"):
+                self.ui.deviceComboBox.setCurrentIndex(self.ui.deviceComboBox.findData("cpu"))
+                self.onSegmentButton()
+
+    def showError(self, message: str) -> None:
+        logging.error(message)
+        self.ui.statusLabel.text = f"Error: {message}"
+
+    # ------------------------------------------------------------------ tree panel
+    def onOutputChanged(self, *args) -> None:
+        node = self.ui.outputSegmentationSelector.currentNode()
+        if self._observedSegmentation is not None:
+            self.removeObserver(self._observedSegmentation, slicer.vtkMRMLDisplayableNode.DisplayModifiedEvent,
+                                self.onDisplayModified)
+        self._observedSegmentation = node
+        if node is not None:
+            self.addObserver(node, slicer.vtkMRMLDisplayableNode.DisplayModifiedEvent, self.onDisplayModified)
+        self.treeView.set_segmentation(node)
+        self.treeView.apply_filter(self.ui.searchLineEdit.text)
+
+    def onDisplayModified(self, caller=None, event=None) -> None:
+        self.treeView.refresh_check_states()
+
+    def onShowOnly(self) -> None:
+        nodeId = self.treeView.selected_node_id()
+        if nodeId:
+            self.logic.showOnlySubtree(self.treeView.segmentation_node, nodeId)
+            self.treeView.refresh_check_states()
+
+    def onMergeSubtree(self) -> None:
+        nodeId = self.treeView.selected_node_id()
+        if not nodeId:
+            return
+        with slicer.util.tryWithErrorDisplay("Could not merge the subtree.", waitCursor=True):
+            self.logic.mergeSubtree(self.treeView.segmentation_node, nodeId)
+        self.treeView.rebuild()
+
+
+class SALTSegmentationTest(ScriptedLoadableModuleTest):
+    """Reload and Test: segments a synthetic CT with a small real model (no download needed)."""
+
+    def setUp(self) -> None:
+        slicer.mrmlScene.Clear()
+
+    def runTest(self) -> None:
+        self.setUp()
+        self.test_segment_and_browse()
+
+    def test_segment_and_browse(self) -> None:
+        import tempfile
+        from pathlib import Path
+
+        import sitkUtils
+        from saltseg.labeltree import LabelTree
+        from saltseg.synthetic_ct import synthetic_ct
+        from saltseg.threshold_model import export_threshold_model
+
+        self.delayDisplay("Creating a synthetic CT and a small model")
+        tree = LabelTree.from_tree_labels_file(
+            Path(__file__).parent / "saltseg" / "resources" / "saros+totalseg-tree-labels.txt")
+        modelDir = export_threshold_model(Path(tempfile.mkdtemp()) / "model", tree,
+                                          roi_size=(32, 32, 16), voxel_spacing=(6.0, 6.0, 6.0))
+        volume = sitkUtils.PushVolumeToSlicer(synthetic_ct(), name="SyntheticCT")
+
+        self.delayDisplay("Segmenting")
+        logic = SALTSegmentationLogic()
+        segmentation = logic.segment(volume, model=str(modelDir), device="cpu")
+        ids = logic.subtreeSegmentIds(segmentation, "body")
+        self.assertGreater(len(ids), 0)
+        self.assertEqual(logic.labelTree(segmentation), tree)
+
+        self.delayDisplay("Hiding and merging subtrees")
+        logic.setSubtreeVisibility(segmentation, "body", False)
+        self.assertEqual(logic.subtreeVisibility(segmentation, "body"), "hidden")
+        logic.setSubtreeVisibility(segmentation, ids[0], True)
+        self.assertEqual(logic.subtreeVisibility(segmentation, "body"),
+                         "visible" if len(ids) == 1 else "partial")
+        merged = logic.mergeSubtree(segmentation, "body")
+        self.assertEqual(logic.subtreeSegmentIds(segmentation, "body"), [merged])
+        self.delayDisplay("Test passed")

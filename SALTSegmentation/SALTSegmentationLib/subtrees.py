@@ -1,0 +1,186 @@
+"""Operations on a subtree of the label tree, on a segmentation node: which segments belong to
+it, show/hide it (batched: one display-node modification, so one render), tri-state query,
+"show only", and merging it into one segment."""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import slicer
+from vtk.util import numpy_support
+from saltseg.colors import node_colors
+from saltseg.writers import TAG_MODEL_ID, TAG_NODE_INDEX, TAG_TREE_PATH
+
+from .mrml_helpers import BINARY_LABELMAP, segment_tag
+from .tree_storage import load_tree, model_id_of
+
+PathLike = Union[str, Sequence[str]]
+
+VISIBLE, HIDDEN, PARTIAL, EMPTY = "visible", "hidden", "partial", "empty"
+
+
+def _key(path: PathLike) -> tuple[str, ...]:
+    return tuple(path.split(",")) if isinstance(path, str) else tuple(path)
+
+
+def segment_paths(segmentation_node) -> dict[str, tuple[str, ...]]:
+    """Segment ID → tree path, for segments that carry a SALT tree path tag."""
+    segmentation = segmentation_node.GetSegmentation()
+    paths = {}
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment_id = segmentation.GetNthSegmentID(index)
+        tag = segment_tag(segmentation.GetSegment(segment_id), TAG_TREE_PATH)
+        if tag:
+            paths[segment_id] = tuple(tag.split(","))
+    return paths
+
+
+def subtree_segment_ids(segmentation_node, path: PathLike) -> list[str]:
+    """IDs of the segments at or below ``path`` (e.g. ``"body,bones,spine"``), in segment order."""
+    prefix = _key(path)
+    return [sid for sid, p in segment_paths(segmentation_node).items() if p[:len(prefix)] == prefix]
+
+
+def _display_node(segmentation_node):
+    display = segmentation_node.GetDisplayNode()
+    if display is None:
+        segmentation_node.CreateDefaultDisplayNodes()
+        display = segmentation_node.GetDisplayNode()
+    return display
+
+
+def set_segments_visibility(segmentation_node, visibility: dict[str, bool]) -> None:
+    """Apply many visibility changes as one display-node modification (one render)."""
+    display = _display_node(segmentation_node)
+    was_modifying = display.StartModify()
+    try:
+        for segment_id, visible in visibility.items():
+            display.SetSegmentVisibility(segment_id, bool(visible))
+    finally:
+        display.EndModify(was_modifying)
+
+
+def set_subtree_visibility(segmentation_node, path: PathLike, visible: bool) -> list[str]:
+    """Show or hide every segment of the subtree; returns the IDs it changed."""
+    ids = subtree_segment_ids(segmentation_node, path)
+    set_segments_visibility(segmentation_node, {sid: visible for sid in ids})
+    return ids
+
+
+def subtree_visibility(segmentation_node, path: PathLike) -> str:
+    """``visible``, ``hidden``, ``partial`` (mixed) or ``empty`` (no segment in the subtree)."""
+    display = _display_node(segmentation_node)
+    states = {bool(display.GetSegmentVisibility(sid)) for sid in subtree_segment_ids(segmentation_node, path)}
+    if not states:
+        return EMPTY
+    if len(states) == 2:
+        return PARTIAL
+    return VISIBLE if states.pop() else HIDDEN
+
+
+def show_only_subtree(segmentation_node, path: PathLike) -> None:
+    inside = set(subtree_segment_ids(segmentation_node, path))
+    segmentation = segmentation_node.GetSegmentation()
+    all_ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+    set_segments_visibility(segmentation_node, {sid: sid in inside for sid in all_ids})
+
+
+def _binary_mask(segmentation_node, segment_id: str, reference) -> np.ndarray:
+    """The segment as a boolean array on ``reference``'s grid (k, j, i)."""
+    image = slicer.vtkOrientedImageData()
+    segmentation_node.GetBinaryLabelmapRepresentation(segment_id, image)
+    resampled = slicer.vtkOrientedImageData()
+    slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
+        image, reference, resampled, False, True)
+    dims = resampled.GetDimensions()
+    scalars = numpy_support.vtk_to_numpy(resampled.GetPointData().GetScalars())
+    return scalars.reshape(dims[2], dims[1], dims[0]) > 0
+
+
+def merge_subtree(segmentation_node, path: PathLike, remove_merged: bool = True,
+                  name: Optional[str] = None) -> str:
+    """Replace the segments of a subtree by one segment (e.g. the whole lumbar spine).
+
+    The new segment's ID and tree-path tag are the subtree's node id, so the tree panel shows
+    it in place of its former children. Returns the new segment ID.
+    """
+    key = _key(path)
+    node_id = ",".join(key)
+    ids = subtree_segment_ids(segmentation_node, key)
+    if not ids:
+        raise ValueError(f"no segment lies under {node_id!r}")
+    segmentation = segmentation_node.GetSegmentation()
+    reference = slicer.vtkOrientedImageData()
+    segmentation_node.GetBinaryLabelmapRepresentation(ids[0], reference)
+    for sid in ids[1:]:  # grow the reference to the union of the extents
+        other = slicer.vtkOrientedImageData()
+        segmentation_node.GetBinaryLabelmapRepresentation(sid, other)
+        slicer.vtkOrientedImageDataResample.MergeImage(
+            reference, other, reference, slicer.vtkOrientedImageDataResample.OPERATION_MAXIMUM)
+    mask = np.zeros(reference.GetDimensions()[::-1], dtype=bool)
+    for sid in ids:
+        mask |= _binary_mask(segmentation_node, sid, reference)
+
+    merged = slicer.vtkOrientedImageData()
+    merged.DeepCopy(reference)
+    merged.GetPointData().SetScalars(numpy_support.numpy_to_vtk(mask.astype(np.uint8).ravel(), deep=True))
+
+    tree = load_tree(segmentation_node)
+    if tree is not None and key in set(tree.paths):
+        display_name, color, node_index = tree.display_name(key), node_colors(tree)[tree.index(key)], tree.index(key)
+    else:
+        display_name, color, node_index = key[-1].replace("_", " ").capitalize(), (0.8, 0.8, 0.8), None
+    segment = slicer.vtkSegment()
+    segment.SetName(name or display_name)
+    segment.SetColor(*color)
+    segment.AddRepresentation(BINARY_LABELMAP, merged)
+    segment.SetTag(TAG_TREE_PATH, node_id)
+    segment.SetTag(TAG_MODEL_ID, model_id_of(segmentation_node))
+    if node_index is not None:
+        segment.SetTag(TAG_NODE_INDEX, str(node_index))
+
+    new_id = node_id if node_id not in ids else node_id + " (merged)"
+    was_modifying = segmentation_node.StartModify()
+    try:
+        if remove_merged:
+            for sid in ids:
+                segmentation.RemoveSegment(sid)
+            new_id = node_id
+        if segmentation.GetSegment(new_id) is not None:
+            segmentation.RemoveSegment(new_id)
+        segmentation.AddSegment(segment, new_id)
+    finally:
+        segmentation_node.EndModify(was_modifying)
+    return new_id
+
+
+def segment_volumes_ml(segmentation_node) -> dict[str, float]:
+    """Volume of every segment in mL; one histogram per shared labelmap layer, not per segment."""
+    segmentation = segmentation_node.GetSegmentation()
+    volumes: dict[str, float] = {}
+    for layer in range(segmentation.GetNumberOfLayers()):
+        image = segmentation.GetLayerDataObject(layer)
+        scalars = image.GetPointData().GetScalars() if image is not None else None
+        if scalars is None:
+            continue
+        counts = np.bincount(numpy_support.vtk_to_numpy(scalars).astype(np.int64).ravel())
+        spacing = image.GetSpacing()
+        voxel_ml = float(spacing[0] * spacing[1] * spacing[2]) / 1000.0
+        for sid in segmentation.GetSegmentIDsForLayer(layer):
+            label = segmentation.GetSegment(sid).GetLabelValue()
+            volumes[sid] = float(counts[label]) * voxel_ml if label < len(counts) else 0.0
+    return volumes
+
+
+def tree_panel_model(segmentation_node):
+    """The Qt-free tree panel model of ``segmentation_node``; None when it has no label tree."""
+    from .tree_model import SegmentInfo, TreePanelModel
+
+    tree = load_tree(segmentation_node)
+    if tree is None:
+        return None
+    display = _display_node(segmentation_node)
+    volumes = segment_volumes_ml(segmentation_node)
+    infos = [SegmentInfo(sid, path, bool(display.GetSegmentVisibility(sid)), volumes.get(sid, 0.0))
+             for sid, path in segment_paths(segmentation_node).items()]
+    return TreePanelModel(tree, infos)

@@ -1,0 +1,139 @@
+"""Draws a :class:`~.tree_model.TreePanelModel` in a QTreeWidget (the only Qt code of the library).
+
+All decisions (which segments a checkbox changes, tri-state, volumes, search) come from the model;
+this file only turns them into items and applies the model's visibility changes to MRML in one
+batch per click.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import qt
+import slicer
+
+from . import subtrees
+from .tree_model import CheckState, TreePanelModel
+
+NODE_ROLE = qt.Qt.UserRole + 1
+_QT_STATE = {CheckState.UNCHECKED: qt.Qt.Unchecked, CheckState.PARTIAL: qt.Qt.PartiallyChecked,
+             CheckState.CHECKED: qt.Qt.Checked}
+
+
+class TreePanelView:
+    def __init__(self, tree_widget: "qt.QTreeWidget", on_error: Callable[[str], None]) -> None:
+        self.widget = tree_widget
+        self.on_error = on_error
+        self.model: Optional[TreePanelModel] = None
+        self.segmentation_node = None
+        self._items: dict[int, "qt.QTreeWidgetItem"] = {}
+        self._updating = False
+        tree_widget.setColumnCount(2)
+        tree_widget.header().setStretchLastSection(False)
+        tree_widget.header().setSectionResizeMode(0, qt.QHeaderView.Stretch)
+        tree_widget.header().setSectionResizeMode(1, qt.QHeaderView.ResizeToContents)
+        tree_widget.connect("itemChanged(QTreeWidgetItem*,int)", self._on_item_changed)
+        tree_widget.connect("itemDoubleClicked(QTreeWidgetItem*,int)", self._on_double_clicked)
+
+    # ------------------------------------------------------------------ building
+    def set_segmentation(self, segmentation_node) -> None:
+        self.segmentation_node = segmentation_node
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        expanded = {node for node, item in self._items.items() if item.isExpanded()}
+        self._updating = True
+        try:
+            self.widget.clear()
+            self._items = {}
+            node = self.segmentation_node
+            self.model = subtrees.tree_panel_model(node) if node is not None else None
+            if self.model is None:
+                return
+            self._add_children(None, self.widget.invisibleRootItem(), expanded)
+        finally:
+            self._updating = False
+
+    def _add_children(self, parent: Optional[int], parent_item, expanded: set) -> None:
+        for node in self.model.children(parent):
+            item = qt.QTreeWidgetItem(parent_item)
+            item.setText(0, self.model.label(node))
+            item.setToolTip(0, self.model.node_id(node))
+            item.setText(1, f"{self.model.volume_ml(node):.1f}")
+            item.setTextAlignment(1, qt.Qt.AlignRight)
+            item.setData(0, NODE_ROLE, node)
+            item.setFlags(item.flags() | qt.Qt.ItemIsUserCheckable)
+            if self.model.segment_for(node) is not None:  # leaves (and merged subtrees) show their colour
+                pixmap = qt.QPixmap(12, 12)
+                pixmap.fill(qt.QColor.fromRgbF(*self.model.color(node)))
+                item.setIcon(0, qt.QIcon(pixmap))
+            item.setCheckState(0, _QT_STATE[self.model.check_state(node)])
+            self._items[node] = item
+            self._add_children(node, item, expanded)
+            item.setExpanded(node in expanded or self.model.tree.depth(node) < 1)
+
+    # ------------------------------------------------------------------ state
+    def refresh_check_states(self) -> None:
+        """Re-read visibility from MRML (e.g. the user toggled a segment in Segmentations)."""
+        if self.model is None or self._updating:
+            return
+        display = self.segmentation_node.GetDisplayNode()
+        if display is None:
+            return
+        self.model.apply_visibility({sid: bool(display.GetSegmentVisibility(sid))
+                                     for node in self.model.children(None) for sid in self.model.segment_ids(node)})
+        self._sync_check_states()
+
+    def _sync_check_states(self) -> None:
+        self._updating = True
+        try:
+            for node, item in self._items.items():
+                item.setCheckState(0, _QT_STATE[self.model.check_state(node)])
+        finally:
+            self._updating = False
+
+    def _on_item_changed(self, item, column: int) -> None:
+        if self._updating or column != 0 or self.model is None:
+            return
+        node = item.data(0, NODE_ROLE)
+        # A click on a partially checked box shows the whole subtree (never "partial" as a target).
+        checked = item.checkState(0) != qt.Qt.Unchecked
+        changes = self.model.set_checked(node, checked)
+        self._updating = True
+        try:
+            subtrees.set_segments_visibility(self.segmentation_node, changes)
+        finally:
+            self._updating = False
+        self._sync_check_states()
+
+    def _on_double_clicked(self, item, column: int) -> None:
+        node = item.data(0, NODE_ROLE)
+        ids = self.model.segment_ids(node) if self.model is not None else []
+        if not ids:
+            return
+        center = self.segmentation_node.GetSegmentCenterRAS(self.model.segment_for(node) or ids[0])
+        if center is None:
+            self.on_error("This structure is empty.")
+            return
+        slicer.modules.markups.logic().JumpSlicesToLocation(center[0], center[1], center[2], True)
+
+    # ------------------------------------------------------------------ selection, search, expand
+    def selected_node_id(self) -> Optional[str]:
+        item = self.widget.currentItem()
+        if item is None or self.model is None:
+            return None
+        return self.model.node_id(item.data(0, NODE_ROLE))
+
+    def apply_filter(self, text: str) -> None:
+        if self.model is None:
+            return
+        keep = self.model.matching_nodes(text)
+        for node, item in self._items.items():
+            item.setHidden(node not in keep)
+            if text.strip() and node in keep:
+                item.setExpanded(True)
+
+    def expand_all(self) -> None:
+        self.widget.expandAll()
+
+    def collapse_all(self) -> None:
+        self.widget.collapseAll()

@@ -1,0 +1,144 @@
+"""Helpers for the MRML tests: real scenes from the ``slicer-core`` wheel, the shared CT loaded the
+way Slicer loads it (volume archetype storage node), and a small official-format model.
+
+Also a minimal stand-in for ``slicer.ScriptedLoadableModule`` (absent from the wheel, which has no
+application), so ``SALTSegmentation.py`` itself can be imported and its Logic exercised.
+"""
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MODULE_DIR = REPO / "SALTSegmentation"
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+CT_PATH = SHARED_DATA / "example_ct_sm.nii.gz"
+TREE_PATH = SHARED_DATA / "salt_label_trees" / "saros+totalseg" / "tree-labels.txt"
+
+if str(MODULE_DIR) not in sys.path:
+    sys.path.insert(0, str(MODULE_DIR))
+
+import slicer  # noqa: E402  (after the path set-up on purpose)
+
+
+def require_shared_data() -> None:
+    if not CT_PATH.is_file() or not TREE_PATH.is_file():
+        pytest.skip("../shared/data is not present on this machine")
+
+
+def new_scene() -> "slicer.vtkMRMLScene":
+    scene = slicer.vtkMRMLScene()
+    # Slicer's application always has the subject hierarchy node; create it up front so tests
+    # that compare scenes before/after a run see only what the run did.
+    slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    return scene
+
+
+def load_ct(scene, path: Path = CT_PATH, name: str = "CT"):
+    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+    storage.SetFileName(str(path))
+    assert storage.ReadData(volume), f"could not read {path}"
+    volume.SetAndObserveStorageNodeID(storage.GetID())
+    volume.CreateDefaultDisplayNodes()
+    return volume
+
+
+def scene_snapshot(scene) -> list[tuple[str, str]]:
+    """(class, name) of every node, to check that a failed run left the scene as it was."""
+    nodes = scene.GetNodes()
+    return sorted((nodes.GetItemAsObject(i).GetClassName(), nodes.GetItemAsObject(i).GetName() or "")
+                  for i in range(nodes.GetNumberOfItems()))
+
+
+def install_scripted_module_shim() -> None:
+    """``slicer.ScriptedLoadableModule`` base classes with Slicer's attribute names, for import only."""
+    if "slicer.ScriptedLoadableModule" in sys.modules:
+        return
+    shim = types.ModuleType("slicer.ScriptedLoadableModule")
+
+    class ScriptedLoadableModule:
+        def __init__(self, parent):
+            self.parent = parent
+
+    class ScriptedLoadableModuleWidget:
+        def __init__(self, parent=None):
+            self.parent = parent
+
+    class ScriptedLoadableModuleLogic:
+        def __init__(self, parent=None):
+            pass
+
+    class ScriptedLoadableModuleTest:
+        def delayDisplay(self, message, msec=0):
+            print(message)
+
+    for cls in (ScriptedLoadableModule, ScriptedLoadableModuleWidget, ScriptedLoadableModuleLogic,
+                ScriptedLoadableModuleTest):
+        setattr(shim, cls.__name__, cls)
+    shim.__all__ = [c for c in dir(shim) if c.startswith("Scripted")]
+    sys.modules["slicer.ScriptedLoadableModule"] = shim
+    slicer.ScriptedLoadableModule = shim
+
+
+@pytest.fixture(scope="session")
+def published_tree():
+    require_shared_data()
+    from saltseg.labeltree import LabelTree
+
+    return LabelTree.from_tree_labels_file(TREE_PATH)
+
+
+@pytest.fixture(scope="session")
+def threshold_model_dir(tmp_path_factory, published_tree) -> Path:
+    """A real official-format model on the published 145-node tree (intensity thresholds)."""
+    from saltseg.threshold_model import export_threshold_model
+
+    out = tmp_path_factory.mktemp("salt_threshold_model")
+    return export_threshold_model(out, published_tree, roi_size=(32, 32, 16), voxel_spacing=(6.0, 6.0, 6.0))
+
+
+def reference_result(tree, model_id: str = "totalseg-reference"):
+    """A real multi-structure result on the shared CT's grid: the shared TotalSegmentator
+    segmentation with its labels mapped to SALT leaves of the same name (41 structures),
+    so tree operations are tested on real anatomy (lumbar vertebrae, ribs, kidneys ...)."""
+    import json
+
+    import numpy as np
+    import SimpleITK as sitk
+    from saltseg.pipeline import SegmentationResult
+
+    seg = sitk.ReadImage(str(SHARED_DATA / "example_seg.nii.gz"))
+    names = json.loads((SHARED_DATA / "example_seg_labels.json").read_text())
+    leaf_value = {tree.path(leaf)[-1]: tree.label_value(leaf) for leaf in tree.leaves}
+    source = sitk.GetArrayFromImage(seg)
+    values = np.full(source.shape, tree.background_value, dtype=np.uint8)
+    for ts_value, name in names.items():
+        if name in leaf_value:
+            values[source == int(ts_value)] = leaf_value[name]
+    labelmap = sitk.GetImageFromArray(values)
+    labelmap.CopyInformation(seg)
+    return SegmentationResult(labelmap, tree, model_id)
+
+
+def segment_mask(segmentation_node, segment_id: str, volume_node):
+    """The segment as a boolean k,j,i array on the volume's grid (what
+    ``slicer.util.arrayFromSegmentBinaryLabelmap`` gives inside Slicer, without its global scene)."""
+    import vtk
+    from vtk.util import numpy_support
+
+    reference = slicer.vtkOrientedImageData()
+    reference.SetDimensions(volume_node.GetImageData().GetDimensions())
+    matrix = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(matrix)
+    reference.SetImageToWorldMatrix(matrix)
+    image = slicer.vtkOrientedImageData()
+    segmentation_node.GetBinaryLabelmapRepresentation(segment_id, image)
+    resampled = slicer.vtkOrientedImageData()
+    assert slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
+        image, reference, resampled, False, True)
+    dims = resampled.GetDimensions()
+    return numpy_support.vtk_to_numpy(resampled.GetPointData().GetScalars()).reshape(dims[::-1]) > 0

@@ -1,0 +1,172 @@
+"""The module's Logic (from SALTSegmentation.py itself) with a real official-format model on real
+MRML: the console API blocking and in the background, progress, cancel and failure leaving the
+scene as it was, and errors carrying the engine's message."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from slicer_test_support import (install_scripted_module_shim, load_ct, new_scene, published_tree,  # noqa: F401
+                                 scene_snapshot, threshold_model_dir)
+
+install_scripted_module_shim()
+import SALTSegmentation  # noqa: E402
+from saltseg.errors import Cancelled, ModelError, SaltSegError  # noqa: E402
+from SALTSegmentationLib import load_tree, segment_tag  # noqa: E402
+from SALTSegmentationLib.worker import SegmentationJob  # noqa: E402
+from saltseg.writers import TAG_MODEL_ID  # noqa: E402
+
+
+def segment_ids(node) -> list[str]:
+    seg = node.GetSegmentation()
+    return [seg.GetNthSegmentID(i) for i in range(seg.GetNumberOfSegments())]
+
+
+def test_module_metadata_cites_salt():
+    parent = type("Parent", (), {})()
+    SALTSegmentation.SALTSegmentation(parent)
+    assert parent.categories == ["Segmentation"]
+    assert "Sci Rep 15, 44140 (2025)" in parent.acknowledgementText
+
+
+def test_segment_blocking_creates_named_segmentation_with_tree(threshold_model_dir, published_tree):
+    scene = new_scene()
+    volume = load_ct(scene)
+    import threading
+
+    progress: list[tuple[str, float]] = []
+    threads: set[str] = set()
+
+    def on_progress(stage: str, fraction: float) -> None:
+        progress.append((stage, fraction))
+        threads.add(threading.current_thread().name)
+
+    logic = SALTSegmentation.SALTSegmentationLogic()
+    node = logic.segment(volume, model=str(threshold_model_dir), device="cpu", progress=on_progress)
+    assert threads == {threading.main_thread().name}  # callers may touch Qt/MRML in the callback
+    assert node.GetName() == "CT segmentation" and node.GetScene() is scene
+    # The threshold model separates fat, muscle and bone: the segments a user would see.
+    assert set(segment_ids(node)) == {"body,subcutaneous_tissue", "body,muscles,other", "body,bones,other"}
+    assert logic.labelTree(node) == published_tree
+    assert segment_tag(node.GetSegmentation().GetNthSegment(0), TAG_MODEL_ID) == threshold_model_dir.name
+    stages = [stage for stage, _ in progress]
+    assert {"preprocessing", "inference", "postprocessing"} <= set(stages)
+    assert progress[-1] == ("postprocessing", 1.0)
+    assert logic.currentJob.state == SegmentationJob.SUCCEEDED
+    # Console helpers on the result.
+    assert logic.subtreeSegmentIds(node, "body,bones") == ["body,bones,other"]
+    logic.setSubtreeVisibility(node, "body,bones", False)
+    assert logic.subtreeVisibility(node, "body") == "partial"
+
+
+def test_background_run_touches_mrml_only_when_polled(threshold_model_dir):
+    scene = new_scene()
+    volume = load_ct(scene)
+    existing = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Mine")
+    existing.CreateDefaultDisplayNodes()
+    finished: list[SegmentationJob] = []
+    logic = SALTSegmentation.SALTSegmentationLogic()
+    node = logic.segment(volume, existing, model=str(threshold_model_dir), device="cpu", wait=False,
+                         onFinished=finished.append)
+    assert node is existing
+    logic.currentJob._thread.join(60)  # the engine is done, but nothing reached MRML yet
+    assert segment_ids(existing) == [] and not finished
+    with pytest.raises(RuntimeError, match="already running"):
+        logic.segment(volume, model=str(threshold_model_dir), device="cpu", wait=False)
+    assert logic.pollJob()  # what the Qt timer does on the main thread
+    assert len(segment_ids(existing)) == 3 and finished == [logic.currentJob]
+    assert load_tree(existing) is not None
+    assert existing.GetNodeReference(existing.GetReferenceImageGeometryReferenceRole()) is volume
+
+
+def test_cancel_stops_quickly_and_leaves_the_scene_as_it_was(threshold_model_dir):
+    scene = new_scene()
+    volume = load_ct(scene)
+    before = scene_snapshot(scene)
+    logic = SALTSegmentation.SALTSegmentationLogic()
+    cancelled_at: list[float] = []
+
+    def cancel_during_inference(stage: str, fraction: float) -> None:
+        if stage == "inference" and not cancelled_at:
+            cancelled_at.append(time.perf_counter())
+            logic.cancel()
+
+    with pytest.raises(Cancelled):
+        logic.segment(volume, model=str(threshold_model_dir), device="cpu", progress=cancel_during_inference)
+    assert time.perf_counter() - cancelled_at[0] < 3.0
+    assert logic.currentJob.state == SegmentationJob.CANCELLED
+    assert scene_snapshot(scene) == before  # no half-filled or empty segmentation left behind
+
+
+def test_cancel_after_the_engine_finished_still_discards_the_result(threshold_model_dir):
+    scene = new_scene()
+    volume = load_ct(scene)
+    before = scene_snapshot(scene)
+    logic = SALTSegmentation.SALTSegmentationLogic()
+    logic.segment(volume, model=str(threshold_model_dir), device="cpu", wait=False)
+    logic.currentJob._thread.join(60)
+    logic.cancel()
+    assert logic.pollJob() and logic.currentJob.state == SegmentationJob.CANCELLED
+    assert scene_snapshot(scene) == before
+
+
+def test_failure_reports_engine_message_and_leaves_scene_and_existing_segments(tmp_path, threshold_model_dir):
+    scene = new_scene()
+    volume = load_ct(scene)
+    logic = SALTSegmentation.SALTSegmentationLogic()
+    previous = logic.segment(volume, model=str(threshold_model_dir), device="cpu")
+    ids_before = segment_ids(previous)
+    before = scene_snapshot(scene)
+
+    broken = tmp_path / "broken_model"
+    broken.mkdir()
+    (broken / "model.pt").write_bytes(b"not a model")
+    (broken / "config.pkl").write_bytes(b"not a pickle")
+    for target in (None, previous):  # a new node, and re-running into the existing one
+        with pytest.raises(SaltSegError) as raised:
+            logic.segment(volume, target, model=str(broken), device="cpu")
+        assert str(raised.value)  # the engine's message, shown as-is in the module
+        assert logic.currentJob.state == SegmentationJob.FAILED
+        assert scene_snapshot(scene) == before
+        assert segment_ids(previous) == ids_before
+
+
+def test_unknown_model_and_missing_volume_are_clear_errors():
+    scene = new_scene()
+    volume = load_ct(scene)
+    logic = SALTSegmentation.SALTSegmentationLogic()
+    with pytest.raises(SaltSegError):
+        logic.segment(volume, model="/no/such/model-folder-or-id", device="cpu")
+    with pytest.raises(ValueError, match="CT volume"):
+        logic.segment(None)
+    assert isinstance(ModelError("x"), SaltSegError)
+
+
+IMPORT_WITHOUT_TORCH = r"""
+import sys
+sys.modules["torch"] = None          # what Slicer looks like before the PyTorch extension installs it
+sys.modules["platformdirs"] = None   # not shipped with Slicer's Python
+sys.path.insert(0, sys.argv[1])
+from slicer_test_support import install_scripted_module_shim, new_scene
+install_scripted_module_shim()
+import SALTSegmentation
+from SALTSegmentationLib.model_registry import model_choices, open_registry
+assert open_registry() is None and model_choices(None) == []
+logic = SALTSegmentation.SALTSegmentationLogic()
+scene = new_scene()
+node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+assert logic.labelTree(node) is None and logic.subtreeSegmentIds(node, "body") == []
+print("ok")
+"""
+
+
+def test_module_loads_without_torch_or_registry_packages():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    run = subprocess.run([sys.executable, "-c", IMPORT_WITHOUT_TORCH, str(here)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-2000:]
