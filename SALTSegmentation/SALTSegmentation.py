@@ -18,6 +18,8 @@ import slicer
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 
+import vtk
+
 try:
     import qt
     from slicer.util import VTKObservationMixin
@@ -25,6 +27,7 @@ except ImportError:  # headless slicer-core (pytest): only the Logic is usable
     qt = None
     VTKObservationMixin = object
 
+from SALTSegmentationLib import parameters
 from SALTSegmentationLib.logic_core import SegmentationLogicCore
 from SALTSegmentationLib.worker import SegmentationJob
 
@@ -62,6 +65,13 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
             self, process_events=app.processEvents if app is not None else None,
             schedule_polling=self._pollWithTimer if qt is not None else None)
         self._timer = None
+        if qt is not None:
+            from SALTSegmentationLib.model_panel import models_folder_setting
+
+            self.modelsHome = models_folder_setting()
+
+    def setDefaultParameters(self, parameterNode) -> None:
+        parameters.set_default_parameters(parameterNode)
 
     def _pollWithTimer(self, job: SegmentationJob) -> None:
         # Results reach MRML from this timer, i.e. on the main thread.
@@ -82,6 +92,8 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._observedSegmentation = None
         self._startTime = 0.0
+        self._parameterNode = None
+        self._updatingGUIFromParameterNode = False
 
     def setup(self) -> None:
         from SALTSegmentationLib.model_panel import ModelPanel
@@ -94,7 +106,8 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SALTSegmentationLogic()
         self.treeView = TreePanelView(self.ui.structureTreeWidget, self.showError)
-        self.modelPanel = ModelPanel(self.ui.modelComboBox, self.ui.modelMenuButton, self.showError)
+        self.modelPanel = ModelPanel(self.ui.modelComboBox, self.ui.modelMenuButton, self.showError,
+                                     on_models_folder_changed=self.onModelsFolderChanged)
         self.populateDevices()
         self.ui.progressBar.hide()
 
@@ -106,7 +119,18 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.collapseAllButton.connect("clicked()", self.treeView.collapse_all)
         self.ui.showOnlyButton.connect("clicked()", self.onShowOnly)
         self.ui.mergeSubtreeButton.connect("clicked()", self.onMergeSubtree)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        # Every user choice goes to the parameter node, so it is saved with the scene.
+        for widget, signal in ((self.ui.inputVolumeSelector, "currentNodeChanged(vtkMRMLNode*)"),
+                               (self.ui.outputSegmentationSelector, "currentNodeChanged(vtkMRMLNode*)"),
+                               (self.ui.modelComboBox, "currentIndexChanged(int)"),
+                               (self.ui.deviceComboBox, "currentIndexChanged(int)"),
+                               (self.ui.overlapSpinBox, "valueChanged(double)"),
+                               (self.ui.batchSizeSpinBox, "valueChanged(int)"),
+                               (self.ui.largestComponentCheckBox, "toggled(bool)")):
+            widget.connect(signal, self.updateParameterNodeFromGUI)
+        self.initializeParameterNode()
         self.onOutputChanged()
         self.updateButtonState()
 
@@ -115,8 +139,74 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.logic is not None:
             self.logic.cancel()
 
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        # The GUI is brought up to date from the parameter node when the module is entered again.
+        if self._parameterNode is not None:
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
+
+    def onSceneStartClose(self, caller=None, event=None) -> None:
+        self.setParameterNode(None)
+
     def onSceneEndClose(self, caller=None, event=None) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
         self.onOutputChanged()
+
+    # ------------------------------------------------------------------ parameter node
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.GetNodeReference(parameters.INPUT_VOLUME):
+            firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolume:
+                self._parameterNode.SetNodeReferenceID(parameters.INPUT_VOLUME, firstVolume.GetID())
+
+    def setParameterNode(self, parameterNode) -> None:
+        if parameterNode:
+            self.logic.setDefaultParameters(parameterNode)
+        if self._parameterNode is not None:
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
+        self._parameterNode = parameterNode
+        if self._parameterNode is not None:
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
+        self.updateGUIFromParameterNode()
+
+    def updateGUIFromParameterNode(self, caller=None, event=None) -> None:
+        if self._parameterNode is None or self._updatingGUIFromParameterNode:
+            return
+        self._updatingGUIFromParameterNode = True  # the widget signals below must not write back
+        try:
+            node = self._parameterNode
+            self.ui.inputVolumeSelector.setCurrentNode(node.GetNodeReference(parameters.INPUT_VOLUME))
+            self.ui.outputSegmentationSelector.setCurrentNode(node.GetNodeReference(parameters.OUTPUT_SEGMENTATION))
+            options = parameters.read_options(node)
+            for combo, value in ((self.ui.modelComboBox, options["model"]), (self.ui.deviceComboBox, options["device"])):
+                index = combo.findData(value) if value else -1
+                if index >= 0:
+                    combo.setCurrentIndex(index)
+            self.ui.overlapSpinBox.value = options["overlap"]
+            self.ui.batchSizeSpinBox.value = options["batch_size"]
+            self.ui.largestComponentCheckBox.checked = options["largest_component"]
+        finally:
+            self._updatingGUIFromParameterNode = False
+        self.updateButtonState()
+
+    def updateParameterNodeFromGUI(self, *args) -> None:
+        if self._parameterNode is None or self._updatingGUIFromParameterNode:
+            return
+        wasModified = self._parameterNode.StartModify()
+        self._parameterNode.SetNodeReferenceID(parameters.INPUT_VOLUME, self.ui.inputVolumeSelector.currentNodeID)
+        self._parameterNode.SetNodeReferenceID(parameters.OUTPUT_SEGMENTATION,
+                                               self.ui.outputSegmentationSelector.currentNodeID)
+        parameters.write_options(self._parameterNode, self.modelPanel.current_model(),
+                                 self.ui.deviceComboBox.currentData, self.ui.overlapSpinBox.value,
+                                 self.ui.batchSizeSpinBox.value, self.ui.largestComponentCheckBox.checked)
+        self._parameterNode.EndModify(wasModified)
+
+    def onModelsFolderChanged(self, folder: str) -> None:
+        self.logic.modelsHome = folder or None
 
     # ------------------------------------------------------------------ inputs
     def populateDevices(self) -> None:
@@ -183,10 +273,9 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not self.ensureDependencies():
             return
         from saltseg.errors import SaltSegError
-        from saltseg.pipeline import SegmentOptions
 
-        options = SegmentOptions(overlap=self.ui.overlapSpinBox.value, batch_size=self.ui.batchSizeSpinBox.value,
-                                 largest_component=self.ui.largestComponentCheckBox.checked)
+        self.updateParameterNodeFromGUI()
+        options = parameters.segment_options(self._parameterNode)
         self.ui.statusLabel.text = ""
         self._startTime = time.perf_counter()
         try:

@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 ModelSpec = Union[None, str, Path, Any]  # registry id, model folder, or a loaded SaltModel
 
 
-def resolve_model(model: ModelSpec) -> tuple[Any, str]:
-    """(model folder or loaded SaltModel, model id) for a model argument."""
+def resolve_model(model: ModelSpec, home: Optional[str] = None) -> tuple[Any, str]:
+    """(model folder or loaded SaltModel, model id) for a model argument; ``home`` overrides the
+    registry's models folder (the module's setting)."""
     if model is not None and not isinstance(model, (str, Path)):
         return model, getattr(model, "model_id", "") or "model"
     if model is not None and Path(model).is_dir():
@@ -36,7 +37,8 @@ def resolve_model(model: ModelSpec) -> tuple[Any, str]:
     except ImportError as error:
         raise ModelError(f"model {model!r} is not a model folder, and the model registry is not available; "
                          "pass model='path/to/model_folder'") from error
-    return Path(registry.resolve_model_dir(None if model is None else str(model))), str(model or "default")
+    folder = registry.resolve_model_dir(None if model is None else str(model), home=home)
+    return Path(folder), str(model or registry.DEFAULT_MODEL_ID)
 
 
 class SegmentationLogicCore:
@@ -47,6 +49,8 @@ class SegmentationLogicCore:
         #: Arranges ``job.poll()`` on the main thread for ``wait=False`` (Slicer: a QTimer).
         self.schedulePolling = schedule_polling
         self.currentJob: Optional[SegmentationJob] = None
+        #: Models folder overriding SALTSEG_HOME / the default (Slicer: the module's setting).
+        self.modelsHome: Optional[str] = None
         self._models: dict[tuple[str, str], Any] = {}
         self._models_lock = threading.Lock()
 
@@ -75,7 +79,7 @@ class SegmentationLogicCore:
         scene = volumeNode.GetScene()
         ensure_converter_rules()
         image = sitk_from_volume(volumeNode)  # read on the main thread; the worker gets a copy
-        model_source, model_id = resolve_model(model)
+        model_source, model_id = resolve_model(model, self.modelsHome)
 
         created = segmentationNode is None
         if created:

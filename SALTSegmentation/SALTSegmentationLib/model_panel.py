@@ -12,14 +12,22 @@ from .worker import SegmentationJob
 
 FOLDERS_SETTING = "SALTSegmentation/ModelFolders"
 CURRENT_SETTING = "SALTSegmentation/Model"
+#: Where downloaded/installed models live; overrides SALTSEG_HOME and the platform default.
+MODELS_FOLDER_SETTING = "SALTSegmentation/ModelsFolder"
+
+
+def models_folder_setting() -> Optional[str]:
+    return qt.QSettings().value(MODELS_FOLDER_SETTING) or None
 
 
 class ModelPanel:
     def __init__(self, combo: "qt.QComboBox", menu_button: "qt.QToolButton",
-                 on_error: Callable[[str], None]) -> None:
+                 on_error: Callable[[str], None],
+                 on_models_folder_changed: Optional[Callable[[str], None]] = None) -> None:
         self.combo = combo
         self.on_error = on_error
-        self.registry = open_registry()
+        self.on_models_folder_changed = on_models_folder_changed
+        self.registry = open_registry(models_folder_setting())
         self.choices: list[ModelChoice] = []
         self._job: Optional[SegmentationJob] = None
         self._timer = qt.QTimer()
@@ -30,6 +38,7 @@ class ModelPanel:
                    ("Install model from file…", self.install_from_file, True),
                    ("Use a model folder…", self.add_folder, False),
                    ("Open model cache folder", self.open_cache_folder, True),
+                   ("Choose models folder…", self.choose_models_folder, True),
                    ("Delete selected model", self.delete_selected, True)]
         for text, slot, needs_registry in actions:
             action = menu.addAction(text)
@@ -43,7 +52,7 @@ class ModelPanel:
 
     def reopen_registry(self) -> None:
         """After installing the registry's dependencies."""
-        self.registry = open_registry()
+        self.registry = open_registry(models_folder_setting())
         for action in self._actions:
             action.enabled = self.registry is not None or action.text == "Use a model folder…"
         self.refresh()
@@ -113,6 +122,17 @@ class ModelPanel:
         folder = self.registry.cache_dir()
         folder.mkdir(parents=True, exist_ok=True)
         qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(folder)))
+
+    def choose_models_folder(self) -> None:
+        """Keep models elsewhere (e.g. a larger or shared disk); empty resets to the default."""
+        current = models_folder_setting() or (str(self.registry.cache_dir()) if self.registry else "")
+        folder = qt.QFileDialog.getExistingDirectory(None, "Folder for SALT models", current)
+        if not folder:
+            return
+        qt.QSettings().setValue(MODELS_FOLDER_SETTING, folder)
+        if self.on_models_folder_changed is not None:
+            self.on_models_folder_changed(folder)
+        self.reopen_registry()
 
     def delete_selected(self) -> None:
         choice = self.current_choice()
