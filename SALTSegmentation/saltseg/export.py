@@ -78,7 +78,9 @@ def export_model(
         output = exported(example)
         if output.shape[1] != len(tree):
             raise ValueError(f"the network outputs {output.shape[1]} channels, the tree has {len(tree)} nodes")
-        frozen = torch.jit.freeze(torch.jit.trace(exported, example))
+        # check_trace=False: the default re-runs the network in float64 to compare, which costs
+        # minutes and >10 GB for a full-size DynUNet; the output was checked above.
+        frozen = torch.jit.freeze(torch.jit.trace(exported, example, check_trace=False))
     config = build_config(tree, roi_size, voxel_spacing, intensity, kernel_sizes, strides, args)
     atomic_write(output_dir / CONFIG_FILE, lambda tmp: tmp.write_bytes(dump_config_pickle(config)))
     atomic_write(output_dir / MODEL_FILE, lambda tmp: torch.jit.save(frozen, str(tmp)))

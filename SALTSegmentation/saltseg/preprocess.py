@@ -6,7 +6,7 @@
    Like MONAI, this only permutes and flips axes: an oblique scan keeps its residual rotation, and
    mapping back through physical space puts every label where it belongs.
 2. Resample linearly to the model's voxel spacing on a grid that keeps the first voxel's centre,
-   with MONAI ``Spacingd``'s size rule ``round((n - 1) · s / s') + 1``.
+   with MONAI ``Spacingd``'s size rule ``round((n - 1) · s / s' + 1)``.
 3. Intensities: clip [-1024, 1024] HU → [0, 1] when the config has no intensity properties,
    otherwise clip [-1024, 3071] and z-score with the dataset mean/std.
 """
@@ -73,7 +73,8 @@ def from_network_array(array: np.ndarray, grid: Grid) -> sitk.Image:
 
 
 def resampled_size(size: Sequence[int], spacing: Sequence[float], target: Sequence[float]) -> list[int]:
-    return [max(1, int(round((n - 1) * s / t)) + 1) for n, s, t in zip(size, spacing, target)]
+    """MONAI ``Spacingd``'s rule, including numpy's round-half-to-even on the whole expression."""
+    return [max(1, int(np.round((n - 1) * s / t + 1.0))) for n, s, t in zip(size, spacing, target)]
 
 
 def resample_to_spacing(

@@ -67,6 +67,9 @@ def test_left_marker_lands_at_high_axis0_index():
 def test_resampled_size_follows_monai_spacing_rule():
     assert resampled_size((122, 101, 112), (3.0, 3.0, 3.0), (1.5, 1.5, 1.5)) == [243, 201, 223]
     assert resampled_size((512, 512, 20), (0.977, 0.977, 2.0), (1.5, 1.5, 1.5)) == [334, 334, 26]
+    # Exact halves round to even on the whole expression, as numpy does inside MONAI:
+    # (10 - 1) · 0.75 / 1.5 + 1 = 5.5 → 6, and (12 - 1) · 0.75 / 1.5 + 1 = 6.5 → 6.
+    assert resampled_size((10, 12, 3), (0.75, 0.75, 1.5), (1.5, 1.5, 1.5)) == [6, 6, 3]
 
 
 def test_resampling_is_linear_and_keeps_the_first_voxel(example_ct_small):
