@@ -125,12 +125,12 @@ class _Batcher:
         return contextlib.nullcontext()
 
     def __call__(self, windows: torch.Tensor) -> torch.Tensor:
-        """``[B, 1, *roi]`` → leaf probabilities ``[B, L, *roi]`` (float32)."""
+        """``[B, 1, *roi]`` → node probabilities ``[B, N, *roi]`` as the model returns them."""
         with torch.inference_mode(), self._autocast():
             output = self.predictor(windows.to(self.device, non_blocking=True))
         if not self.checked:
             self._check(output, windows)
-        return output.index_select(1, self.leaves).float()
+        return output
 
     def _check(self, output: torch.Tensor, windows: torch.Tensor) -> None:
         if output.dim() != 5 or output.shape[1] != self.num_nodes or output.shape[2:] != windows.shape[2:]:
@@ -182,10 +182,14 @@ def _sliding_window_labels(
             report.check_cancelled()
             batch = xy_positions[start:start + settings.batch_size]
             windows = torch.stack([padded[x0:x0 + rx, y0:y0 + ry, z0:z0 + rz] for x0, y0 in batch])
-            probabilities = batcher(windows.unsqueeze(1))  # [B, L, rx, ry, rz]
+            probabilities = batcher(windows.unsqueeze(1))  # [B, N, rx, ry, rz]
             for (x0, y0), window in zip(batch, probabilities):
-                # addcmul_ accumulates in place: no slab-sized temporary per window.
-                slab[:, :, x0:x0 + rx, y0:y0 + ry].addcmul_(window.permute(3, 0, 1, 2), importance_zfirst)
+                # One window's leaves at a time, accumulated in place: no batch-sized copies.
+                leaf_probabilities = window.index_select(0, batcher.leaves).float()
+                slab[:, :, x0:x0 + rx, y0:y0 + ry].addcmul_(leaf_probabilities.permute(3, 0, 1, 2),
+                                                            importance_zfirst)
+            # Free this batch's output before the next forward pass allocates its own.
+            del probabilities, leaf_probabilities, windows
             done += len(batch)
             report("inference", done / total)
         z_next = z_positions[k + 1] if k + 1 < len(z_positions) else z0 + rz
