@@ -8,13 +8,7 @@ from pathlib import Path
 from ..phantom.dataset import SPLITS, write_phantoms
 from ..phantom.generator import DEFAULT_SPACING
 from ..phantom.geometry import FIELDS_OF_VIEW, ORIENTATIONS
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
+from .argtypes import positive_int
 
 
 def _spacing(text: str) -> float:
@@ -33,7 +27,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("-o", "--output", type=Path, required=True, help="dataset folder")
     parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    parser.add_argument("--count", type=_count, default=1, help="number of phantoms, seeds N..N+K-1")
+    parser.add_argument("--count", type=positive_int, default=1, help="number of phantoms, seeds N..N+K-1")
     parser.add_argument("--split", choices=SPLITS, default="train", help="dataset split (default train)")
     parser.add_argument("--spacing", type=_spacing, default=None,
                         help="fixed isotropic voxel spacing in mm (default: random, in-plane "

@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from ..devices import DEVICE_CHOICES
+from ..errors import OutputError
 from ..image_io import read_image
 from ..model_io import load_model
 from ..models import resolve_model_dir
 from ..pipeline import SegmentOptions, segment_image
-from ..errors import OutputError
 from ..writers import check_output_path, write_node_mask, write_result
+from .argtypes import positive_int
 from .progress_bar import StageProgressBar
 
 logger = logging.getLogger(__name__)
@@ -22,13 +23,6 @@ def _overlap(text: str) -> float:
     value = float(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"overlap must be in [0, 1), got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
 
 
@@ -48,7 +42,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                         help="compute device (auto: CUDA, then Apple MPS, then CPU)")
     parser.add_argument("--overlap", type=_overlap, default=0.5, help="sliding-window overlap (default 0.5)")
-    parser.add_argument("--batch-size", type=_positive_int, default=2, help="windows per forward pass (default 2)")
+    parser.add_argument("--batch-size", type=positive_int, default=2, help="windows per forward pass (default 2)")
     parser.add_argument("--no-largest-component", dest="largest_component", action="store_false",
                         help="keep every connected component (default: keep the largest body component)")
     parser.add_argument("--no-mixed-precision", dest="mixed_precision", action="store_false",

@@ -7,22 +7,9 @@ import sys
 from pathlib import Path
 
 from ..devices import DEVICE_CHOICES
+from .argtypes import positive_float, positive_int
 
 logger = logging.getLogger(__name__)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
 
 
 def add_parser(subparsers) -> None:
@@ -35,23 +22,23 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("datasets", nargs="+", type=Path, help="dataset folders (or folders containing them)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="training output folder")
-    parser.add_argument("--steps", type=_positive_int, default=2000, help="optimiser steps (default 2000)")
-    parser.add_argument("--max-minutes", type=_positive_float, default=None,
+    parser.add_argument("--steps", type=positive_int, default=2000, help="optimiser steps (default 2000)")
+    parser.add_argument("--max-minutes", type=positive_float, default=None,
                         help="time budget: the schedule anneals to finish within it")
-    parser.add_argument("--batch-size", type=_positive_int, default=2, help="windows per step (default 2)")
-    parser.add_argument("--roi", type=_positive_int, nargs=3, default=(96, 64, 32), metavar=("X", "Y", "Z"),
+    parser.add_argument("--batch-size", type=positive_int, default=2, help="windows per step (default 2)")
+    parser.add_argument("--roi", type=positive_int, nargs=3, default=(96, 64, 32), metavar=("X", "Y", "Z"),
                         help="window size in voxels (default 96 64 32)")
-    parser.add_argument("--spacing", type=_positive_float, nargs=3, default=(4.0, 4.0, 4.0),
+    parser.add_argument("--spacing", type=positive_float, nargs=3, default=(4.0, 4.0, 4.0),
                         metavar=("X", "Y", "Z"), help="model voxel spacing in mm (default 4 4 4)")
-    parser.add_argument("--filters", type=_positive_int, nargs="+", default=(8, 16, 32, 64),
+    parser.add_argument("--filters", type=positive_int, nargs="+", default=(8, 16, 32, 64),
                         help="DynUNet filters per level (default 8 16 32 64)")
-    parser.add_argument("--lr", type=_positive_float, default=3e-3, help="peak learning rate (default 3e-3)")
+    parser.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate (default 3e-3)")
     parser.add_argument("--dice-weight", type=float, default=1.0, help="weight of the node Dice term (default 1)")
-    parser.add_argument("--val-every", type=_positive_int, default=250, help="validate every N steps")
-    parser.add_argument("--val-cases", type=_positive_int, default=4, help="validation cases used")
+    parser.add_argument("--val-every", type=positive_int, default=250, help="validate every N steps")
+    parser.add_argument("--val-cases", type=positive_int, default=4, help="validation cases used")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="compute device")
-    parser.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch")
+    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     parser.add_argument("--no-mixed-precision", dest="mixed_precision", action="store_false",
                         help="train in float32 on CUDA too")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint-last.pt")
