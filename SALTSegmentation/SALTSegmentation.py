@@ -12,7 +12,9 @@ Console use (blocking by default)::
 from __future__ import annotations
 
 import logging
+import os
 import time
+from typing import Optional
 
 import slicer
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
@@ -51,6 +53,24 @@ class SALTSegmentation(ScriptedLoadableModule):
         parent.acknowledgementText = (
             "SALT: Softmax for Arbitrary Label Trees. Sci Rep 15, 44140 (2025); arXiv:2407.08878. "
             "Reference implementation and model: UMEssen/SALT (MIT licence).")
+        app = getattr(slicer, "app", None)
+        if app is not None:
+            app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData() -> None:
+    """The CT phantom in the Sample Data module (generated on first use, no download), so the
+    whole workflow can be tried offline with the bundled demo model."""
+    import SampleData
+    from SALTSegmentationLib.sample_data import register_phantom_sample
+
+    thumbnail = os.path.join(os.path.dirname(__file__), "Resources", "Icons", "SALTPhantom.png")
+    register_phantom_sample(SampleData.SampleDataLogic, _sampleDataFolder,
+                            lambda: SALTSegmentationLogic().loadPhantom(), thumbnail)
+
+
+def _sampleDataFolder() -> str:
+    return slicer.mrmlScene.GetCacheManager().GetRemoteCacheDirectory()
 
 
 class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
@@ -72,6 +92,16 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
 
     def setDefaultParameters(self, parameterNode) -> None:
         parameters.set_default_parameters(parameterNode)
+
+    def loadPhantom(self, seed: Optional[int] = None):
+        """Load the CT phantom (sample data; generated on first use) and show it; returns the volume.
+        ``segment(volume)`` then uses the bundled demo model, so it works offline."""
+        from SALTSegmentationLib.sample_data import PHANTOM_SEED, load_phantom
+
+        volume = load_phantom(slicer.mrmlScene, _sampleDataFolder(), PHANTOM_SEED if seed is None else seed)
+        if hasattr(slicer.util, "setSliceViewerLayers") and getattr(slicer, "app", None) is not None:
+            slicer.util.setSliceViewerLayers(background=volume, fit=True)
+        return volume
 
     def _pollWithTimer(self, job: SegmentationJob) -> None:
         # Results reach MRML from this timer, i.e. on the main thread.
@@ -112,7 +142,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.progressBar.hide()
 
         self.ui.segmentButton.connect("clicked(bool)", self.onSegmentButton)
-        self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateButtonState)
+        self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onInputVolumeChanged)
         self.ui.outputSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onOutputChanged)
         self.ui.searchLineEdit.connect("textChanged(QString)", self.treeView.apply_filter)
         self.ui.expandAllButton.connect("clicked()", self.treeView.expand_all)
@@ -222,6 +252,14 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             combo.addItem(labels.get(name, name), name)
             combo.model().item(index).setEnabled(available)
             combo.setItemData(index, reason or labels.get(name, name), qt.Qt.ToolTipRole)
+
+    def onInputVolumeChanged(self, node=None) -> None:
+        from SALTSegmentationLib.sample_data import suggested_model
+
+        suggested = suggested_model(node)
+        if suggested:  # the phantom asks for the demo model
+            self.modelPanel.select(suggested)
+        self.updateButtonState()
 
     def updateButtonState(self, *args) -> None:
         running = self.logic.currentJob is not None and not self.logic.currentJob.finished
@@ -351,7 +389,8 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class SALTSegmentationTest(ScriptedLoadableModuleTest):
-    """Reload and Test: segments a synthetic CT with a small real model (no download needed)."""
+    """Reload and Test: segments a synthetic CT with a small real model and the phantom sample with
+    the bundled demo model (no download needed)."""
 
     def setUp(self) -> None:
         slicer.mrmlScene.Clear()
@@ -359,6 +398,16 @@ class SALTSegmentationTest(ScriptedLoadableModuleTest):
     def runTest(self) -> None:
         self.setUp()
         self.test_segment_and_browse()
+        self.setUp()
+        self.test_phantom_sample_offline()
+
+    def test_phantom_sample_offline(self) -> None:
+        self.delayDisplay("Loading the phantom sample and segmenting it with the bundled demo model")
+        logic = SALTSegmentationLogic()
+        volume = logic.loadPhantom()
+        segmentation = logic.segment(volume, device="cpu")  # the volume names the demo model
+        self.assertGreater(len(logic.subtreeSegmentIds(segmentation, "body,abdominal_cavity,kidneys")), 1)
+        self.delayDisplay("Test passed")
 
     def test_segment_and_browse(self) -> None:
         import tempfile

@@ -22,7 +22,7 @@ import torch
 from saltseg.phantom.geometry import ORIENTATIONS
 from saltseg.training.evaluate import evaluate_on_phantoms, markdown_table
 
-DEMO_MODEL = Path(__file__).resolve().parents[1] / "SALTSegmentation" / "saltseg" / "resources" / "demo-model"
+DEMO_MODEL = Path(__file__).resolve().parents[1] / "SALTSegmentation" / "saltseg" / "resources" / "models" / "salt-phantom-demo"
 
 
 def main(argv=None) -> int:

@@ -17,6 +17,7 @@ from saltseg.errors import ModelError
 from . import subtrees
 from .importer import import_result
 from .mrml_helpers import ensure_converter_rules, remove_node_with_dependents, sitk_from_volume
+from .sample_data import SUGGESTED_MODEL_ATTRIBUTE
 from .tree_storage import load_tree
 from .worker import ProgressCallback, SegmentationJob
 
@@ -71,7 +72,8 @@ class SegmentationLogicCore:
                 onFinished: Optional[Callable[[SegmentationJob], None]] = None):
         """Segment ``volumeNode`` into ``segmentationNode`` (a new one named after the volume if
         None). Blocks by default; with ``wait=False`` returns at once and the result appears when
-        the job finishes (``self.currentJob``; ``onFinished(job)`` is then called)."""
+        the job finishes (``self.currentJob``; ``onFinished(job)`` is then called). ``model=None``:
+        the model the volume names (the phantom sample: the bundled demo model), else the default."""
         if self.currentJob is not None and not self.currentJob.finished:
             raise RuntimeError("a segmentation is already running; cancel it first")
         if volumeNode is None or volumeNode.GetImageData() is None:
@@ -79,6 +81,8 @@ class SegmentationLogicCore:
         scene = volumeNode.GetScene()
         ensure_converter_rules()
         image = sitk_from_volume(volumeNode)  # read on the main thread; the worker gets a copy
+        if model is None:  # a volume may name its model (the phantom sample: the demo model)
+            model = volumeNode.GetAttribute(SUGGESTED_MODEL_ATTRIBUTE) or None
         model_source, model_id = resolve_model(model, self.modelsHome)
 
         created = segmentationNode is None

@@ -88,6 +88,13 @@ class ModelPanel:
             qt.QSettings().setValue(CURRENT_SETTING, choice.id)
         return choice.id if choice is not None else None
 
+    def select(self, model_id: str) -> bool:
+        """Make ``model_id`` the current choice if it is listed; returns whether it is."""
+        found = self.combo.findData(model_id)
+        if found >= 0:
+            self.combo.setCurrentIndex(found)
+        return found >= 0
+
     # ------------------------------------------------------------------ actions
     def download_selected(self) -> None:
         choice = self.current_choice()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import slicerio
 
 from saltseg.cli import main
 from saltseg.writers import HEADER_TREE, TAG_LABEL_VALUE, TAG_TREE_PATH
+from test_models_helpers import isolated_home  # noqa: F401  (fixture)
 
 
 def test_segment_to_seg_nrrd_for_slicer(tmp_path, shared_data, salt_threshold_model, salt_tree, capsys):
@@ -102,14 +104,25 @@ def test_failed_write_leaves_no_partial_file(tmp_path, shared_data, salt_thresho
     assert not list(tmp_path.iterdir())
 
 
-def test_demo_runs_offline_and_says_what_it_is(tmp_path):
+def test_demo_segments_a_phantom_offline_with_the_bundled_model(tmp_path, isolated_home):
     completed = subprocess.run([sys.executable, "-m", "saltseg", "demo", "-o", str(tmp_path), "--quiet"],
                                capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
-    assert "not a trained SALT network" in completed.stderr
-    segmentation = slicerio.read_segmentation(str(tmp_path / "synthetic_ct.seg.nrrd"))
+    assert "not for clinical use" in completed.stderr
+    assert "left/right swaps:" in completed.stderr, completed.stderr  # CHECKPOINT
+    written = [Path(line) for line in completed.stdout.split()]
+    assert [p.name for p in written] == ["phantom_03000.nii.gz", "phantom_03000_truth.nii.gz",
+                                         "phantom_03000.seg.nrrd", "phantom_03000_preview.png"]
+    segmentation = slicerio.read_segmentation(str(tmp_path / "phantom_03000.seg.nrrd"))
     names = {s["name"] for s in segmentation["segments"]}
-    assert {"Other (bones)", "Subcutaneous tissue"} <= names
+    assert {"Liver", "Left kidney", "Right kidney", "Spleen"} <= names
+    preview = sitk.ReadImage(str(tmp_path / "phantom_03000_preview.png"))
+    assert preview.GetNumberOfComponentsPerPixel() == 3 and min(preview.GetSize()) >= 100
+
+
+def test_demo_on_a_given_ct(tmp_path, shared_data, isolated_home):
+    assert main(["demo", "-o", str(tmp_path), "--input", str(shared_data / "example_ct_sm.nii.gz"), "--quiet"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["example_ct_sm.seg.nrrd", "example_ct_sm_preview.png"]
 
 
 def test_union_mask_of_an_internal_node_on_request(tmp_path, shared_data, salt_threshold_model, salt_tree):
@@ -127,3 +140,13 @@ def test_unknown_mask_node_is_an_error(tmp_path, shared_data, salt_threshold_mod
     assert main(["segment", str(shared_data / "example_ct_sm.nii.gz"), "-o", str(tmp_path / "ct.nii.gz"),
                  "--quiet", "--model", str(salt_threshold_model), "--mask", "body,wings"]) == 1
     assert "no such node" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+def test_segment_writes_a_png_preview_on_request(tmp_path, shared_data, salt_threshold_model):
+    output = tmp_path / "ct.seg.nrrd"
+    assert main(["segment", str(shared_data / "example_ct_sm.nii.gz"), "-o", str(output), "--quiet",
+                 "--model", str(salt_threshold_model), "--preview", str(tmp_path / "ct.png")]) == 0
+    assert sitk.ReadImage(str(tmp_path / "ct.png")).GetNumberOfComponentsPerPixel() == 3
+    assert main(["segment", str(shared_data / "example_ct_sm.nii.gz"), "-o", str(tmp_path / "b.seg.nrrd"),
+                 "--quiet", "--model", str(salt_threshold_model), "--preview", str(tmp_path / "b.jpg")]) == 1
+    assert not (tmp_path / "b.seg.nrrd").exists()

@@ -10,7 +10,7 @@ import pytest
 from saltseg.errors import ModelError
 from saltseg.models import (DEFAULT_MODEL_ID, CatalogError, ModelNotInstalledError, Registry, RegistryError,
                             resolve_model_dir)
-from saltseg.models.catalog import BUNDLED_CATALOG, SCHEMA_FILE, load_schema
+from saltseg.models.catalog import BUNDLED_CATALOG, DEMO_MODEL_ID, SCHEMA_FILE, load_schema
 from saltseg.models.schema import schema_errors
 from test_models_helpers import isolated_home, model_folder, write_catalog  # noqa: F401
 
@@ -64,6 +64,25 @@ def test_invalid_user_catalogue_is_rejected_precisely(tmp_path, mutate, problem)
         Registry(catalog_file=path).list_catalog()
 
 
+def test_only_bundled_models_may_omit_download_urls(tmp_path, model_folder, isolated_home):
+    path = write_catalog(tmp_path / "user.json", "no-url", "http://127.0.0.1:9", model_folder)
+    data = json.loads(path.read_text())
+    for item in data["models"][0]["files"]:
+        del item["url"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(CatalogError, match="not bundled, so model.pt and config.pkl need.* a download url"):
+        Registry(catalog_file=path).list_catalog()
+    # Declared bundled but absent from the package (a broken installation): a clear message, no
+    # attempt to download from an empty address.
+    data["models"][0]["bundled"] = True
+    path.write_text(json.dumps(data))
+    registry = Registry(catalog_file=path)
+    with pytest.raises(RegistryError, match="ships inside the saltseg package.*reinstall saltseg"):
+        registry.download("no-url")
+    with pytest.raises(ModelNotInstalledError, match="reinstall saltseg"):
+        registry.resolve("no-url")
+
+
 def test_unreadable_catalogues(tmp_path):
     with pytest.raises(CatalogError, match="does not exist"):
         Registry(catalog_file=tmp_path / "nope.json").list_catalog()
@@ -77,7 +96,7 @@ def test_user_catalogues_add_entries(tmp_path, model_folder, monkeypatch):
     cli = write_catalog(tmp_path / "cli.json", "cli-model", "http://127.0.0.1:9", model_folder)
     monkeypatch.setenv("SALTSEG_CATALOG", str(env))
     ids = [e.id for e in Registry(catalog_file=cli).list_catalog()]
-    assert ids == [DEFAULT_MODEL_ID, "env-model", "cli-model"]
+    assert ids == [DEFAULT_MODEL_ID, DEMO_MODEL_ID, "env-model", "cli-model"]
 
 
 def test_resolve_folder_id_and_errors(model_folder, tmp_path):

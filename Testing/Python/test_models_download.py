@@ -12,7 +12,7 @@ from saltseg.models import (ChecksumError, DownloadError, ModelNotInstalledError
                             TransferSettings, resolve_model_dir)
 from saltseg.progress import CancelToken
 from test_models_helpers import (FAST, isolated_home, make_registry, model_folder, serve_model,  # noqa: F401
-                                 server, visible_models, write_catalog)
+                                 server, user_models, visible_models, write_catalog)
 
 MODEL_ID = "test-model"
 
@@ -40,7 +40,7 @@ def test_download_installs_verified_model_with_progress(isolated_home, server, c
     requests = len(server.requests)
     assert registry.download(MODEL_ID) == path
     assert len(server.requests) == requests
-    [installed] = registry.list_installed()
+    [installed] = user_models(registry)
     assert (installed.id, installed.kind, installed.problem) == (MODEL_ID, "cached", None)
     assert installed.size_bytes >= total
 

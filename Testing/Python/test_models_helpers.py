@@ -172,3 +172,8 @@ def make_registry(home: Path, catalog: Path, settings: TransferSettings = FAST, 
 def visible_models(home: Path) -> list[str]:
     models = home / "models"
     return sorted(p.name for p in models.iterdir()) if models.is_dir() else []
+
+
+def user_models(registry) -> list:
+    """Installed models other than those shipped inside the package (the demo model)."""
+    return [m for m in registry.list_installed() if m.kind != "bundled"]

@@ -10,7 +10,7 @@ from saltseg.errors import ModelError
 from saltseg.model_io import load_model
 from saltseg.models import ChecksumError, InstallError, Registry, RegistryError, resolve_model_dir
 from test_models_helpers import (isolated_home, model_folder, other_model_folder, visible_models,  # noqa: F401
-                                 write_catalog)
+                                 user_models, write_catalog)
 
 MODEL_ID = "test-model"
 
@@ -99,7 +99,7 @@ def test_bad_inputs_give_specific_errors(registry, model_folder, tmp_path, isola
 def test_register_folder_uses_it_in_place(registry, other_model_folder, isolated_home):
     registry.register_folder(other_model_folder, "local-model")
     assert resolve_model_dir("local-model") == other_model_folder.resolve()
-    [entry] = registry.list_installed()
+    [entry] = user_models(registry)
     assert entry.registered and entry.path == other_model_folder.resolve() and entry.size_bytes > 0
     assert visible_models(isolated_home) == []  # nothing copied
     registry.remove("local-model")
@@ -121,7 +121,7 @@ def test_remove_and_remove_all(registry, model_folder, other_model_folder, isola
     with pytest.raises(RegistryError, match="not installed"):
         registry.remove(MODEL_ID)
     assert registry.remove_all() == ["other"]
-    assert visible_models(isolated_home) == [] and registry.list_installed() == []
+    assert visible_models(isolated_home) == [] and user_models(registry) == []
 
 
 def test_truncated_install_is_reported_not_crashed(registry, model_folder, isolated_home):
@@ -130,7 +130,7 @@ def test_truncated_install_is_reported_not_crashed(registry, model_folder, isola
     (path / "model.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelError, match="damaged.*truncated.*models download test-model"):
         resolve_model_dir(MODEL_ID, catalog_file=registry.catalog_file)
-    [entry] = registry.list_installed()
+    [entry] = user_models(registry)
     assert "truncated" in entry.problem
     (path / "config.pkl").unlink()
     with pytest.raises(ModelError, match="no config.pkl"):
@@ -156,5 +156,5 @@ def test_concurrent_installs_of_the_same_model(registry, model_folder, isolated_
         thread.join(30)
     assert not errors and len(results) == 3
     assert visible_models(isolated_home) == [MODEL_ID]
-    assert registry.list_installed()[0].problem is None
+    assert user_models(registry)[0].problem is None
     assert [p.name for p in (isolated_home / ".tmp").iterdir()] == []

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..phantom.dataset import SPLITS, write_phantoms
 from ..phantom.generator import DEFAULT_SPACING
 from ..phantom.geometry import FIELDS_OF_VIEW, ORIENTATIONS
-from .argtypes import positive_int
+from .argtypes import non_negative_int, positive_int
 
 
 def _spacing(text: str) -> float:
@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
                     "The same seed always gives the same phantom.",
     )
     parser.add_argument("-o", "--output", type=Path, required=True, help="dataset folder")
-    parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="first seed (default 0)")
     parser.add_argument("--count", type=positive_int, default=1, help="number of phantoms, seeds N..N+K-1")
     parser.add_argument("--split", choices=SPLITS, default="train", help="dataset split (default train)")
     parser.add_argument("--spacing", type=_spacing, default=None,

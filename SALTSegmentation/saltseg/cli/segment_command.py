@@ -12,6 +12,7 @@ from ..image_io import read_image
 from ..model_io import load_model
 from ..models import resolve_model_dir
 from ..pipeline import SegmentOptions, segment_image
+from ..preview import write_preview
 from ..writers import check_output_path, write_node_mask, write_result
 from .argtypes import positive_int
 from .progress_bar import StageProgressBar
@@ -50,6 +51,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--mask", action="append", default=[], metavar="NODE",
                         help="also write the union mask of a tree node, e.g. body,bones,spine "
                              "(repeatable), as <output>.<node>.nii.gz")
+    parser.add_argument("--preview", type=Path, default=None, metavar="PNG",
+                        help="also write a PNG preview (axial, coronal, sagittal slices with the labels)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -64,6 +67,8 @@ def _is_node(tree, node: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     output = check_output_path(args.output)  # fail before minutes of work
+    if args.preview is not None and args.preview.suffix.lower() != ".png":
+        raise OutputError(f"--preview must name a .png file, got {args.preview.name}")
     model_dir = resolve_model_dir(args.model, catalog_file=args.catalog)
     model = load_model(model_dir, args.device)
     for node in args.mask:
@@ -78,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     written = write_result(result.labelmap, output, result.tree, result.model_id)
     for node in args.mask:
         written.append(write_node_mask(result.node_mask(node), output, result.tree.node_id(node)))
+    if args.preview is not None:
+        written.append(write_preview(image, result.labelmap, result.tree, args.preview))
     names = ", ".join(entry.name for entry in result.label_table()[:8])
     more = len(result.present_values) - 8
     print(f"{len(result.present_values)} structures ({names}{f', … {more} more' if more > 0 else ''}) "

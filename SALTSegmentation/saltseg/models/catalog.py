@@ -22,6 +22,8 @@ SCHEMA_FILE = RESOURCES / "models.schema.json"
 BUNDLED_MODELS = RESOURCES / "models"
 ENV_CATALOG = "SALTSEG_CATALOG"
 DEFAULT_MODEL_ID = "salt-foobar-31"
+#: the demonstration model that ships inside the package (trained on phantoms only)
+DEMO_MODEL_ID = "salt-phantom-demo"
 # Ids become folder names: lower-case, no separators, no leading dot (so never "." or "..").
 MODEL_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MODEL_FILES = (MODEL_FILE, CONFIG_FILE)
@@ -39,7 +41,7 @@ def check_model_id(model_id: str) -> str:
 @dataclass(frozen=True)
 class ModelFile:
     name: str
-    url: str
+    url: str  # empty for a bundled model's file
     size: int
     sha256: str
 
@@ -80,9 +82,13 @@ class CatalogEntry:
 
 
 def _entry_from_json(raw: dict, source: str) -> CatalogEntry:
-    files = tuple(ModelFile(f["name"], f["url"], int(f["size"]), f["sha256"]) for f in raw["files"])
+    files = tuple(ModelFile(f["name"], f.get("url", ""), int(f["size"]), f["sha256"]) for f in raw["files"])
     if sorted(f.name for f in files) != sorted(MODEL_FILES):
         raise CatalogError(f"{source}: model '{raw['id']}' must list exactly {MODEL_FILE} and {CONFIG_FILE}")
+    missing = [f.name for f in files if not f.url]
+    if missing and not raw["bundled"]:
+        raise CatalogError(f"{source}: model '{raw['id']}' is not bundled, so {' and '.join(missing)} "
+                           "need(s) a download url")
     tree = raw["label_tree"]
     return CatalogEntry(
         id=raw["id"], title=raw["title"], description=raw["description"], version=raw["version"],

@@ -133,6 +133,8 @@ class Registry:
         entry = self.entry(model_id)
         if entry.bundled and entry.bundled_dir.is_dir():
             return entry.bundled_dir
+        if not all(f.url for f in entry.files):
+            raise RegistryError(missing_bundle_message(entry))
         registered = self.store.registered().get(model_id)
         if registered is not None:
             return registered
@@ -260,7 +262,14 @@ def offline_help(entry: CatalogEntry) -> str:
     return "\n".join(lines)
 
 
+def missing_bundle_message(entry: CatalogEntry) -> str:
+    return (f"model '{entry.id}' ships inside the saltseg package, but its folder {entry.bundled_dir} is missing "
+            "or incomplete; reinstall saltseg (pip install --force-reinstall saltseg)")
+
+
 def not_installed_message(entry: CatalogEntry) -> str:
+    if not all(f.url for f in entry.files):
+        return missing_bundle_message(entry)
     return (f"model '{entry.id}' ({entry.title}) is not installed. Download it "
             f"({format_size(entry.total_size)}) with:\n    saltseg models download {entry.id}\n"
             f"(in 3D Slicer: the SALT module's model section). {offline_help(entry)}")

@@ -15,8 +15,9 @@ from typing import Iterable, Optional, Sequence, Union
 import numpy as np
 import SimpleITK as sitk
 
+from ..labeltree import LabelTree
 from ..model_io import load_model
-from ..phantom import LEFT_RIGHT_PAIRS, PHANTOM_LEAF_PATHS, generate_phantom
+from ..phantom import LEFT_RIGHT_PAIRS, PHANTOM_LEAF_PATHS, Phantom, generate_phantom
 from ..phantom.generator import DEFAULT_SPACING
 from ..pipeline import SegmentOptions, segment_image
 from .metrics import confusion, left_right_confusions, node_dice
@@ -67,30 +68,33 @@ class Evaluation:
         }
 
 
+def score_phantom(tree: LabelTree, phantom: Phantom, predicted: sitk.Image) -> tuple[dict[str, float], list[dict]]:
+    """Dice of each leaf present in the phantom's truth (keyed by node id) and the left/right
+    report, for a prediction (the model's label values) on the phantom's grid."""
+    # phantom label value → the model's label value of the same path (the trees may differ)
+    to_model = np.array([tree.label_value(path) for path in PHANTOM_LEAF_PATHS], dtype=np.int64)
+    truth_values = to_model[sitk.GetArrayViewFromImage(phantom.labels)]
+    counts = confusion(tree, np.asarray(tree.leaves)[truth_values], sitk.GetArrayViewFromImage(predicted))
+    dice = node_dice(tree, counts)
+    present = [tree.node_id(leaf) for leaf in tree.leaves if counts[leaf].sum() > 0]
+    return {leaf: dice.get(leaf, 0.0) for leaf in present}, left_right_confusions(tree, counts, LEFT_RIGHT_PAIRS)
+
+
 def evaluate_on_phantoms(model_dir: Union[str, Path], seeds: Iterable[int], spacing_range=DEFAULT_SPACING,
                          orientations: Optional[Sequence[str]] = None, device: str = "cpu",
                          options: Optional[SegmentOptions] = None) -> Evaluation:
     """Generate phantom ``seed`` for each seed (orientation cycled through ``orientations`` if
     given), segment it with the model in ``model_dir`` and score it."""
     model = load_model(model_dir, device)
-    tree = model.tree
-    # phantom label value → the model's label value of the same path (the trees may differ)
-    to_model = np.array([tree.label_value(path) for path in PHANTOM_LEAF_PATHS], dtype=np.int64)
-    leaf_nodes = np.asarray(tree.leaves)
     evaluation = Evaluation()
     for i, seed in enumerate(seeds):
         started = time.perf_counter()
         orientation = orientations[i % len(orientations)] if orientations else None
         phantom = generate_phantom(seed, spacing_range, orientation)
         result = segment_image(phantom.image, model, options or SegmentOptions())
-        truth_values = to_model[sitk.GetArrayViewFromImage(phantom.labels)]
-        predicted = sitk.GetArrayViewFromImage(result.labelmap)
-        counts = confusion(tree, leaf_nodes[truth_values], predicted)
-        dice = node_dice(tree, counts)
-        present = [tree.node_id(leaf) for leaf in tree.leaves if counts[leaf].sum() > 0]
-        leaf_dice = {leaf: dice.get(leaf, 0.0) for leaf in present}
+        leaf_dice, left_right = score_phantom(model.tree, phantom, result.labelmap)
         score = CaseScore(int(seed), phantom.info, leaf_dice, float(np.mean(list(leaf_dice.values()))),
-                          left_right_confusions(tree, counts, LEFT_RIGHT_PAIRS), time.perf_counter() - started)
+                          left_right, time.perf_counter() - started)
         logger.info("phantom %d (%s): mean leaf Dice %.4f", seed, phantom.info["orientation"], score.mean_dice)
         evaluation.cases.append(score)
     return evaluation
