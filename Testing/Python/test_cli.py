@@ -109,7 +109,8 @@ def test_demo_segments_a_phantom_offline_with_the_bundled_model(tmp_path, isolat
                                capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
     assert "not for clinical use" in completed.stderr
-    assert "left/right swaps:" in completed.stderr, completed.stderr  # CHECKPOINT
+    assert "kidney_right→kidney_left" not in completed.stderr, completed.stderr
+    assert "kidney_left→kidney_right" not in completed.stderr, completed.stderr
     written = [Path(line) for line in completed.stdout.split()]
     assert [p.name for p in written] == ["phantom_03000.nii.gz", "phantom_03000_truth.nii.gz",
                                          "phantom_03000.seg.nrrd", "phantom_03000_preview.png"]
