@@ -243,7 +243,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         combo = self.ui.deviceComboBox
         combo.clear()
         try:
-            from saltseg.devices import device_availability
+            from saltseg.inference.devices import device_availability
             devices = [(d.name, d.available, d.reason) for d in device_availability()]
         except ImportError:  # no torch yet: it is offered at Segment time
             devices = [("auto", True, ""), ("cpu", True, "")]
@@ -414,9 +414,9 @@ class SALTSegmentationTest(ScriptedLoadableModuleTest):
         from pathlib import Path
 
         import sitkUtils
-        from saltseg.labeltree import LabelTree
+        from saltseg.tree.labeltree import LabelTree
         from saltseg.synthetic_ct import synthetic_ct
-        from saltseg.threshold_model import export_threshold_model
+        from saltseg.model.threshold_model import export_threshold_model
 
         self.delayDisplay("Creating a synthetic CT and a small model")
         tree = LabelTree.from_tree_labels_file(

@@ -8,7 +8,7 @@ Three parts (each selectable with ``--parts``):
     Builds MONAI ``DynUNet(spatial_dims=3, in_channels=1, out_channels=145, kernel_size=kernels,
     strides=strides, upsample_kernel_size=strides[1:], res_block=True)`` with kernels/strides from
     SALT's nnU-Net-style rule for roi (192, 192, 48) at 1.5 mm (re-implemented below), untrained
-    (seeded random weights), exports it with ``saltseg.export.export_model`` (followed by our
+    (seeded random weights), exports it with ``saltseg.model.export.export_model`` (followed by our
     TreeSoftmax, as in the official format) and runs ``segment_image`` on a CT of whole-body size:
     the shared CT resampled to ``--spacing`` and padded with air / mirrored along z to ``--size``.
     On a CPU the full run takes hours; with ``--max-windows N`` (default 2) the stages are run one
@@ -134,7 +134,7 @@ def whole_body_ct(ct_path: str, size, spacing):
     along z (reflect, so there is no seam) to ``size`` voxels; int16 HU, LPS direction of the input."""
     import SimpleITK as sitk
 
-    from saltseg.preprocess import resample_to_spacing
+    from saltseg.inference.preprocess import resample_to_spacing
 
     image = sitk.ReadImage(ct_path)
     resampled = resample_to_spacing(image, spacing, pixel_type=sitk.sitkInt16)
@@ -162,8 +162,8 @@ def whole_body_ct(ct_path: str, size, spacing):
 
 
 def window_count(image, config, overlap=0.5):
-    from saltseg.preprocess import reorient, resampled_size
-    from saltseg.sliding_window import scan_positions
+    from saltseg.inference.preprocess import reorient, resampled_size
+    from saltseg.inference.sliding_window import scan_positions
 
     oriented = reorient(image)
     shape = resampled_size(oriented.GetSize(), oriented.GetSpacing(), config.voxel_spacing)
@@ -175,14 +175,14 @@ def window_count(image, config, overlap=0.5):
 
 
 def export_without_trace_check(*args, **kwargs):
-    """``saltseg.export.export_model`` with ``torch.jit.trace(check_trace=False)``: the default trace
+    """``saltseg.model.export.export_model`` with ``torch.jit.trace(check_trace=False)``: the default trace
     check re-runs the network and compares in float64, which for a [1, 145, 192, 192, 48] output
     needs many GiB of RAM (it got this benchmark OOM-killed). The exported file is the same."""
     import functools
 
     import torch
 
-    from saltseg.export import export_model
+    from saltseg.model.export import export_model
 
     original = torch.jit.trace
     torch.jit.trace = functools.partial(original, check_trace=False)
@@ -202,13 +202,13 @@ class _StopInference(Exception):
 def part_engine(args) -> dict:
     import torch
 
-    from saltseg.image_io import check_ct_image
-    from saltseg.labeltree import LabelTree
-    from saltseg.model_io import load_model
-    from saltseg.pipeline import SegmentOptions, segment_image
-    from saltseg.postprocess import keep_largest_component, map_to_input_grid
-    from saltseg.preprocess import prepare_volume, reorient
-    from saltseg.sliding_window import WindowSettings, sliding_window_labels
+    from saltseg.io.image_io import check_ct_image
+    from saltseg.tree.labeltree import LabelTree
+    from saltseg.model.model_io import load_model
+    from saltseg.inference.pipeline import SegmentOptions, segment_image
+    from saltseg.inference.postprocess import keep_largest_component, map_to_input_grid
+    from saltseg.inference.preprocess import prepare_volume, reorient
+    from saltseg.inference.sliding_window import WindowSettings, sliding_window_labels
 
     tree = LabelTree.from_tree_labels_file(args.tree)
     kernels, strides = kernels_and_strides(ROI, (1.5, 1.5, 1.5))
@@ -298,8 +298,8 @@ def part_softmax_one(args) -> dict:
     """One tree-softmax implementation on one random logits tensor (own process)."""
     import torch
 
-    from saltseg.labeltree import LabelTree
-    from saltseg.tree_softmax import TreeSoftmax, reference_tree_softmax
+    from saltseg.tree.labeltree import LabelTree
+    from saltseg.tree.tree_softmax import TreeSoftmax, reference_tree_softmax
 
     tree = LabelTree.from_tree_labels_file(args.tree)
     shape = tuple(args.softmax_shape)
@@ -340,10 +340,10 @@ def part_scaling_one(args) -> dict:
     import torch
     from torch import nn
 
-    from saltseg.labeltree import LabelTree
-    from saltseg.model_io import load_model
-    from saltseg.pipeline import SegmentOptions, segment_image
-    from saltseg.threshold_model import ThresholdNetwork
+    from saltseg.tree.labeltree import LabelTree
+    from saltseg.model.model_io import load_model
+    from saltseg.inference.pipeline import SegmentOptions, segment_image
+    from saltseg.model.threshold_model import ThresholdNetwork
 
     tree = LabelTree.from_tree_labels_file(args.tree)
 

@@ -13,15 +13,15 @@ hard-codes ``.cuda()``), with the functions imported from a SALT checkout given 
   and SaveImaged (which, on MONAI 1.x, writes the labels on the 1.5 mm / processing grid; we read
   that file back and nearest-neighbour resample it onto the input grid to compare voxel for voxel).
 
-Ours is ``saltseg.pipeline.segment_image``. Each pipeline runs in its own subprocess so that its
+Ours is ``saltseg.inference.pipeline.segment_image``. Each pipeline runs in its own subprocess so that its
 wall time and peak RSS (VmHWM, the per-process high-water mark) are measured in isolation.
 
-The model is exported with ``saltseg.export.export_model`` (traced + frozen
+The model is exported with ``saltseg.model.export.export_model`` (traced + frozen
 ``Sequential(network, TreeSoftmax)``): ``ThresholdNetwork`` (HU thresholds → tree logits) plus a
 seeded random ``Conv3d`` perturbation, so that the output is spatially varying, depends on the
 window context at window borders (zero padding of the convolution) and many leaves appear. By
 default the tree softmax inside ``model.pt`` is an equivalent dense-matrix form (checked against
-``saltseg.tree_softmax.TreeSoftmax`` at build time; exported with ``outputs_probabilities=True``),
+``saltseg.tree.tree_softmax.TreeSoftmax`` at build time; exported with ``outputs_probabilities=True``),
 which ran faster than the scatter-based TreeSoftmax for the small default windows on this shared
 CPU (not for [2, 145, 192, 192, 48] windows, where it is ~1.6× slower);
 ``--exporter-tree-softmax`` exports the exporter's own ``Sequential(network, TreeSoftmax)``.
@@ -127,7 +127,7 @@ def _salt_window_variant(inference_module, fix_extra_slice=False, no_z_padding=F
     module.__file__ = inference_module.__file__
     exec(compile(source, inference_module.__file__, "exec"), module.__dict__)
     if our_gaussian:
-        from saltseg.sliding_window import gaussian_importance
+        from saltseg.inference.sliding_window import gaussian_importance
 
         def importance(patch_size, mode, sigma_scale, device):
             return gaussian_importance(tuple(patch_size), float(sigma_scale), torch_device(device))
@@ -155,9 +155,9 @@ def build_model(tree_file: Path, out_dir: Path, roi, spacing, seed: int, amplitu
     import torch
     from torch import nn
 
-    from saltseg.export import export_model
-    from saltseg.labeltree import LabelTree
-    from saltseg.threshold_model import ThresholdNetwork
+    from saltseg.model.export import export_model
+    from saltseg.tree.labeltree import LabelTree
+    from saltseg.model.threshold_model import ThresholdNetwork
 
     tree = LabelTree.from_tree_labels_file(tree_file)
 
@@ -198,7 +198,7 @@ def build_model(tree_file: Path, out_dir: Path, roi, spacing, seed: int, amplitu
     if not dense_softmax:
         return export_model(PerturbedThreshold(), tree, out_dir, roi, spacing)
     network = nn.Sequential(PerturbedThreshold(), DenseTreeSoftmax())
-    from saltseg.tree_softmax import TreeSoftmax
+    from saltseg.tree.tree_softmax import TreeSoftmax
 
     with torch.no_grad():  # check the dense form against saltseg's TreeSoftmax once
         probe = torch.rand(1, 1, 24, 24, 8)
@@ -267,8 +267,8 @@ def worker_salt(args) -> dict:
 def worker_ours(args) -> dict:
     import SimpleITK as sitk
 
-    from saltseg.model_io import load_model
-    from saltseg.pipeline import SegmentOptions, segment_image
+    from saltseg.model.model_io import load_model
+    from saltseg.inference.pipeline import SegmentOptions, segment_image
 
     model = load_model(args.model, "cpu")
     baseline = rss_mb()
@@ -290,11 +290,11 @@ def worker_attribution(args) -> dict:
     import torch
     from monai.transforms import KeepLargestConnectedComponent
 
-    from saltseg.model_io import load_model
-    from saltseg.pipeline import SegmentOptions  # noqa: F401  (documents the defaults used)
-    from saltseg.postprocess import keep_largest_component
-    from saltseg.preprocess import prepare_volume
-    from saltseg.sliding_window import WindowSettings, sliding_window_labels
+    from saltseg.model.model_io import load_model
+    from saltseg.inference.pipeline import SegmentOptions  # noqa: F401  (documents the defaults used)
+    from saltseg.inference.postprocess import keep_largest_component
+    from saltseg.inference.preprocess import prepare_volume
+    from saltseg.inference.sliding_window import WindowSettings, sliding_window_labels
 
     _, predict, inference = _import_salt(args.salt_repo)
     model = load_model(args.model, "cpu")
@@ -449,7 +449,7 @@ def main() -> None:
 
     import SimpleITK as sitk
 
-    from saltseg.labeltree import LabelTree
+    from saltseg.tree.labeltree import LabelTree
 
     roi, spacing = PRESETS[args.preset]
     roi = tuple(args.roi) if args.roi else roi

@@ -5,7 +5,7 @@
 
 Phantoms are generated from seeds never used for training (training used 1000-1063, validation
 2000-2003), with the file orientation cycled through LPS, RAS, LPI, RPS, LAS, RAI, PLS, LSP, and
-segmented through the production path (``saltseg.pipeline.segment_image``). Prints a per-leaf Dice
+segmented through the production path (``saltseg.inference.pipeline.segment_image``). Prints a per-leaf Dice
 table and the left/right confusion count (a leaf pair counts as confused in a case when more than
 1 % of one side's voxels are labelled as the other side).
 """

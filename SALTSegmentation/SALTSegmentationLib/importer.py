@@ -1,4 +1,4 @@
-"""A finished :class:`saltseg.pipeline.SegmentationResult` → segments of a vtkMRMLSegmentationNode.
+"""A finished :class:`saltseg.inference.pipeline.SegmentationResult` → segments of a vtkMRMLSegmentationNode.
 
 Everything is built in a detached ``vtkSegmentation`` first and copied into the node in one step,
 so observers (views, the tree panel) never see a half-filled segmentation.
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import SimpleITK as sitk
 import slicer
-from saltseg.writers import TAG_LABEL_VALUE, TAG_MODEL_ID, TAG_NODE_INDEX, TAG_TREE_PATH
+from saltseg.io.writers import TAG_LABEL_VALUE, TAG_MODEL_ID, TAG_NODE_INDEX, TAG_TREE_PATH
 
 from .mrml_helpers import BINARY_LABELMAP, ensure_converter_rules, oriented_image_from_array, \
     place_in_subject_hierarchy
@@ -18,7 +18,7 @@ from .terminology import TERMINOLOGY_TAG, terminology_entry
 from .tree_storage import store_tree
 
 if TYPE_CHECKING:
-    from saltseg.pipeline import SegmentationResult
+    from saltseg.inference.pipeline import SegmentationResult
 
 
 def _check_same_grid(labelmap: sitk.Image, volume_node) -> None:

@@ -58,7 +58,7 @@ class SegmentationLogicCore:
     # ------------------------------------------------------------------ models
     def loadModel(self, model_dir: Path, device: str = "auto") -> Any:
         """Load (once per folder and device) the model; safe to call from the worker thread."""
-        from saltseg.model_io import load_model
+        from saltseg.model.model_io import load_model
 
         key = (str(Path(model_dir).resolve()), str(device))
         with self._models_lock:
@@ -94,7 +94,7 @@ class SegmentationLogicCore:
         output = segmentationNode
 
         def compute(report: ProgressCallback, cancel) -> Any:
-            from saltseg.pipeline import segment_image
+            from saltseg.inference.pipeline import segment_image
 
             report("loading model", 0.0)
             loaded = model_source if not isinstance(model_source, Path) else self.loadModel(model_source, device)
@@ -145,7 +145,7 @@ class SegmentationLogicCore:
 
     # ------------------------------------------------------------------ the tree
     def labelTree(self, segmentationNode):
-        """The :class:`saltseg.labeltree.LabelTree` stored with the segmentation, or None."""
+        """The :class:`saltseg.tree.labeltree.LabelTree` stored with the segmentation, or None."""
         return load_tree(segmentationNode)
 
     def subtreeSegmentIds(self, segmentationNode, path) -> list[str]:

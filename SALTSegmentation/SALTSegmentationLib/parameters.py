@@ -56,8 +56,8 @@ def write_options(node: Any, model: Optional[str], device: str, overlap: float, 
 
 
 def segment_options(node: Any):
-    """``saltseg.pipeline.SegmentOptions`` from the node (torch-free import until needed)."""
-    from saltseg.pipeline import SegmentOptions
+    """``saltseg.inference.pipeline.SegmentOptions`` from the node (torch-free import until needed)."""
+    from saltseg.inference.pipeline import SegmentOptions
 
     options = read_options(node)
     return SegmentOptions(overlap=options["overlap"], batch_size=options["batch_size"],

@@ -8,8 +8,8 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import slicer
 from vtk.util import numpy_support
-from saltseg.colors import node_colors
-from saltseg.writers import TAG_MODEL_ID, TAG_NODE_INDEX, TAG_TREE_PATH
+from saltseg.tree.colors import node_colors
+from saltseg.io.writers import TAG_MODEL_ID, TAG_NODE_INDEX, TAG_TREE_PATH
 
 from .mrml_helpers import BINARY_LABELMAP, segment_tag
 from .tree_storage import load_tree, model_id_of

@@ -10,8 +10,8 @@ import enum
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from saltseg.colors import node_colors
-from saltseg.labeltree import LabelTree
+from saltseg.tree.colors import node_colors
+from saltseg.tree.labeltree import LabelTree
 
 
 class CheckState(enum.IntEnum):

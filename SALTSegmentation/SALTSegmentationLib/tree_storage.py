@@ -18,8 +18,8 @@ from typing import Optional
 
 import slicer
 from saltseg.errors import SaltSegError
-from saltseg.labeltree import LabelTree
-from saltseg.writers import HEADER_TREE, TAG_MODEL_ID, TAG_TREE_PATH
+from saltseg.tree.labeltree import LabelTree
+from saltseg.io.writers import HEADER_TREE, TAG_MODEL_ID, TAG_TREE_PATH
 
 from .mrml_helpers import segment_tag
 

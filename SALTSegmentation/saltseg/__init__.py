@@ -4,7 +4,7 @@ Pure Python (torch, SimpleITK, numpy); it never imports Slicer, VTK or Qt, so th
 from a Python shell, the ``saltseg`` command line and the 3D Slicer module.
 """
 from .errors import SaltSegError
-from .labeltree import LabelTree
+from .tree.labeltree import LabelTree
 
 __version__ = "0.1.0"
 __all__ = ["LabelTree", "SaltSegError", "__version__"]

@@ -8,8 +8,8 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from saltseg.labeltree import LabelTree
-from saltseg.threshold_model import export_threshold_model
+from saltseg.tree.labeltree import LabelTree
+from saltseg.model.threshold_model import export_threshold_model
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"

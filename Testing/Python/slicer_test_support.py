@@ -87,7 +87,7 @@ def install_scripted_module_shim() -> None:
 @pytest.fixture(scope="session")
 def published_tree():
     require_shared_data()
-    from saltseg.labeltree import LabelTree
+    from saltseg.tree.labeltree import LabelTree
 
     return LabelTree.from_tree_labels_file(TREE_PATH)
 
@@ -95,7 +95,7 @@ def published_tree():
 @pytest.fixture(scope="session")
 def threshold_model_dir(tmp_path_factory, published_tree) -> Path:
     """A real official-format model on the published 145-node tree (intensity thresholds)."""
-    from saltseg.threshold_model import export_threshold_model
+    from saltseg.model.threshold_model import export_threshold_model
 
     out = tmp_path_factory.mktemp("salt_threshold_model")
     return export_threshold_model(out, published_tree, roi_size=(32, 32, 16), voxel_spacing=(6.0, 6.0, 6.0))
@@ -109,7 +109,7 @@ def reference_result(tree, model_id: str = "totalseg-reference"):
 
     import numpy as np
     import SimpleITK as sitk
-    from saltseg.pipeline import SegmentationResult
+    from saltseg.inference.pipeline import SegmentationResult
 
     seg = sitk.ReadImage(str(SHARED_DATA / "example_seg.nii.gz"))
     names = json.loads((SHARED_DATA / "example_seg_labels.json").read_text())

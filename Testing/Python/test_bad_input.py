@@ -6,9 +6,9 @@ import pytest
 import SimpleITK as sitk
 
 from saltseg.errors import InputImageError
-from saltseg.image_io import check_ct_image, read_image
-from saltseg.model_io import load_model
-from saltseg.pipeline import SegmentOptions, segment_image
+from saltseg.io.image_io import check_ct_image, read_image
+from saltseg.model.model_io import load_model
+from saltseg.inference.pipeline import SegmentOptions, segment_image
 
 
 def write(image: sitk.Image, path) -> str:

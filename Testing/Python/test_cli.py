@@ -12,7 +12,7 @@ import SimpleITK as sitk
 import slicerio
 
 from saltseg.cli import main
-from saltseg.writers import HEADER_TREE, TAG_LABEL_VALUE, TAG_TREE_PATH
+from saltseg.io.writers import HEADER_TREE, TAG_LABEL_VALUE, TAG_TREE_PATH
 from test_models_helpers import isolated_home  # noqa: F401  (fixture)
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from saltseg.model_io import load_model
+from saltseg.model.model_io import load_model
 from saltseg.models import Registry, resolve_model_dir
 from saltseg.models.catalog import DEMO_MODEL_ID
 from saltseg.phantom import phantom_tree

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from saltseg.colors import node_colors
+from saltseg.tree.colors import node_colors
 from saltseg.errors import TreeError
-from saltseg.labeltree import LabelTree, parse_tree_labels
+from saltseg.tree.labeltree import LabelTree, parse_tree_labels
 
 
 def salt_rule_order(lines: list[str]) -> list[tuple[str, ...]]:

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from saltseg.errors import DeviceError, ModelError, UnsafeConfigError
-from saltseg.export import export_model
-from saltseg.model_io import CONFIG_FILE, MODEL_FILE, load_model, read_config
-from saltseg.safe_pickle import load_config_pickle
-from saltseg.torchscript_devices import GraphDeviceReport, check_runnable_on, inspect_graph
-from saltseg.tree_softmax import TreeSoftmax
+from saltseg.model.export import export_model
+from saltseg.model.model_io import CONFIG_FILE, MODEL_FILE, load_model, read_config
+from saltseg.model.safe_pickle import load_config_pickle
+from saltseg.model.torchscript_devices import GraphDeviceReport, check_runnable_on, inspect_graph
+from saltseg.tree.tree_softmax import TreeSoftmax
 
 
 class ZerosLikeInput(torch.nn.Module):
@@ -152,7 +152,7 @@ def test_backend_specific_operators_are_reported_clearly(tmp_path):
     folder = tmp_path / "ofi"
     folder.mkdir()
     torch.jit.save(optimised, str(folder / MODEL_FILE))
-    from saltseg.model_io import load_torchscript
+    from saltseg.model.model_io import load_torchscript
     with pytest.raises(ModelError, match="optimize_for_inference on the CPU"):
         load_torchscript(folder / MODEL_FILE, torch.device("cpu"))
 

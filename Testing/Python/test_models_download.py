@@ -7,7 +7,7 @@ import time
 import pytest
 
 from saltseg.errors import Cancelled
-from saltseg.model_io import load_model
+from saltseg.model.model_io import load_model
 from saltseg.models import (ChecksumError, DownloadError, ModelNotInstalledError, OfflineError,
                             TransferSettings, resolve_model_dir)
 from saltseg.progress import CancelToken

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import torch
 
-from saltseg.export import export_model
+from saltseg.model.export import export_model
 from saltseg.models import Registry, TransferSettings
 
 FAST = TransferSettings(timeout=2.0, retries=0, retry_wait=0.01)

@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from saltseg.errors import ModelError
-from saltseg.model_io import load_model
+from saltseg.model.model_io import load_model
 from saltseg.models import ChecksumError, InstallError, Registry, RegistryError, resolve_model_dir
 from test_models_helpers import (isolated_home, model_folder, other_model_folder, visible_models,  # noqa: F401
                                  user_models, write_catalog)

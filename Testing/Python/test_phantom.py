@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from saltseg.labeltree import LabelTree, parse_tree_labels
+from saltseg.tree.labeltree import LabelTree, parse_tree_labels
 from saltseg.phantom import (LEFT_RIGHT_PAIRS, PHANTOM_LEAF_PATHS, generate_phantom, phantom_tree,
                              phantom_tree_labels_text)
 from saltseg.phantom.geometry import ORIENTATIONS

@@ -7,10 +7,10 @@ import SimpleITK as sitk
 
 from conftest import SMALL_RULES
 from saltseg.errors import Cancelled, InsufficientMemoryError
-from saltseg.model_io import load_model
-from saltseg.pipeline import SegmentOptions, segment_image
+from saltseg.model.model_io import load_model
+from saltseg.inference.pipeline import SegmentOptions, segment_image
 from saltseg.progress import CancelToken
-from saltseg.threshold_model import export_threshold_model
+from saltseg.model.threshold_model import export_threshold_model
 
 EXACT = SegmentOptions(largest_component=False)
 

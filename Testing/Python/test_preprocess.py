@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from saltseg.model_io import IntensityProperties
-from saltseg.preprocess import normalise_intensity, prepare_volume, resampled_size
+from saltseg.model.model_io import IntensityProperties
+from saltseg.inference.preprocess import normalise_intensity, prepare_volume, resampled_size
 
 
 def marker_image(direction, size=(20, 24, 16), spacing=(2.0, 2.0, 3.0)) -> tuple[sitk.Image, np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from saltseg.preview import GAP_PIXELS, render_preview, write_preview
+from saltseg.io.preview import GAP_PIXELS, render_preview, write_preview
 
 
 def _marked_volume(direction_code: str):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from saltseg.errors import UnsafeConfigError
-from saltseg.safe_pickle import dump_config_pickle, load_config_pickle
+from saltseg.model.safe_pickle import dump_config_pickle, load_config_pickle
 
 
 class Exploit:

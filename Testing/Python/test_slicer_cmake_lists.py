@@ -38,7 +38,7 @@ def test_module_cmake_lists_every_file_on_disk():
     listed_scripts = _cmake_list(text, "MODULE_PYTHON_SCRIPTS")
     listed_resources = _cmake_list(text, "MODULE_PYTHON_RESOURCES")
     scripts, resources = _on_disk()
-    assert "saltseg/pipeline.py" in scripts and "SALTSegmentation.py" in scripts  # the walk works
+    assert "saltseg/inference/pipeline.py" in scripts and "SALTSegmentation.py" in scripts  # the walk works
     assert sorted(scripts - listed_scripts) == [], "add to MODULE_PYTHON_SCRIPTS"
     assert sorted(listed_scripts - scripts) == [], "listed in MODULE_PYTHON_SCRIPTS but not on disk"
     assert sorted(resources - listed_resources) == [], "add to MODULE_PYTHON_RESOURCES"

@@ -15,7 +15,7 @@ import SALTSegmentation  # noqa: E402
 from saltseg.errors import Cancelled, ModelError, SaltSegError  # noqa: E402
 from SALTSegmentationLib import load_tree, segment_tag  # noqa: E402
 from SALTSegmentationLib.worker import SegmentationJob  # noqa: E402
-from saltseg.writers import TAG_MODEL_ID  # noqa: E402
+from saltseg.io.writers import TAG_MODEL_ID  # noqa: E402
 
 
 def segment_ids(node) -> list[str]:

@@ -17,7 +17,7 @@ from SALTSegmentationLib.subtrees import (merge_subtree, segment_volumes_ml, set
                                           tree_panel_model)
 from SALTSegmentationLib.terminology import TERMINOLOGY_TAG, terminology_entry
 from SALTSegmentationLib.tree_model import CheckState
-from saltseg.writers import TAG_LABEL_VALUE, TAG_MODEL_ID, TAG_NODE_INDEX, TAG_TREE_PATH
+from saltseg.io.writers import TAG_LABEL_VALUE, TAG_MODEL_ID, TAG_NODE_INDEX, TAG_TREE_PATH
 
 LUMBAR = "body,bones,spine,lumbar_spine"
 
@@ -176,7 +176,7 @@ def test_seg_nrrd_round_trip_keeps_the_tree(imported, tmp_path, published_tree):
 
 
 def test_cli_written_seg_nrrd_shows_its_tree(tmp_path, published_tree):
-    from saltseg.writers import write_seg_nrrd
+    from saltseg.io.writers import write_seg_nrrd
 
     result = reference_result(published_tree)
     path = write_seg_nrrd(result.labelmap, tmp_path / "cli.seg.nrrd", published_tree, "cli-model")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from saltseg.labeltree import LabelTree
+from saltseg.tree.labeltree import LabelTree
 
 from slicer_test_support import TREE_PATH, require_shared_data
 
@@ -79,7 +79,7 @@ def test_search_keeps_matches_their_ancestors_and_descendants(model):
 
 
 def test_leaf_has_its_own_segment_and_engine_colour(model):
-    from saltseg.colors import node_colors
+    from saltseg.tree.colors import node_colors
 
     leaf = node(model, LUMBAR[2])
     assert model.segment_for(leaf) == "s2"

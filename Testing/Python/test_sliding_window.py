@@ -9,13 +9,13 @@ import torch
 
 from saltseg.errors import Cancelled, InputImageError, ModelError
 from saltseg.progress import CancelToken, ProgressReporter
-from saltseg.sliding_window import (
+from saltseg.inference.sliding_window import (
     WindowSettings,
     gaussian_importance,
     scan_positions,
     sliding_window_labels,
 )
-from saltseg.tree_softmax import TreeSoftmax
+from saltseg.tree.tree_softmax import TreeSoftmax
 
 
 def make_predictor(tree, seed=0):

@@ -11,15 +11,15 @@ import torch
 
 pytest.importorskip("monai")
 
-from saltseg.model_io import load_model  # noqa: E402
+from saltseg.model.model_io import load_model  # noqa: E402
 from saltseg.phantom import write_phantoms  # noqa: E402
-from saltseg.preprocess import prepare_volume  # noqa: E402
-from saltseg.sliding_window import WindowSettings, sliding_window_labels  # noqa: E402
+from saltseg.inference.preprocess import prepare_volume  # noqa: E402
+from saltseg.inference.sliding_window import WindowSettings, sliding_window_labels  # noqa: E402
 from saltseg.training import Trainer, TrainingDataError, TreeLoss, find_datasets  # noqa: E402
 from saltseg.training.data import prepare_case  # noqa: E402
 from saltseg.training.metrics import confusion, node_dice  # noqa: E402
 from saltseg.training.network import build_dynunet  # noqa: E402
-from saltseg.tree_softmax import TreeSoftmax, reference_tree_softmax  # noqa: E402
+from saltseg.tree.tree_softmax import TreeSoftmax, reference_tree_softmax  # noqa: E402
 
 SPACING = 12.0  # mm: tiny volumes
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import random_tree_paths
-from saltseg.labeltree import LabelTree
-from saltseg.tree_softmax import TreeSoftmax, argmax_leaves, reference_tree_softmax
+from saltseg.tree.labeltree import LabelTree
+from saltseg.tree.tree_softmax import TreeSoftmax, argmax_leaves, reference_tree_softmax
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

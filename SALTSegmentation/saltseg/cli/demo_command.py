@@ -15,14 +15,14 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..atomic import atomic_write
-from ..devices import DEVICE_CHOICES
-from ..image_io import read_image
-from ..model_io import load_model
+from ..inference.devices import DEVICE_CHOICES
+from ..io.image_io import read_image
+from ..model.model_io import load_model
 from ..models import resolve_model_dir
 from ..models.catalog import DEMO_MODEL_ID
-from ..pipeline import segment_image
-from ..preview import write_preview
-from ..writers import write_result
+from ..inference.pipeline import segment_image
+from ..io.preview import write_preview
+from ..io.writers import write_result
 from .argtypes import non_negative_int
 from .progress_bar import StageProgressBar
 

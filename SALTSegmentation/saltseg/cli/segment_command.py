@@ -6,14 +6,14 @@ import logging
 import sys
 from pathlib import Path
 
-from ..devices import DEVICE_CHOICES
+from ..inference.devices import DEVICE_CHOICES
 from ..errors import OutputError
-from ..image_io import read_image
-from ..model_io import load_model
+from ..io.image_io import read_image
+from ..model.model_io import load_model
 from ..models import resolve_model_dir
-from ..pipeline import SegmentOptions, segment_image
-from ..preview import write_preview
-from ..writers import check_output_path, write_node_mask, write_result
+from ..inference.pipeline import SegmentOptions, segment_image
+from ..io.preview import write_preview
+from ..io.writers import check_output_path, write_node_mask, write_result
 from .argtypes import positive_int
 from .progress_bar import StageProgressBar
 

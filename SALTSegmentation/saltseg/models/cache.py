@@ -23,7 +23,7 @@ import platformdirs
 
 from ..atomic import atomic_write
 from ..errors import ModelError
-from ..model_io import check_model_dir
+from ..model.model_io import check_model_dir
 from .catalog import MODEL_FILES
 from .errors import RegistryError
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
-from ..model_io import CONFIG_FILE, MODEL_FILE
+from ..model.model_io import CONFIG_FILE, MODEL_FILE
 from .errors import CatalogError, RegistryError
 from .schema import schema_errors
 

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Optional, Sequence, Union
 
 from ..errors import ModelError
-from ..model_io import CONFIG_FILE, MODEL_FILE, read_config
+from ..model.model_io import CONFIG_FILE, MODEL_FILE, read_config
 from ..progress import CancelToken
 from .catalog import MODEL_FILES, CatalogEntry
 from .download import sha256_of

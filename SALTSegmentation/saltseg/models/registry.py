@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from ..errors import Cancelled, ModelError
-from ..model_io import check_model_dir
+from ..model.model_io import check_model_dir
 from ..progress import CancelToken
 from .cache import ModelStore, folder_size
 from .catalog import DEFAULT_MODEL_ID, MODEL_FILES, CatalogEntry, catalog_sources, check_model_id, load_catalog

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
 from ..errors import ModelError
-from ..model_io import check_model_dir
+from ..model.model_io import check_model_dir
 from .catalog import DEFAULT_MODEL_ID, MODEL_ID_PATTERN
 from .errors import ModelNotInstalledError, RegistryError
 

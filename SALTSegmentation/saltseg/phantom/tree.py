@@ -8,7 +8,7 @@ phantom labelmap can be compared with a prediction value for value.
 """
 from __future__ import annotations
 
-from ..labeltree import LabelTree, NodePath
+from ..tree.labeltree import LabelTree, NodePath
 
 PHANTOM_LEAF_PATHS: tuple[NodePath, ...] = tuple(sorted(
     tuple(line.split(",")) for line in """\

@@ -6,7 +6,7 @@ fused as SALT does: the tree is the union of all their paths, and each dataset g
 from its label values to node indices of the fused tree. A value may map to an internal node (a
 partially annotated dataset, e.g. "kidneys" without the side): the loss then supervises only that
 node's probability. Cases are prepared with the inference pipeline's own preprocessing
-(:func:`saltseg.preprocess.prepare_volume`) so training sees exactly what inference will.
+(:func:`saltseg.inference.preprocess.prepare_volume`) so training sees exactly what inference will.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import SaltSegError
-from ..labeltree import LabelTree, SourceLabel, parse_tree_labels
-from ..model_io import IntensityProperties
-from ..preprocess import prepare_volume, reorient, resample_to_spacing, to_network_array
+from ..tree.labeltree import LabelTree, SourceLabel, parse_tree_labels
+from ..model.model_io import IntensityProperties
+from ..inference.preprocess import prepare_volume, reorient, resample_to_spacing, to_network_array
 
 logger = logging.getLogger(__name__)
 

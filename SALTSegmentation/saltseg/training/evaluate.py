@@ -1,6 +1,6 @@
 """Score a model on freshly generated phantoms through the production inference path.
 
-Every phantom goes through :func:`saltseg.pipeline.segment_image` (reorientation, resampling,
+Every phantom goes through :func:`saltseg.inference.pipeline.segment_image` (reorientation, resampling,
 sliding window, tree softmax, largest component, mapping back), and is scored on its own grid
 against the generator's labels: Dice per leaf and left/right swaps per leaf pair.
 """
@@ -15,11 +15,11 @@ from typing import Iterable, Optional, Sequence, Union
 import numpy as np
 import SimpleITK as sitk
 
-from ..labeltree import LabelTree
-from ..model_io import load_model
+from ..tree.labeltree import LabelTree
+from ..model.model_io import load_model
 from ..phantom import LEFT_RIGHT_PAIRS, PHANTOM_LEAF_PATHS, Phantom, generate_phantom
 from ..phantom.generator import DEFAULT_SPACING
-from ..pipeline import SegmentOptions, segment_image
+from ..inference.pipeline import SegmentOptions, segment_image
 from .metrics import confusion, left_right_confusions, node_dice
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..labeltree import LabelTree
+from ..tree.labeltree import LabelTree
 
 
 def node_relations(tree: LabelTree) -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +41,7 @@ class TreeLoss(nn.Module):
 
     The tree log-softmax is computed here in voxel-major layout with small matrix products
     (group sums ``e @ G``, path sums ``log p(n | parent) @ Aᵀ``) rather than with
-    :class:`~saltseg.tree_softmax.TreeSoftmax`'s scatter/index operations: the result is the same
+    :class:`~saltseg.tree.tree_softmax.TreeSoftmax`'s scatter/index operations: the result is the same
     (checked in the tests) and the backward pass is several times faster on the CPU. Dice sums
     come from one ``index_add`` of the probabilities grouped by annotated node, no one-hot tensor.
     """

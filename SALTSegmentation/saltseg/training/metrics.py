@@ -10,7 +10,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from ..labeltree import LabelTree
+from ..tree.labeltree import LabelTree
 from .loss import node_relations
 
 

@@ -4,7 +4,7 @@
 with the tree softmax and :class:`~saltseg.training.loss.TreeLoss` on random windows, validates
 with the engine's own sliding-window inference (Dice per tree node), keeps ``checkpoint-last.pt``
 (resume) and ``checkpoint-best.pt`` (best mean leaf Dice), logs ``metrics.jsonl`` and exports the
-best network with :func:`saltseg.export.export_model` into ``<output>/model``.
+best network with :func:`saltseg.model.export.export_model` into ``<output>/model``.
 
 The learning rate follows a cosine schedule over the *progress* ``max(step / steps, elapsed /
 time budget)``, so a run limited by ``max_minutes`` still anneals and ends with a usable model.
@@ -26,12 +26,12 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..devices import resolve_device
+from ..inference.devices import resolve_device
 from ..errors import SaltSegError
-from ..export import export_model
-from ..labeltree import LabelTree
-from ..sliding_window import WindowSettings, sliding_window_labels
-from ..tree_softmax import TreeSoftmax
+from ..model.export import export_model
+from ..tree.labeltree import LabelTree
+from ..inference.sliding_window import WindowSettings, sliding_window_labels
+from ..tree.tree_softmax import TreeSoftmax
 from .checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from .data import PreparedCase, find_datasets, prepare_case
 from .loss import TreeLoss

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .errors import UnsafeConfigError
+from ..errors import UnsafeConfigError
 
 _NUMPY_SCALARS = {
     "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",

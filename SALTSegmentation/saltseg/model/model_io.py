@@ -17,9 +17,9 @@ from typing import Any, Optional, Union
 
 import torch
 
-from .devices import resolve_device
-from .errors import ModelError, TreeError
-from .labeltree import LabelTree
+from ..inference.devices import resolve_device
+from ..errors import ModelError, TreeError
+from ..tree.labeltree import LabelTree
 from .safe_pickle import load_config_pickle
 from .torchscript_devices import (
     GraphDeviceReport,
@@ -173,7 +173,7 @@ def load_torchscript(path: Path, device: torch.device) -> tuple[torch.jit.Script
             raise ModelError(
                 f"{path} was saved after torch.jit.optimize_for_inference on the CPU, whose MKL-DNN "
                 "constants PyTorch cannot load back; re-export it with trace + torch.jit.freeze "
-                "(saltseg.export.export_model)"
+                "(saltseg.model.export.export_model)"
             ) from error
         raise ModelError(
             f"{path} is not a loadable TorchScript model (truncated or corrupt file, or saved by "

@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .errors import InsufficientMemoryError
+from ..errors import InsufficientMemoryError
 
 GIB = 1024 ** 3
 # Activations of a DynUNet-sized network per window voxel, in floats, on top of its N outputs;

@@ -9,7 +9,7 @@ from typing import Union
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import InputImageError
+from ..errors import InputImageError
 from .nifti_check import nifti_truncation
 
 logger = logging.getLogger(__name__)

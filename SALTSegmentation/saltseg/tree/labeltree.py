@@ -17,7 +17,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from .display_names import display_name_for_path
-from .errors import TreeError
+from ..errors import TreeError
 
 NodePath = tuple[str, ...]
 NodeRef = Union[int, str, Sequence[str]]

@@ -18,7 +18,7 @@ Deliberate differences from SALT's ``sliding_window_inference_with_reduction`` (
 * We accumulate only the leaf channels (argmax is over leaves) and skip dividing by the summed
   weights: the weights are positive and equal across channels, so the argmax is unchanged.
 * SALT crashes when every slice is constant; we stop earlier with a clear error
-  (:func:`saltseg.image_io.check_ct_image` and :func:`trim_constant_slices`).
+  (:func:`saltseg.io.image_io.check_ct_image` and :func:`trim_constant_slices`).
 
 Measured on the shared 3 mm CT with the same ``model.pt`` (26 leaves present), the first two
 points make 0.07 % of the voxels differ from SALT's output (988 of 1,380,064; mostly at window
@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from .devices import is_out_of_memory
-from .errors import InputImageError, ModelError, OutOfMemoryError
-from .progress import ProgressReporter
+from ..errors import InputImageError, ModelError, OutOfMemoryError
+from ..progress import ProgressReporter
 
 Predictor = Callable[[torch.Tensor], torch.Tensor]
 
@@ -143,7 +143,7 @@ class _Batcher:
             raise ModelError(
                 "model.pt does not output tree-softmax probabilities (leaf probabilities do not sum "
                 "to 1); an official SALT export ends with TreeSoftmax — export logits with "
-                "saltseg.export.export_model"
+                "saltseg.model.export.export_model"
             )
         self.checked = True
 

@@ -8,10 +8,10 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import SimpleITK as sitk
 
-from .atomic import atomic_write
-from .errors import OutputError
-from .label_table import label_table, label_table_json
-from .labeltree import LabelTree
+from ..atomic import atomic_write
+from ..errors import OutputError
+from ..tree.label_table import label_table, label_table_json
+from ..tree.labeltree import LabelTree
 
 SEG_NRRD = ".seg.nrrd"
 LABELMAP_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")

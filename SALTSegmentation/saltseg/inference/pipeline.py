@@ -18,14 +18,14 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from .image_io import check_ct_image
-from .label_table import LabelEntry, label_table
-from .labeltree import LabelTree, NodeRef
+from ..io.image_io import check_ct_image
+from ..tree.label_table import LabelEntry, label_table
+from ..tree.labeltree import LabelTree, NodeRef
 from .memory import check_memory, estimate_memory
-from .model_io import SaltModel
+from ..model.model_io import SaltModel
 from .postprocess import keep_largest_component, map_to_input_grid, node_mask
 from .preprocess import prepare_volume, reorient, resampled_size
-from .progress import CancelToken, ProgressCallback, ProgressReporter
+from ..progress import CancelToken, ProgressCallback, ProgressReporter
 from .sliding_window import WindowSettings, sliding_window_labels
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from .model_io import IntensityProperties
+from ..model.model_io import IntensityProperties
 
 NETWORK_ORIENTATION = "LPI"
 AIR_HU = -1024.0

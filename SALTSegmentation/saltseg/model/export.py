@@ -15,11 +15,11 @@ from typing import Any, Optional, Sequence, Union
 
 import torch
 
-from .atomic import atomic_write
-from .labeltree import LabelTree
+from ..atomic import atomic_write
+from ..tree.labeltree import LabelTree
 from .model_io import CONFIG_FILE, MODEL_FILE, IntensityProperties
 from .safe_pickle import dump_config_pickle
-from .tree_softmax import TreeSoftmax
+from ..tree.tree_softmax import TreeSoftmax
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import torch
 
-from .errors import DeviceError
+from ..errors import DeviceError
 
 _CUDA_ONLY_PREFIXES = ("aten::cudnn_", "aten::miopen_", "prim::CudaFusionGroup", "prim::FusionGroup")
 _CPU_ONLY_PREFIXES = ("aten::to_mkldnn", "aten::mkldnn_", "prim::MKLDNN", "prim::ConvertToMKLDNN")

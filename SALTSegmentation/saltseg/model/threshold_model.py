@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .export import export_model
-from .labeltree import LabelTree
+from ..tree.labeltree import LabelTree
 
 #: (lower HU bound, node path) — a voxel goes to the last rule whose bound it exceeds.
 DEFAULT_RULES: tuple[tuple[float, str], ...] = (

@@ -15,9 +15,9 @@ from typing import Union
 import numpy as np
 import SimpleITK as sitk
 
-from .atomic import atomic_write
-from .colors import node_colors
-from .labeltree import LabelTree
+from ..atomic import atomic_write
+from ..tree.colors import node_colors
+from ..tree.labeltree import LabelTree
 
 #: soft-tissue window (level 40 HU, width 400 HU)
 WINDOW_HU = (-160.0, 240.0)

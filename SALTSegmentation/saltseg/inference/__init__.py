@@ -1,0 +1,1 @@
+"""From a CT to labels: preprocessing, sliding-window inference, post-processing, the pipeline."""

@@ -1,0 +1,1 @@
+"""Reading CTs (files, DICOM series) and writing results (.seg.nrrd, labelmaps, previews)."""

@@ -1,0 +1,1 @@
+"""The label tree: SALT's tree files, node order, tree softmax, names, colours and label tables."""
