@@ -66,10 +66,7 @@ CODES: dict[str, tuple[str, str]] = {
 RIBS = ("48535007", "First"), ("78247007", "Second"), ("25888004", "Third"), ("25523003", "Fourth"), \
     ("15339008", "Fifth"), ("59558009", "Sixth"), ("24915002", "Seventh"), ("5953002", "Eighth"), \
     ("22565002", "Ninth"), ("77644006", "Tenth"), ("58830002", "Eleventh"), ("43993008", "Twelfth")
-for number, (code, ordinal) in enumerate(RIBS, start=1):
-    CODES[f"rib_{number}"] = (code, f"{ordinal} rib")
-
-
+CODES.update({f"rib_{number}": (value, f"{ordinal} rib") for number, (value, ordinal) in enumerate(RIBS, start=1)})
 
 
 @dataclass(frozen=True)
