@@ -1,0 +1,116 @@
+"""The Dask cluster a batch runs on: a local one started here, or a running one at an address.
+
+Local (no ``--scheduler``): a scheduler and ``N`` worker *processes* (each under a nanny that
+restarts it if it dies), bound to 127.0.0.1 only. With CUDA GPUs, one worker per GPU, each pinned
+to its GPU with ``CUDA_VISIBLE_DEVICES`` and advertising a ``GPU`` resource. With ``--scheduler``,
+the cases go to an existing cluster (``dask scheduler`` + ``dask worker``, or dask-jobqueue on
+Slurm/PBS/SGE); its workers must see the input and output paths (a shared file system).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+from ..errors import SaltSegError
+
+logger = logging.getLogger(__name__)
+
+#: Worker deaths a case may cause before it is recorded as failed (Dask's ``allowed_failures``).
+DEFAULT_ALLOWED_FAILURES = 2
+INSTALL_HINT = "saltseg batch needs Dask distributed: pip install 'saltseg[batch]'"
+
+
+class ClusterError(SaltSegError):
+    """The cluster cannot be started or reached."""
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    scheduler: Optional[str] = None  # address of a running scheduler; None: start a local cluster
+    workers: Optional[int] = None  # local cluster only; default: one per GPU, else a CPU share
+    threads_per_worker: int = 1  # cases one worker runs at the same time (they share its model)
+    device: str = "auto"
+    allowed_failures: int = DEFAULT_ALLOWED_FAILURES
+
+
+def gpu_count(device: str) -> int:
+    if device not in ("auto", "cuda"):
+        return 0
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def default_cpu_workers() -> int:
+    """A whole-body CT keeps several cores busy; more workers than cores/4 only add memory."""
+    return max(1, min(4, (os.cpu_count() or 1) // 4))
+
+
+def local_worker_specs(settings: ClusterSettings) -> dict[str, dict]:
+    """Nanny specifications for a local cluster: one per GPU (pinned), or N CPU workers."""
+    from distributed import Nanny
+    from distributed.worker_memory import parse_memory_limit
+
+    gpus = gpu_count(settings.device)
+    count = settings.workers or gpus or default_cpu_workers()
+    memory_limit = parse_memory_limit("auto", 1, count, logger=logger)  # an equal share of the RAM each
+    specs = {}
+    for index in range(count):
+        options: dict = {"host": "127.0.0.1", "nthreads": settings.threads_per_worker,
+                         "memory_limit": memory_limit, "dashboard": False, "dashboard_address": "127.0.0.1:0",
+                         "silence_logs": logging.ERROR}
+        if gpus:
+            options["env"] = {"CUDA_VISIBLE_DEVICES": str(index % gpus)}
+            options["resources"] = {"GPU": 1}
+        specs[f"saltseg-{index}"] = {"cls": Nanny, "options": options}
+    return specs
+
+
+def _start_local_cluster(settings: ClusterSettings):
+    from distributed import Scheduler, SpecCluster
+
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "port": 0, "dashboard": False,
+                                               "dashboard_address": "127.0.0.1:0",
+                                               "allowed_failures": settings.allowed_failures}}
+    try:
+        return SpecCluster(scheduler=scheduler, workers=local_worker_specs(settings),
+                           silence_logs=logging.ERROR, name="saltseg-batch")
+    except Exception as error:  # noqa: BLE001 - Dask raises many kinds; the user needs one message
+        raise ClusterError(f"cannot start the local Dask cluster: {error}") from error
+
+
+def workers_per_host(client) -> dict[str, int]:
+    """How many workers share each machine (``tcp://10.0.0.5`` → 4): their CPU share."""
+    addresses = client.scheduler_info(n_workers=-1).get("workers", {})
+    return dict(Counter(address.rsplit(":", 1)[0] for address in addresses))
+
+
+@contextlib.contextmanager
+def batch_client(settings: ClusterSettings) -> Iterator[tuple[object, str]]:
+    """A connected ``distributed.Client`` and a one-line description; stops a local cluster after."""
+    try:
+        from distributed import Client
+    except ImportError as error:
+        raise ClusterError(INSTALL_HINT) from error
+    if settings.scheduler:
+        try:
+            client = Client(settings.scheduler, timeout="30s")
+        except (OSError, TimeoutError) as error:
+            raise ClusterError(f"cannot reach the Dask scheduler at {settings.scheduler}: {error}") from error
+        with client:
+            count = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+            yield client, f"Dask cluster at {settings.scheduler} ({count} workers now)"
+        return
+    cluster = _start_local_cluster(settings)
+    try:
+        with Client(cluster) as client:
+            count = len(cluster.workers)
+            kind = "GPU" if gpu_count(settings.device) else "CPU"
+            yield client, (f"local Dask cluster: {count} {kind} worker process{'es' if count > 1 else ''}"
+                           f" × {settings.threads_per_worker} thread{'s' if settings.threads_per_worker > 1 else ''}")
+    finally:
+        cluster.close()

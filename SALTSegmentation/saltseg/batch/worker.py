@@ -1,0 +1,172 @@
+"""What runs on a worker: one loaded model per worker process, kept for all its cases.
+
+:class:`ModelPlugin` is a Dask worker plugin: every worker (also one that joins or restarts
+later) loads the model once when it starts, and :func:`run_case` takes it from the per-process
+cache. A case never raises: a bad input, a failed write or any other error becomes a failed
+:class:`CaseOutcome` with its message, so one case never stops the others.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from distributed import get_worker
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from ..errors import OutputError, SaltSegError
+from ..inference.pipeline import SegmentOptions, segment_image
+from ..io.image_io import read_image
+from ..io.writers import write_result
+from ..model.model_io import SaltModel, load_model
+from .cases import Case
+from .dicom_seg import DICOM_SEG_SUFFIX, source_headers, write_dicom_seg
+from .dicom_series import read_series
+from .manifest import DONE, FAILED, CaseRecord, sha256_of
+from .volumes import NodeVolume, node_volumes
+
+logger = logging.getLogger(__name__)
+
+FORMATS = {"seg.nrrd": ".seg.nrrd", "nii.gz": ".nii.gz", "dicom-seg": DICOM_SEG_SUFFIX}
+
+_models: dict[tuple[str, str], SaltModel] = {}
+_models_lock = threading.Lock()
+
+
+def loaded_model(model_dir: str, device: str) -> SaltModel:
+    """The model of this process for ``(model_dir, device)``, loaded on first use only."""
+    key = (str(model_dir), device)
+    with _models_lock:  # worker threads must not load the same model twice
+        if key not in _models:
+            started = time.perf_counter()
+            _models[key] = load_model(model_dir, device)
+            logger.info("loaded model %s on %s in %.2f s", model_dir, _models[key].device,
+                        time.perf_counter() - started)
+        return _models[key]
+
+
+@dataclass(frozen=True)
+class CaseSettings:
+    """Everything a worker needs besides the case; sent with every task (small)."""
+
+    outdir: str
+    model_dir: str
+    model_id: str
+    device: str = "auto"
+    output_format: str = "seg.nrrd"
+    options: SegmentOptions = field(default_factory=SegmentOptions)
+
+    def output_name(self, case: Case) -> str:
+        """The output path relative to OUTDIR (POSIX style, as the manifest records it)."""
+        return case.name + FORMATS[self.output_format]
+
+
+@dataclass
+class CaseOutcome:
+    record: CaseRecord
+    volumes: list[NodeVolume] = field(default_factory=list)
+
+
+class ModelPlugin(WorkerPlugin):
+    """Dask worker plugin: load the model when the worker starts; set torch's thread count.
+
+    Dask's nanny sets ``OMP_NUM_THREADS=1`` in workers, which would leave torch on one core, so
+    the thread count is set explicitly (``torch_threads``, or the worker's share of the machine).
+    """
+
+    idempotent = False
+    name = "saltseg-model"
+
+    def __init__(self, model_dir: str, device: str, workers_per_host: Optional[dict[str, int]] = None,
+                 torch_threads: Optional[int] = None) -> None:
+        self.model_dir = model_dir
+        self.device = device
+        self.workers_per_host = workers_per_host or {}
+        self.torch_threads = torch_threads
+
+    def setup(self, worker) -> None:
+        import torch
+
+        threads = self.torch_threads
+        if threads is None:
+            sharing = self.workers_per_host.get(worker.address.rsplit(":", 1)[0], 1)
+            threads = max(1, (os.cpu_count() or 1) // max(1, sharing))
+        torch.set_num_threads(threads)
+        loaded_model(self.model_dir, self.device)
+
+    def teardown(self, worker) -> None:
+        with _models_lock:
+            _models.pop((str(self.model_dir), self.device), None)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _worker_label() -> str:
+    try:
+        return f"{get_worker().name} (pid {os.getpid()})"
+    except ValueError:  # not inside a Dask worker (called directly)
+        return f"pid {os.getpid()}"
+
+
+def _device_label(model: SaltModel) -> str:
+    pinned = os.environ.get("CUDA_VISIBLE_DEVICES")
+    device = str(model.device)
+    return f"{device} (GPU {pinned})" if pinned and device.startswith("cuda") else device
+
+
+def _write_output(result, case: Case, settings: CaseSettings, output: Path, sources) -> list[Path]:
+    if settings.output_format == "dicom-seg":
+        return [write_dicom_seg(result.labelmap, result.tree, sources, output, settings.model_id)]
+    return write_result(result.labelmap, output, result.tree, settings.model_id)
+
+
+def _remove_stale_parts(output: Path) -> None:
+    """Temporary files of an earlier attempt whose worker was killed while writing (no cleanup ran)."""
+    for stale in output.parent.glob(f".{output.name}.*.part*"):
+        stale.unlink(missing_ok=True)
+
+
+def run_case(case: Case, settings: CaseSettings) -> CaseOutcome:
+    """Segment one case into OUTDIR; always returns, with status done or failed."""
+    started = time.perf_counter()
+    output_name = settings.output_name(case)
+    output = Path(settings.outdir) / output_name
+    record = CaseRecord(case.name, case.input, output_name, FAILED, model=settings.model_id,
+                        worker=_worker_label(),
+                        input_fingerprint=case.input_fingerprint())
+    written: list[Path] = []
+    try:
+        sources = None
+        if settings.output_format == "dicom-seg":
+            if not case.is_dicom:
+                raise OutputError(f"{case.input} is not a DICOM series: DICOM SEG output references a "
+                                  "DICOM series; choose --format seg.nrrd or nii.gz for image files")
+            sources = source_headers(case.dicom_files, case.input)  # refuse before minutes of work
+        model = loaded_model(settings.model_dir, settings.device)
+        record.device = _device_label(model)
+        image = read_series(case.dicom_files, case.input) if case.is_dicom else read_image(case.input)
+        result = segment_image(image, model, settings.options, model_id=settings.model_id)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_parts(output)
+        written = _write_output(result, case, settings, output, sources)
+        volumes = node_volumes(case.name, result.labelmap, result.tree)
+        record.structures = len(result.present_values)
+        record.output_bytes = output.stat().st_size
+        record.output_sha256 = sha256_of(output)
+        record.status = DONE
+    except Exception as error:  # noqa: BLE001 - one case's failure, whatever it is, must not stop the batch
+        for path in written:  # complete files of a failed case must not look like a result
+            path.unlink(missing_ok=True)
+        record.error = str(error) if isinstance(error, SaltSegError) else f"{type(error).__name__}: {error}"
+        logger.info("case %s failed: %s", case.name, record.error)
+        volumes = []
+    record.seconds = time.perf_counter() - started
+    record.finished = _now()
+    return CaseOutcome(record, volumes)

@@ -1,0 +1,67 @@
+"""``saltseg batch INPUT [INPUT ...] -o OUTDIR``: a cohort on a Dask cluster, resumable."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..inference.devices import DEVICE_CHOICES
+from .argtypes import non_negative_int, positive_int
+from .segment_options import add_segment_options, segment_options_from_args
+
+FORMAT_CHOICES = ("seg.nrrd", "nii.gz", "dicom-seg")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "batch", help="segment many CTs on a local or remote Dask cluster, resumably",
+        description="Segment every CT of the INPUTs into OUTDIR (mirroring the input layout) with one "
+                    "loaded model per Dask worker. A re-run skips the cases already done. Writes "
+                    "OUTDIR/manifest.csv (one row per case) and OUTDIR/volumes.csv (every tree node's "
+                    "volume per case).",
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                        help="a CT file, a folder (searched recursively: every NIfTI/NRRD/MHA file and every "
+                             "DICOM series is a case), or a CSV list with an 'input' (and optional 'case') column")
+    parser.add_argument("-o", "--output-dir", type=Path, required=True, metavar="OUTDIR", help="output folder")
+    parser.add_argument("--model", default=None, metavar="ID|DIR",
+                        help="registry model id or a folder with model.pt + config.pkl "
+                             "(default: the published SALT model, if installed)")
+    parser.add_argument("--catalog", type=Path, default=None, help="extra model catalogue JSON file")
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                        help="compute device on the workers (auto: CUDA, then Apple MPS, then CPU)")
+    parser.add_argument("--format", dest="output_format", default="seg.nrrd", choices=FORMAT_CHOICES,
+                        help="output per case: Slicer .seg.nrrd (default), labelmap .nii.gz (+ .labels.json), "
+                             "or DICOM SEG (.seg.dcm, DICOM series inputs only; needs saltseg[dicom-seg])")
+    cluster = parser.add_argument_group("cluster")
+    cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                         help="submit to a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: start a "
+                              "local cluster on this machine)")
+    cluster.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                         help="local worker processes (default: one per GPU; without GPUs, one per 4 cores, at most 4)")
+    cluster.add_argument("--threads-per-worker", type=positive_int, default=1, metavar="T",
+                         help="cases one worker segments at the same time, sharing its model (default 1)")
+    cluster.add_argument("--max-worker-deaths", type=non_negative_int, default=None, metavar="K",
+                         help="times a case may be retried on another worker after its worker died (killed, out "
+                              "of memory) before it is recorded as failed (default 2; local cluster only: a "
+                              "running scheduler uses its distributed.scheduler.allowed-failures setting)")
+    add_segment_options(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..batch import run_batch  # imports Dask: only when batch is asked for
+
+    if not getattr(args, "verbose", False):
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask logs every connection at INFO
+
+    records = run_batch(
+        args.inputs, args.output_dir, model=args.model, device=args.device, output_format=args.output_format,
+        options=segment_options_from_args(args), workers=args.workers,
+        threads_per_worker=args.threads_per_worker, scheduler=args.scheduler,
+        allowed_failures=args.max_worker_deaths, catalog=args.catalog, progress=not args.quiet,
+    )
+    print(args.output_dir / "manifest.csv")
+    print(args.output_dir / "volumes.csv")
+    return 1 if any(record.status == "failed" for record in records) else 0
