@@ -70,7 +70,8 @@ def local_worker_specs(settings: ClusterSettings) -> dict[str, dict]:
     return specs
 
 
-def _start_local_cluster(settings: ClusterSettings):
+def start_local_cluster(settings: ClusterSettings):
+    """A running ``SpecCluster`` on this machine (close it when done)."""
     from distributed import Scheduler, SpecCluster
 
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "port": 0, "dashboard": False,
@@ -89,13 +90,23 @@ def workers_per_host(client) -> dict[str, int]:
     return dict(Counter(address.rsplit(":", 1)[0] for address in addresses))
 
 
+def allowed_failures_of(client) -> int:
+    """The scheduler's own limit on worker deaths per task (also for a cluster we did not start)."""
+    return int(client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures))
+
+
 @contextlib.contextmanager
-def batch_client(settings: ClusterSettings) -> Iterator[tuple[object, str]]:
-    """A connected ``distributed.Client`` and a one-line description; stops a local cluster after."""
+def batch_client(settings: ClusterSettings, client=None) -> Iterator[tuple[object, str]]:
+    """A connected ``distributed.Client`` and a one-line description; stops a local cluster after.
+    A ``client`` given by the caller (a notebook's own cluster) is used as is and left open."""
     try:
         from distributed import Client
     except ImportError as error:
         raise ClusterError(INSTALL_HINT) from error
+    if client is not None:
+        count = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+        yield client, f"Dask cluster at {client.scheduler.address} ({count} workers now)"
+        return
     if settings.scheduler:
         try:
             client = Client(settings.scheduler, timeout="30s")
@@ -105,7 +116,7 @@ def batch_client(settings: ClusterSettings) -> Iterator[tuple[object, str]]:
             count = len(client.scheduler_info(n_workers=-1).get("workers", {}))
             yield client, f"Dask cluster at {settings.scheduler} ({count} workers now)"
         return
-    cluster = _start_local_cluster(settings)
+    cluster = start_local_cluster(settings)
     try:
         with Client(cluster) as client:
             count = len(cluster.workers)

@@ -21,7 +21,8 @@ from ..inference.pipeline import SegmentOptions
 from ..models import DEFAULT_MODEL_ID, resolve_model_dir
 from ..models.lock import ProcessLock
 from .cases import Case, discover_cases
-from .cluster import DEFAULT_ALLOWED_FAILURES, ClusterError, ClusterSettings, batch_client, workers_per_host
+from .cluster import (DEFAULT_ALLOWED_FAILURES, ClusterError, ClusterSettings, allowed_failures_of, batch_client,
+                      workers_per_host)
 from .manifest import DONE, FAILED, SKIPPED, CaseRecord, finished_problem
 from .tables import BatchTables
 from .worker import FORMATS, CaseOutcome, CaseSettings, ModelPlugin, run_case
@@ -77,8 +78,8 @@ def summarize(records: Sequence[CaseRecord], elapsed_s: float) -> str:
 
 
 def _run_pending(pending: list[Case], settings: CaseSettings, cluster: ClusterSettings,
-                 tables: BatchTables, total: int, show: bool) -> None:
-    with batch_client(cluster) as (client, description):
+                 tables: BatchTables, total: int, show: bool, own_client=None) -> None:
+    with batch_client(cluster, own_client) as (client, description):
         if show:
             print(f"{len(pending)} case(s) to segment on a {description}", file=sys.stderr)
         plugin = ModelPlugin(settings.model_dir, settings.device, workers_per_host(client))
@@ -90,13 +91,14 @@ def _run_pending(pending: list[Case], settings: CaseSettings, cluster: ClusterSe
             raise ClusterError(f"the workers cannot load the model: {error}") from error
         from distributed import as_completed
 
+        allowed_failures = allowed_failures_of(client)
         run_id = uuid.uuid4().hex[:8]
         futures = {client.submit(run_case, case, settings, key=f"saltseg-{run_id}-{case.name}", pure=False): case
                    for case in pending}
         with tqdm(total=total, initial=total - len(pending), unit="case", desc="cases", file=sys.stderr,
                   disable=not show, dynamic_ncols=True) as bar:
             for future in as_completed(futures):
-                outcome = _collect(future, futures[future], settings, cluster.allowed_failures)
+                outcome = _collect(future, futures[future], settings, allowed_failures)
                 tables.set(outcome.record, outcome.volumes)
                 tables.save()
                 bar.update(1)
@@ -108,10 +110,11 @@ def run_batch(inputs: Sequence[PathLike], outdir: PathLike, *, model: Optional[P
               device: str = "auto", output_format: str = "seg.nrrd", options: Optional[SegmentOptions] = None,
               workers: Optional[int] = None, threads_per_worker: int = 1, scheduler: Optional[str] = None,
               allowed_failures: Optional[int] = None, catalog: Optional[PathLike] = None,
-              progress: bool = True) -> list[CaseRecord]:
+              progress: bool = True, client=None) -> list[CaseRecord]:
     """Segment every case of ``inputs`` into ``outdir``; returns one record per case (done, failed
     or skipped), in case order. ``outdir/manifest.csv`` and ``outdir/volumes.csv`` hold the same
-    records and every node's volume, across runs. Raises :class:`SaltSegError` only for problems
+    records and every node's volume, across runs. ``client``: run on this ``distributed.Client``
+    instead of starting a cluster (``workers``/``scheduler`` are then unused). Raises :class:`SaltSegError` only for problems
     of the whole batch (no inputs, unknown model, unreachable cluster); a bad case is a failed row."""
     if output_format not in FORMATS:
         raise OutputError(f"unknown output format {output_format!r}; choose one of {', '.join(FORMATS)}")
@@ -138,7 +141,7 @@ def run_batch(inputs: Sequence[PathLike], outdir: PathLike, *, model: Optional[P
             tables.set(record)
         try:
             if pending:
-                _run_pending(pending, settings, cluster, tables, len(cases), progress)
+                _run_pending(pending, settings, cluster, tables, len(cases), progress, client)
         finally:
             tables.save(force=True)  # also on Ctrl-C: finished cases stay recorded
         records = [tables.records[case.name] for case in cases]
