@@ -22,7 +22,7 @@ from ..models import DEFAULT_MODEL_ID, resolve_model_dir
 from ..models.lock import ProcessLock
 from .cases import Case, discover_cases
 from .cluster import (DEFAULT_ALLOWED_FAILURES, ClusterError, ClusterSettings, allowed_failures_of, batch_client,
-                      workers_per_host)
+                      gpu_resources, workers_per_host)
 from .manifest import DONE, FAILED, SKIPPED, CaseRecord, finished_problem
 from .tables import BatchTables
 from .worker import FORMATS, CaseOutcome, CaseSettings, ModelPlugin, run_case
@@ -92,8 +92,10 @@ def _run_pending(pending: list[Case], settings: CaseSettings, cluster: ClusterSe
         from distributed import as_completed
 
         allowed_failures = allowed_failures_of(client)
+        resources = gpu_resources(client, settings.device)
         run_id = uuid.uuid4().hex[:8]
-        futures = {client.submit(run_case, case, settings, key=f"saltseg-{run_id}-{case.name}", pure=False): case
+        futures = {client.submit(run_case, case, settings, key=f"saltseg-{run_id}-{case.name}", pure=False,
+                                 resources=resources): case
                    for case in pending}
         with tqdm(total=total, initial=total - len(pending), unit="case", desc="cases", file=sys.stderr,
                   disable=not show, dynamic_ncols=True) as bar:
@@ -102,7 +104,7 @@ def _run_pending(pending: list[Case], settings: CaseSettings, cluster: ClusterSe
                 tables.set(outcome.record, outcome.volumes)
                 tables.save()
                 bar.update(1)
-                if outcome.record.status == FAILED:
+                if show and outcome.record.status == FAILED:
                     bar.write(f"failed: {outcome.record.case}: {outcome.record.error}", file=sys.stderr)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from ..inference.devices import DEVICE_CHOICES
@@ -56,12 +57,17 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", False):
         logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask logs every connection at INFO
 
-    records = run_batch(
-        args.inputs, args.output_dir, model=args.model, device=args.device, output_format=args.output_format,
-        options=segment_options_from_args(args), workers=args.workers,
-        threads_per_worker=args.threads_per_worker, scheduler=args.scheduler,
-        allowed_failures=args.max_worker_deaths, catalog=args.catalog, progress=not args.quiet,
-    )
+    try:
+        records = run_batch(
+            args.inputs, args.output_dir, model=args.model, device=args.device, output_format=args.output_format,
+            options=segment_options_from_args(args), workers=args.workers,
+            threads_per_worker=args.threads_per_worker, scheduler=args.scheduler,
+            allowed_failures=args.max_worker_deaths, catalog=args.catalog, progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(f"saltseg batch: interrupted; the finished cases are recorded in {args.output_dir / 'manifest.csv'} "
+              "and a re-run continues with the others", file=sys.stderr)
+        return 130
     print(args.output_dir / "manifest.csv")
     print(args.output_dir / "volumes.csv")
     return 1 if any(record.status == "failed" for record in records) else 0
