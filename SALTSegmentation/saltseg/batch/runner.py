@@ -116,8 +116,10 @@ def run_batch(inputs: Sequence[PathLike], outdir: PathLike, *, model: Optional[P
     """Segment every case of ``inputs`` into ``outdir``; returns one record per case (done, failed
     or skipped), in case order. ``outdir/manifest.csv`` and ``outdir/volumes.csv`` hold the same
     records and every node's volume, across runs. ``client``: run on this ``distributed.Client``
-    instead of starting a cluster (``workers``/``scheduler`` are then unused). Raises :class:`SaltSegError` only for problems
-    of the whole batch (no inputs, unknown model, unreachable cluster); a bad case is a failed row."""
+    instead of starting a cluster (``workers`` and ``scheduler`` are then unused).
+
+    Raises :class:`SaltSegError` only for problems of the whole batch (no inputs, unknown model,
+    unreachable cluster, workers that cannot load the model); a bad case is a failed row."""
     if output_format not in FORMATS:
         raise OutputError(f"unknown output format {output_format!r}; choose one of {', '.join(FORMATS)}")
     outdir = Path(outdir).expanduser().absolute()
