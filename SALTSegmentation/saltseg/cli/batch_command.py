@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..errors import SaltSegError
 from ..inference.devices import DEVICE_CHOICES
 from .argtypes import non_negative_int, positive_int
 from .segment_options import add_segment_options, segment_options_from_args
@@ -52,7 +53,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import run_batch  # imports Dask: only when batch is asked for
+    try:
+        from ..batch import run_batch  # imports Dask: only when batch is asked for
+    except ModuleNotFoundError as error:
+        if error.name not in ("dask", "distributed"):
+            raise
+        raise SaltSegError("saltseg batch needs Dask distributed: pip install 'saltseg[batch]'") from error
 
     if not getattr(args, "verbose", False):
         logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask logs every connection at INFO
