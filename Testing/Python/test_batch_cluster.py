@@ -141,30 +141,57 @@ def test_the_cli_takes_a_csv_list_and_finishes_without_work_when_all_is_done(fir
     assert {row["status"] for row in _read_csv(outdir / "manifest.csv") if row["case"] in GOOD} == {"skipped"}
 
 
-def test_a_killed_worker_process_does_not_lose_its_case(cohort, client, tmp_path):
-    inputs = sorted((cohort / "site1").glob("ct_*"))
-    outdir = tmp_path / "out"
-    result: dict = {}
-    runner = threading.Thread(target=lambda: result.update(records=run_batch(
-        inputs, outdir, model=DEMO_MODEL_ID, device="cpu", options=FAST, progress=False, client=client)))
-    runner.start()
-    killed = None
+def _kill_a_busy_worker(client, runner: threading.Thread) -> int:
+    """SIGKILL the process of a worker that holds a case right now; returns its pid."""
     deadline = time.monotonic() + 60
-    while killed is None and time.monotonic() < deadline and runner.is_alive():
+    while time.monotonic() < deadline and runner.is_alive():
         busy = [address for address, keys in client.processing().items()
                 if any(str(key).startswith("saltseg-") for key in keys)]
         if busy:
             pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
-            os.kill(pid, signal.SIGKILL)  # mid-case: the worker holds a case right now
-            killed = pid
+            os.kill(pid, signal.SIGKILL)
+            return pid
         time.sleep(0.05)
+    raise AssertionError("no worker was seen holding a case")
+
+
+def _run_in_thread(**kwargs) -> tuple[threading.Thread, dict]:
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.update(records=run_batch(**kwargs)))
+    runner.start()
+    return runner, result
+
+
+def test_a_killed_worker_process_does_not_lose_its_case(cohort, client, tmp_path):
+    inputs = sorted((cohort / "site1").glob("ct_*"))
+    outdir = tmp_path / "out"
+    runner, result = _run_in_thread(inputs=inputs, outdir=outdir, model=DEMO_MODEL_ID, device="cpu", options=FAST,
+                                    progress=False, client=client)
+    killed = _kill_a_busy_worker(client, runner)  # mid-case: the worker holds a case right now
     runner.join(timeout=120)
-    assert killed is not None, "a worker was killed while it held a case"
     assert not runner.is_alive()
     assert sorted(r.status for r in result["records"]) == ["done"] * len(inputs)
     assert all((outdir / r.output).is_file() for r in result["records"])
     client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
     assert killed not in client.run(os.getpid).values()
+
+
+def test_a_case_whose_worker_keeps_dying_is_recorded_failed_after_the_limit(cohort, client, tmp_path):
+    case_input = next((cohort / "site2").glob("ct_*"))
+    outdir = tmp_path / "out"
+    client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 0))
+    try:
+        runner, result = _run_in_thread(inputs=[case_input], outdir=outdir, model=DEMO_MODEL_ID, device="cpu",
+                                        options=FAST, progress=False, client=client)
+        _kill_a_busy_worker(client, runner)
+        runner.join(timeout=120)
+    finally:
+        client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 2))
+    [record] = result["records"]
+    assert record.status == "failed" and "worker process died 1 time while segmenting" in record.error
+    assert [row["status"] for row in _read_csv(outdir / "manifest.csv")] == ["failed"]
+    assert not list(outdir.rglob("*.seg.nrrd"))  # nothing is left that looks like a result
+    client.wait_for_workers(2, timeout=60)
 
 
 def test_dicom_seg_references_its_series_and_names_and_codes_every_segment(shared_data, client, tmp_path):

@@ -59,7 +59,8 @@ def _collect(future, case: Case, settings: CaseSettings, allowed_failures: int) 
     try:
         return future.result()
     except KilledWorker:
-        error = (f"the worker process died {allowed_failures + 1} times while segmenting this case "
+        deaths = allowed_failures + 1
+        error = (f"the worker process died {deaths} time{'s' if deaths > 1 else ''} while segmenting this case "
                  "(killed, or out of memory?); gave up")
     except Exception as exc:  # noqa: BLE001 - a lost connection or cancelled task fails this case only
         error = f"{type(exc).__name__}: {exc}"
