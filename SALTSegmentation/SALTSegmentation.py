@@ -30,10 +30,12 @@ except ImportError:  # headless slicer-core (pytest): only the Logic is usable
     VTKObservationMixin = object
 
 from SALTSegmentationLib import parameters
+from SALTSegmentationLib.engine_session import DEFAULT_IDLE_TIMEOUT
 from SALTSegmentationLib.logic_core import SegmentationLogicCore
-from SALTSegmentationLib.worker import SegmentationJob
+from SALTSegmentationLib.process_runner import SubprocessRunner
 
 MODULE_TITLE = "SALT Segmentation"
+ENGINE_IDLE_SETTING = "SALTSegmentation/EngineIdleSeconds"
 #: Engine dependencies (besides torch) that Slicer's Python does not ship.
 PURE_PYTHON_DEPENDENCIES = ("platformdirs",)
 
@@ -75,20 +77,26 @@ def _sampleDataFolder() -> str:
 
 class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
     """``segment(volumeNode, segmentationNode=None, model=None, device="auto", wait=True, progress=None)``
-    plus ``labelTree``, ``subtreeSegmentIds``, ``setSubtreeVisibility``, ``subtreeVisibility``,
-    ``showOnlySubtree``, ``mergeSubtree`` and ``cancel`` (see SALTSegmentationLib.logic_core)."""
+    plus ``currentJob`` (``wait(timeout)``), ``cancel``, ``labelTree``, ``subtreeSegmentIds``,
+    ``setSubtreeVisibility``, ``subtreeVisibility``, ``showOnlySubtree`` and ``mergeSubtree``
+    (see SALTSegmentationLib.logic_core). The engine runs in its own process (Slicer's Python),
+    started on the first ``segment`` and kept loaded for ``engineIdleTimeout`` seconds."""
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
         app = getattr(slicer, "app", None)
-        SegmentationLogicCore.__init__(
-            self, process_events=app.processEvents if app is not None else None,
-            schedule_polling=self._pollWithTimer if qt is not None else None)
-        self._timer = None
+        runner_factory = SubprocessRunner
+        if qt is not None and app is not None:
+            from SALTSegmentationLib.qt_process import QProcessRunner
+
+            runner_factory = QProcessRunner  # event-driven: the engine's output arrives as Qt signals
+        SegmentationLogicCore.__init__(self, process_events=app.processEvents if app is not None else None,
+                                       runner_factory=runner_factory, idle_timeout=engineIdleTimeoutSetting())
         if qt is not None:
             from SALTSegmentationLib.model_panel import models_folder_setting
 
             self.modelsHome = models_folder_setting()
+        loadTerminology()
 
     def setDefaultParameters(self, parameterNode) -> None:
         parameters.set_default_parameters(parameterNode)
@@ -103,16 +111,26 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
             slicer.util.setSliceViewerLayers(background=volume, fit=True)
         return volume
 
-    def _pollWithTimer(self, job: SegmentationJob) -> None:
-        # Results reach MRML from this timer, i.e. on the main thread.
-        self._timer = qt.QTimer()
-        self._timer.setInterval(100)
-        self._timer.connect("timeout()", self._onTimer)
-        self._timer.start()
 
-    def _onTimer(self) -> None:
-        if self.pollJob() and self._timer is not None:
-            self._timer.stop()
+def engineIdleTimeoutSetting() -> float:
+    """Seconds the engine keeps its model loaded after a run (setting ``SALTSegmentation/EngineIdleSeconds``)."""
+    if qt is None:
+        return DEFAULT_IDLE_TIMEOUT
+    try:
+        return float(qt.QSettings().value(ENGINE_IDLE_SETTING, DEFAULT_IDLE_TIMEOUT))
+    except (TypeError, ValueError):
+        return DEFAULT_IDLE_TIMEOUT
+
+
+def loadTerminology() -> Optional[str]:
+    """Load the module's terminology (the SNOMED CT types of SALT's structures, with laterality)
+    into Slicer, as SlicerTotalSegmentator does; returns its context name."""
+    modules = getattr(slicer, "modules", None)
+    if modules is None or not hasattr(modules, "terminologies"):
+        return None  # headless (pytest): no Terminologies module
+    from SALTSegmentationLib.terminology_file import TERMINOLOGY_FILE
+
+    return modules.terminologies.logic().LoadTerminologyFromFile(str(TERMINOLOGY_FILE))
 
 
 class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):

@@ -17,6 +17,9 @@ PHANTOM_SAMPLE_CATEGORY = "SALT Segmentation"
 PHANTOM_SEED = 3000
 #: Volume node attribute naming the model meant for this volume (used when no model is chosen).
 SUGGESTED_MODEL_ATTRIBUTE = "SALT.SuggestedModel"
+#: The bundled demonstration model (``saltseg.models.catalog.DEMO_MODEL_ID``; a test keeps them
+#: equal). Spelled out here because the registry imports torch, which Slicer's process must not.
+DEMO_MODEL_ID = "salt-phantom-demo"
 
 
 def phantom_file_name(seed: int = PHANTOM_SEED) -> str:
@@ -37,12 +40,6 @@ def phantom_ct_file(folder: Path, seed: int = PHANTOM_SEED) -> Path:
     return atomic_write(path, lambda tmp: sitk.WriteImage(image, str(tmp), True), suffix=".nii.gz")
 
 
-def demo_model_id() -> str:
-    from saltseg.models.catalog import DEMO_MODEL_ID
-
-    return DEMO_MODEL_ID
-
-
 def load_phantom(scene: Any, folder: Path, seed: int = PHANTOM_SEED):
     """Generate (if needed) and load the phantom CT into ``scene``; returns the volume node."""
     path = phantom_ct_file(folder, seed)
@@ -53,7 +50,7 @@ def load_phantom(scene: Any, folder: Path, seed: int = PHANTOM_SEED):
         if not storage.ReadData(volume):
             raise RuntimeError(f"cannot read the phantom CT {path}")
         volume.SetName(scene.GenerateUniqueName(PHANTOM_SAMPLE_NAME))
-        volume.SetAttribute(SUGGESTED_MODEL_ATTRIBUTE, demo_model_id())
+        volume.SetAttribute(SUGGESTED_MODEL_ATTRIBUTE, DEMO_MODEL_ID)
         scene.AddNode(storage)
         volume.SetAndObserveStorageNodeID(storage.GetID())
         scene.AddNode(volume)
