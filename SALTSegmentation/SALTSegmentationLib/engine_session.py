@@ -49,8 +49,13 @@ def engine_environment() -> dict[str, str]:
     return env
 
 
-def describe_exit(exit_code: int, crashed: bool, stderr_tail: str) -> str:
-    """What a user reads when the engine process died under a request."""
+ENGINE_CRASH_ADVICE = (" Nothing was changed in the scene. Try a smaller window batch size, the CPU device, "
+                       "or a smaller volume.")
+
+
+def describe_exit(exit_code: int, crashed: bool, stderr_tail: str, what: str = "The SALT engine process",
+                  advice: str = ENGINE_CRASH_ADVICE) -> str:
+    """What a user reads when a process died under a request."""
     if crashed and exit_code == 137:
         cause = "it was killed (most often by the system because memory ran out)"
     elif exit_code == -1:
@@ -61,8 +66,7 @@ def describe_exit(exit_code: int, crashed: bool, stderr_tail: str) -> str:
         cause = f"it crashed (signal {exit_code - 128})" if exit_code > 128 else "it crashed"
     else:
         cause = f"it exited with code {exit_code}"
-    message = (f"The SALT engine process stopped unexpectedly: {cause}. Nothing was changed in the scene. "
-               "Try a smaller window batch size, the CPU device, or a smaller volume.")
+    message = f"{what} stopped unexpectedly: {cause}.{advice}"
     detail = stderr_tail.strip().splitlines()[-3:]
     return message + ("\nLast engine output:\n" + "\n".join(detail) if detail else "")
 

@@ -99,6 +99,10 @@ class SubprocessRunner:
             return
         kill_process_tree(process.pid)
         process.kill()
+        try:
+            process.wait(timeout=2.0)  # reap it: no zombie left behind
+        except subprocess.TimeoutExpired:
+            logger.warning("process %s did not end within 2 s of SIGKILL", process.pid)
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
