@@ -194,6 +194,7 @@ class ModuleController:
             self.view.set_status(f"Could not read the model list: {task.error}")
             self._show_models([], DEFAULT_DEVICES)
         else:
+            self.models_folder = task.result.get("models_folder")
             self._show_models(task.result.get("models", []), task.result.get("devices", DEFAULT_DEVICES))
         self._after_task()
 
@@ -254,6 +255,7 @@ class ModuleController:
 
     _refresh_after_task = False
     task_kind = ""
+    models_folder: Optional[str] = None
 
     def _after_task(self) -> None:
         self.task = None
