@@ -34,11 +34,13 @@ class RequestHandler(Protocol):
 
 
 def python_executable() -> str:
-    """Slicer's own Python (``PythonSlicer``) inside Slicer, else this interpreter."""
-    if os.path.basename(sys.executable).lower().startswith("python"):
+    """Slicer's own Python (``PythonSlicer``, on the PATH inside Slicer — as
+    ``slicer.util.executePythonModule`` finds it), else this interpreter (tests, PythonSlicer)."""
+    import slicer
+
+    if getattr(slicer, "app", None) is None:
         return sys.executable
-    found = shutil.which("PythonSlicer")
-    return found or sys.executable
+    return shutil.which("PythonSlicer") or sys.executable
 
 
 def engine_environment() -> dict[str, str]:

@@ -161,3 +161,35 @@ def test_closing_the_scene_cancels_the_run(logic):
     assert job.state == EngineJob.CANCELLED and str(job.error) == SCENE_CLOSED
     assert process_gone(pid, 2.0)
     assert scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems() == 0
+
+
+def test_engine_leaves_at_once_when_slicer_goes_away(tmp_path):
+    """Slicer quitting or crashing closes the engine's stdin: no orphan keeps computing."""
+    require_shared_data()
+    import json
+
+    from slicer_test_support import CT_PATH
+    from SALTSegmentationLib.engine_session import engine_environment
+    from SALTSegmentationLib.process_runner import SubprocessRunner
+
+    runner = SubprocessRunner()
+    lines: list[str] = []
+    runner.on_stdout_line = lines.append
+    runner.start(sys.executable, ["-m", "saltseg.service", "serve"], engine_environment())
+    runner.write_line(json.dumps({"op": "segment", "input": str(CT_PATH), "output": str(tmp_path / "out.nrrd"),
+                                  "model": DEMO, "device": "cpu"}))
+    deadline = time.monotonic() + 60
+    while not any('"inference"' in line for line in lines):
+        assert time.monotonic() < deadline
+        runner.wait_for_activity(0.05)
+    runner._process.stdin.close()
+    assert process_gone_or_reaped(runner, 2.0)
+    assert not (tmp_path / "out.nrrd").exists()
+
+
+def process_gone_or_reaped(runner, within: float) -> bool:
+    try:
+        runner._process.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        return False
+    return True

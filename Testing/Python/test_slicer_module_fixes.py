@@ -136,3 +136,18 @@ def test_tree_panel_follows_segments_added_removed_and_renamed_elsewhere():
     watcher.watch(None)  # another node chosen: the old one is no longer observed
     segmentation.AddEmptySegment("spleen")
     assert len(rebuilds) == count + 1
+
+
+def test_ui_lists_scalar_volumes_only_and_has_a_show_3d_button():
+    import xml.etree.ElementTree as ElementTree
+
+    from slicer_test_support import MODULE_DIR
+
+    root = ElementTree.parse(MODULE_DIR / "Resources" / "UI" / "SALTSegmentation.ui").getroot()
+    widgets = {w.get("name"): w for w in root.iter("widget")}
+    selector = widgets["inputVolumeSelector"]
+    properties = {p.get("name"): p for p in selector.findall("property")}
+    assert properties["showChildNodeTypes"].find("bool").text == "false"  # no labelmaps offered as CT
+    assert widgets["show3DButton"].get("class") == "qMRMLSegmentationShow3DButton"
+    declared = {c.find("class").text for c in root.iter("customwidget")}
+    assert {"qMRMLSegmentationShow3DButton", "ctkMenuButton"} <= declared

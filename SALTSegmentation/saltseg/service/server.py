@@ -3,8 +3,9 @@
 The front end writes the CT to a file, sends ``{"op": "segment", "input", "output", "model",
 "home", "device", "options"}`` and gets ``progress`` events, then ``done`` (the labelmap written
 to ``output``) or ``error``. The last model stays loaded, so the next request with the same model
-and device starts at once; after ``idle_timeout`` seconds without a request, or when stdin closes
-(the front end went away), the process exits. Cancelling is killing the process (group).
+and device starts at once. After ``idle_timeout`` seconds without a request the process exits; when
+stdin closes (the front end went away) it exits at once, even during a run. Cancelling is killing
+the process (group).
 """
 from __future__ import annotations
 
@@ -79,10 +80,12 @@ def segment_request(request: dict, cache: LoadedModel, emit: Callable[..., None]
 OPERATIONS = {"segment": segment_request}
 
 
-def _read_requests(lines: "queue.Queue[Optional[str]]") -> None:
+def _read_requests(lines: "queue.Queue[str]") -> None:
     for line in sys.stdin:
         lines.put(line)
-    lines.put(None)  # stdin closed: the front end is gone
+    # stdin closed: the front end is gone (Slicer quit or crashed). Leave now, even in the middle
+    # of a run, rather than compute for nobody.
+    os._exit(0)
 
 
 def _own_process_group() -> None:
@@ -99,7 +102,7 @@ def serve(idle_timeout: float) -> int:
 
     _own_process_group()
     emit = EventWriter()
-    lines: "queue.Queue[Optional[str]]" = queue.Queue()
+    lines: "queue.Queue[str]" = queue.Queue()
     threading.Thread(target=_read_requests, args=(lines,), daemon=True, name="stdin").start()
     cache = LoadedModel()
     emit(READY, pid=os.getpid())
@@ -108,8 +111,6 @@ def serve(idle_timeout: float) -> int:
             line = lines.get(timeout=idle_timeout if idle_timeout > 0 else None)
         except queue.Empty:
             emit(BYE, reason="idle")
-            return 0
-        if line is None:
             return 0
         if not line.strip():
             continue
