@@ -29,6 +29,7 @@ def main() -> None:
 
     install_scripted_module_shim()
     import SALTSegmentation
+    from SALTSegmentationLib.mrml_helpers import remove_node_with_dependents
 
     scene = new_scene()
     volume = load_ct(scene, args.ct)
@@ -39,7 +40,7 @@ def main() -> None:
             started = time.perf_counter()
             node = logic.segment(volume, model=args.model, device="cpu")
             rows[label].append(time.perf_counter() - started)
-            scene.RemoveNode(node)
+            remove_node_with_dependents(node)
         assert logic.currentJob.result.model_reused
         logic.shutdownEngine()
 

@@ -101,7 +101,11 @@ class EngineSession:
     def _send(self) -> None:
         if self.runner is None or not self.runner.is_running():
             self._start()
-        self.runner.write_line(json.dumps(self._request))
+        try:
+            self.runner.write_line(json.dumps(self._request))
+        except (OSError, RuntimeError):  # it exited (idle timeout) between the check and the write
+            self._start()
+            self.runner.write_line(json.dumps(self._request))
 
     def _start(self) -> None:
         runner = self._runner_factory()

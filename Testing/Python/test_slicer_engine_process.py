@@ -30,6 +30,15 @@ def engine_temp_dirs() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("SALTSegmentation-*")}
 
 
+@pytest.fixture(autouse=True)
+def private_temp_dir(tmp_path, monkeypatch):
+    """The runs' temporary folders go to a folder of this test only (other runs may share /tmp)."""
+    folder = tmp_path / "temp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
 def process_gone(pid: int, within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -78,7 +87,8 @@ def test_blocking_run_never_imports_torch_in_the_slicer_process(threshold_model_
     assert run.stdout.strip().endswith("torch imported: False")
 
 
-def test_second_run_reuses_the_loaded_model_in_the_same_process(logic, threshold_model_dir):
+def test_second_run_reuses_the_loaded_model_until_the_idle_timeout(logic, threshold_model_dir):
+    logic.engineIdleTimeout = 3.0
     scene = new_scene()
     volume = load_ct(scene)
     first = logic.segment(volume, model=str(threshold_model_dir), device="cpu")
@@ -87,6 +97,23 @@ def test_second_run_reuses_the_loaded_model_in_the_same_process(logic, threshold
     logic.segment(volume, first, model=str(threshold_model_dir), device="cpu")
     assert logic.currentJob.result.model_reused and logic.engine.engine_pid == pid
     assert first.GetSegmentation().GetNumberOfSegments() == 3
+    assert engine_temp_dirs() == set()  # the runs' temporary folders are gone after success too
+    runner, deadline = logic.engine.runner, time.monotonic() + 30
+    while logic.engine.runner is not None:  # idle: the engine says goodbye and exits by itself
+        assert time.monotonic() < deadline
+        runner.wait_for_activity(0.1)
+    assert process_gone(pid, 2.0)
+    logic.segment(volume, first, model=str(threshold_model_dir), device="cpu")
+    assert logic.engine.engine_pid != pid and not logic.currentJob.result.model_reused
+
+
+def test_crash_messages_name_the_cause():
+    from SALTSegmentationLib.engine_session import describe_exit
+
+    assert "segmentation fault" in describe_exit(139, True, "")
+    assert "memory ran out" in describe_exit(137, True, "")
+    assert "could not be started" in describe_exit(-1, True, "")
+    assert describe_exit(1, False, "line 1\nTraceback\nValueError: boom").endswith("ValueError: boom")
 
 
 def test_background_cancel_is_quick_and_leaves_nothing_behind(logic):
@@ -94,6 +121,7 @@ def test_background_cancel_is_quick_and_leaves_nothing_behind(logic):
     scene = new_scene()
     volume = load_ct(scene)
     before, temps_before = scene_snapshot(scene), engine_temp_dirs()
+    assert temps_before == set()
     stages: list[str] = []
     finished: list[EngineJob] = []
     node = logic.segment(volume, model=DEMO, device="cpu", wait=False,
@@ -110,11 +138,12 @@ def test_background_cancel_is_quick_and_leaves_nothing_behind(logic):
     assert engine_temp_dirs() == temps_before
 
 
-def test_killed_engine_gives_a_clear_error_and_an_unchanged_scene(logic):
+def test_killed_engine_gives_a_clear_error_and_an_unchanged_scene(logic, threshold_model_dir):
     require_shared_data()
     scene = new_scene()
     volume = load_ct(scene)
     before, temps_before = scene_snapshot(scene), engine_temp_dirs()
+    assert temps_before == set()
     stages: list[str] = []
     logic.segment(volume, model=DEMO, device="cpu", wait=False, progress=lambda s, f: stages.append(s))
     wait_for_stage(logic, stages, "inference")
@@ -125,8 +154,8 @@ def test_killed_engine_gives_a_clear_error_and_an_unchanged_scene(logic):
     assert "stopped unexpectedly" in str(error) and "memory" in str(error)
     assert scene_snapshot(scene) == before and engine_temp_dirs() == temps_before
     # The next run starts a fresh engine.
-    node = logic.segment(volume, model=DEMO, device="cpu")
-    assert node.GetSegmentation().GetNumberOfSegments() > 5
+    node = logic.segment(volume, model=str(threshold_model_dir), device="cpu")
+    assert node.GetSegmentation().GetNumberOfSegments() == 3
 
 
 def test_engine_error_message_arrives_verbatim(logic, tmp_path):
