@@ -14,7 +14,7 @@ from saltseg.errors import SaltSegError
 
 from .dependencies import TORCH_REQUIREMENT, DependencyProbe
 from .engine_job import error_kind
-from .model_registry import DEFAULT_DEVICES, ModelChoice, folder_choices, model_choices
+from .model_registry import DEFAULT_DEVICES, ModelChoice, model_choices
 from .process_runner import ProcessRunner, SubprocessRunner
 from .process_task import ProcessTask, engine_command
 
@@ -59,8 +59,12 @@ class ModuleController:
         self.runner_factory = runner_factory
         self.probe = probe or DependencyProbe()
         self.model_folders = model_folders
-        self.task: Optional[ProcessTask] = None  # model transfer, model list or PyTorch install
+        self.task: Optional[ProcessTask] = None  # model list, model transfer or PyTorch install
+        self.task_kind = ""  # "list", "transfer" or "install"
         self.models: list[ModelChoice] = []
+        #: The engine's models folder (for "Open models folder"), known once the list was read.
+        self.models_folder: Optional[str] = None
+        self._refresh_after_task = False
         self._dependency_state: Optional[tuple] = None
         self._run_model: Optional[str] = None
         self._run_device = "auto"
@@ -190,13 +194,18 @@ class ModuleController:
         task.start()
 
     def _models_listed(self, task: ProcessTask) -> None:
+        if task.cancelled:  # replaced by a transfer, which lists the models again when it is done
+            return
         if task.error is not None:
             self.view.set_status(f"Could not read the model list: {task.error}")
             self._show_models([], DEFAULT_DEVICES)
         else:
             self.models_folder = task.result.get("models_folder")
             self._show_models(task.result.get("models", []), task.result.get("devices", DEFAULT_DEVICES))
-        self._after_task()
+        self.task = None
+        if self._refresh_after_task:
+            self._refresh_after_task = False
+            self.refresh_models()
 
     def _show_models(self, rows: Sequence[dict], devices: Sequence[dict]) -> None:
         self.models = model_choices(rows, self.model_folders())
@@ -252,13 +261,3 @@ class ModuleController:
         self.view.set_progress(True, 0, f"{title} %p%")
         task.start()
         self.update_button()
-
-    _refresh_after_task = False
-    task_kind = ""
-    models_folder: Optional[str] = None
-
-    def _after_task(self) -> None:
-        self.task = None
-        if self._refresh_after_task:
-            self._refresh_after_task = False
-            self.refresh_models()

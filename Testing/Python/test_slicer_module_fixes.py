@@ -10,7 +10,6 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from slicer_test_support import install_scripted_module_shim, new_scene
 
