@@ -343,15 +343,18 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         import importlib.util
         import subprocess
 
-        try:
-            if importlib.util.find_spec("slicer.packaging") is not None:
-                # Newer Slicer shows its own progress dialog and, on failure, an error dialog with
-                # pip's log: a second dialog of ours would only repeat it.
+        if importlib.util.find_spec("slicer.packaging") is not None:
+            # Newer Slicer shows its own progress dialog and, on failure, an error dialog with
+            # pip's log: a second dialog of ours would only repeat it.
+            try:
                 slicer.util.pip_install(list(requirements), requester=MODULE_TITLE)
-            else:
-                with slicer.util.tryWithErrorDisplay("The packages could not be installed.", waitCursor=True):
-                    slicer.util.pip_install(" ".join(requirements))
-        except (subprocess.CalledProcessError, Exception):  # noqa: BLE001 - already shown to the user
+            except subprocess.CalledProcessError:
+                return False
+            return True
+        try:
+            with slicer.util.tryWithErrorDisplay("The packages could not be installed.", waitCursor=True):
+                slicer.util.pip_install(" ".join(requirements))
+        except Exception:  # noqa: BLE001 - tryWithErrorDisplay has shown it
             return False
         return True
 

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 
-from slicer_test_support import install_scripted_module_shim, new_scene
+from slicer_test_support import install_scripted_module_shim, new_scene, published_tree  # noqa: F401
 
 install_scripted_module_shim()
 from saltseg.models.catalog import DEMO_MODEL_ID  # noqa: E402
@@ -87,7 +87,7 @@ import sys
 sys.modules["torch"] = None  # an Extensions Index build machine: torch is installed on demand only
 sys.path.insert(0, sys.argv[1])
 import slicer
-from slicer_test_support import install_scripted_module_shim, new_scene
+from slicer_test_support import install_scripted_module_shim, new_scene, published_tree  # noqa: F401
 install_scripted_module_shim()
 slicer.mrmlScene = new_scene()
 
@@ -150,3 +150,20 @@ def test_ui_lists_scalar_volumes_only_and_has_a_show_3d_button():
     assert widgets["show3DButton"].get("class") == "qMRMLSegmentationShow3DButton"
     declared = {c.find("class").text for c in root.iter("customwidget")}
     assert {"qMRMLSegmentationShow3DButton", "ctkMenuButton"} <= declared
+
+
+def test_importing_a_result_rebuilds_the_tree_once_with_the_tree_stored(published_tree):
+    from slicer_test_support import load_ct, reference_result
+    from SALTSegmentationLib import import_result
+    from SALTSegmentationLib.subtrees import tree_panel_model
+
+    scene = new_scene()
+    volume = load_ct(scene)
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    node.CreateDefaultDisplayNodes()
+    models = []
+    watcher = SegmentationWatcher(lambda: models.append(tree_panel_model(node)), lambda: None)
+    watcher.watch(node)
+    import_result(reference_result(published_tree), node, volume)
+    assert len(models) == 1 and models[0] is not None  # one rebuild, after the tree was stored
+    assert models[0].children(None)
