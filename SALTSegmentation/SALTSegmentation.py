@@ -362,10 +362,9 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SALTSegmentationLib.controller import RunSettings
 
         self.updateParameterNodeFromGUI()
-        options = parameters.read_options(self._parameterNode) if self._parameterNode else {}
+        options = parameters.segment_options(self._parameterNode) if self._parameterNode else {}
         return RunSettings(self.ui.inputVolumeSelector.currentNode(), self.ui.outputSegmentationSelector.currentNode(),
-                           self.modelPanel.current_model(), self.ui.deviceComboBox.currentData or "auto",
-                           {key: options[key] for key in ("overlap", "batch_size", "largest_component") if key in options})
+                           self.modelPanel.current_model(), self.ui.deviceComboBox.currentData or "auto", options)
 
     # ------------------------------------------------------------------ tree panel
     def onOutputChanged(self, *args) -> None:
