@@ -358,6 +358,9 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return False
         return True
 
+    def has_volume(self) -> bool:
+        return self.ui.inputVolumeSelector.currentNode() is not None
+
     def run_settings(self):
         from SALTSegmentationLib.controller import RunSettings
 

@@ -45,6 +45,7 @@ class View(Protocol):
     def select_device(self, name: str) -> None: ...
     def set_output(self, node: Any) -> None: ...
     def install_packages(self, requirements: Sequence[str]) -> bool: ...
+    def has_volume(self) -> bool: ...
     def run_settings(self) -> RunSettings: ...
 
 
@@ -79,8 +80,7 @@ class ModuleController:
         if self.running:
             self.view.set_segment_button(CANCEL, True)
         else:
-            settings = self.view.run_settings()
-            self.view.set_segment_button(SEGMENT, settings.volume is not None and not self._installing)
+            self.view.set_segment_button(SEGMENT, self.view.has_volume() and not self._installing)
 
     @property
     def _installing(self) -> bool:

@@ -37,6 +37,7 @@ class RecordingView:
     def select_device(self, name): self.device = name
     def set_output(self, node): self.output = node
     def install_packages(self, requirements): self.installed.append(list(requirements)); return True
+    def has_volume(self): return self.volume is not None
     def run_settings(self): return RunSettings(self.volume, None, "m", self.device, {})
 
 
