@@ -70,7 +70,7 @@ def describe_exit(exit_code: int, crashed: bool, stderr_tail: str, what: str = "
         cause = f"it exited with code {exit_code}"
     message = f"{what} stopped unexpectedly: {cause}.{advice}"
     detail = stderr_tail.strip().splitlines()[-3:]
-    return message + ("\nLast engine output:\n" + "\n".join(detail) if detail else "")
+    return message + ("\nLast output:\n" + "\n".join(detail) if detail else "")
 
 
 class EngineSession:
@@ -108,6 +108,8 @@ class EngineSession:
             self.runner.write_line(json.dumps(self._request))
 
     def _start(self) -> None:
+        if self.runner is not None:
+            self.runner.kill()  # a process that could not take the request must not linger
         runner = self._runner_factory()
         runner.on_stdout_line = self._on_stdout
         runner.on_stderr_line = self._on_stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from slicer_test_support import (install_scripted_module_shim, load_ct, new_scene,  # noqa: F401
+from slicer_test_support import (install_scripted_module_shim, load_ct, new_scene, published_tree,  # noqa: F401
                                  require_shared_data, scene_snapshot, threshold_model_dir)
 
 install_scripted_module_shim()
