@@ -1,7 +1,8 @@
 """Slicer-side logic of the SALTSegmentation module, kept out of ``SALTSegmentation.py`` so that
 pytest can exercise it against the real MRML library from the ``slicer-core`` wheel.
 
-Nothing here imports Qt; ``tree_widget`` (the only Qt file) is imported by the module widget alone.
+Nothing here imports torch (the engine runs in its own process: ``engine_session``) and only
+``tree_widget``, ``model_panel`` and ``qt_process`` import Qt; the module widget alone imports them.
 """
 from .mrml_helpers import ensure_converter_rules, segment_tag
 from .tree_storage import load_tree, store_tree

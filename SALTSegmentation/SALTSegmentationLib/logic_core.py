@@ -1,75 +1,87 @@
 """The module logic without Slicer's application or Qt: what ``SALTSegmentationLogic`` does.
 
-``segment()`` reads the volume on the main thread, runs model loading and ``segment_image`` in a
-:class:`~.worker.SegmentationJob`, and imports the result on the main thread. A node it created
-for the run is removed again if the run fails or is cancelled; a node the caller passed is only
-touched once the result is complete.
+``segment()`` writes the volume to a temporary file on the main thread and hands it to the engine
+process (:mod:`.engine_session`: Slicer's own Python running ``saltseg.service``; this process
+never imports torch). The engine's labelmap is imported on the main thread. A node created for
+the run is removed again if the run fails, is cancelled, or the scene is closed meanwhile; a node
+the caller passed is only touched once the result is complete.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
-import threading
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from saltseg.errors import ModelError
+from saltseg.errors import Cancelled, ModelError
 
 from . import subtrees
+from .engine_job import EngineJob, EngineResult, ProgressCallback
+from .engine_session import DEFAULT_IDLE_TIMEOUT, EngineSession
 from .importer import import_result
 from .mrml_helpers import ensure_converter_rules, remove_node_with_dependents, sitk_from_volume
+from .process_runner import ProcessRunner, SubprocessRunner
 from .sample_data import SUGGESTED_MODEL_ATTRIBUTE
 from .tree_storage import load_tree
-from .worker import ProgressCallback, SegmentationJob
 
 logger = logging.getLogger(__name__)
 
-ModelSpec = Union[None, str, Path, Any]  # registry id, model folder, or a loaded SaltModel
+ModelSpec = Union[None, str, Path]  # registry id or model folder
+OPTION_NAMES = ("overlap", "batch_size", "largest_component")
+SCENE_CLOSED = "The scene was closed during the segmentation; nothing was imported."
 
 
-def resolve_model(model: ModelSpec, home: Optional[str] = None) -> tuple[Any, str]:
-    """(model folder or loaded SaltModel, model id) for a model argument; ``home`` overrides the
-    registry's models folder (the module's setting)."""
-    if model is not None and not isinstance(model, (str, Path)):
-        return model, getattr(model, "model_id", "") or "model"
-    if model is not None and Path(model).is_dir():
-        return Path(model), Path(model).name
-    try:
-        from saltseg import models as registry  # the model registry may not be installed
-    except ImportError as error:
-        raise ModelError(f"model {model!r} is not a model folder, and the model registry is not available; "
-                         "pass model='path/to/model_folder'") from error
-    folder = registry.resolve_model_dir(None if model is None else str(model), home=home)
-    return Path(folder), str(model or registry.DEFAULT_MODEL_ID)
+def engine_options(options: Any) -> dict:
+    """The run options the engine takes, from a dict, a dataclass or an object with attributes."""
+    if options is None:
+        return {}
+    if dataclasses.is_dataclass(options):
+        options = dataclasses.asdict(options)
+    if not isinstance(options, dict):
+        options = {name: getattr(options, name) for name in OPTION_NAMES if hasattr(options, name)}
+    unknown = set(options) - set(OPTION_NAMES) - {"mixed_precision", "host_memory_limit", "device_memory_limit"}
+    if unknown:
+        raise ValueError(f"unknown segmentation option(s): {', '.join(sorted(unknown))}")
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def model_argument(model: Any) -> Optional[str]:
+    if model is None:
+        return None
+    if not isinstance(model, (str, Path)):
+        raise ModelError("pass the model as a registry id or a model folder; the engine runs in its own "
+                         "process, so a model loaded in Slicer cannot be used")
+    return str(model)
 
 
 class SegmentationLogicCore:
     def __init__(self, process_events: Optional[Callable[[], None]] = None,
-                 schedule_polling: Optional[Callable[[SegmentationJob], None]] = None) -> None:
+                 runner_factory: Callable[[], ProcessRunner] = SubprocessRunner,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
         #: Called while a blocking ``segment`` waits (Slicer: ``slicer.app.processEvents``).
         self.processEvents = process_events
-        #: Arranges ``job.poll()`` on the main thread for ``wait=False`` (Slicer: a QTimer).
-        self.schedulePolling = schedule_polling
-        self.currentJob: Optional[SegmentationJob] = None
+        #: The engine process, kept warm for ``idle_timeout`` seconds after a run.
+        self.engine = EngineSession(runner_factory, idle_timeout)
+        self.currentJob: Optional[EngineJob] = None
         #: Models folder overriding SALTSEG_HOME / the default (Slicer: the module's setting).
         self.modelsHome: Optional[str] = None
-        self._models: dict[tuple[str, str], Any] = {}
-        self._models_lock = threading.Lock()
 
-    # ------------------------------------------------------------------ models
-    def loadModel(self, model_dir: Path, device: str = "auto") -> Any:
-        """Load (once per folder and device) the model; safe to call from the worker thread."""
-        from saltseg.model.model_io import load_model
+    @property
+    def engineIdleTimeout(self) -> float:
+        return self.engine.idle_timeout
 
-        key = (str(Path(model_dir).resolve()), str(device))
-        with self._models_lock:
-            if key not in self._models:
-                self._models[key] = load_model(model_dir, device=device)
-            return self._models[key]
+    @engineIdleTimeout.setter
+    def engineIdleTimeout(self, seconds: float) -> None:
+        """Seconds the engine stays loaded after a run (0: until the module is closed); applies
+        from the next engine start."""
+        self.engine.idle_timeout = float(seconds)
 
     # ------------------------------------------------------------------ segmenting
     def segment(self, volumeNode, segmentationNode=None, model: ModelSpec = None, device: str = "auto",
                 wait: bool = True, progress: Optional[ProgressCallback] = None, options: Any = None,
-                onFinished: Optional[Callable[[SegmentationJob], None]] = None):
+                onFinished: Optional[Callable[[EngineJob], None]] = None):
         """Segment ``volumeNode`` into ``segmentationNode`` (a new one named after the volume if
         None). Blocks by default; with ``wait=False`` returns at once and the result appears when
         the job finishes (``self.currentJob``; ``onFinished(job)`` is then called). ``model=None``:
@@ -78,12 +90,22 @@ class SegmentationLogicCore:
             raise RuntimeError("a segmentation is already running; cancel it first")
         if volumeNode is None or volumeNode.GetImageData() is None:
             raise ValueError("select a CT volume with image data")
-        scene = volumeNode.GetScene()
-        ensure_converter_rules()
-        image = sitk_from_volume(volumeNode)  # read on the main thread; the worker gets a copy
         if model is None:  # a volume may name its model (the phantom sample: the demo model)
             model = volumeNode.GetAttribute(SUGGESTED_MODEL_ATTRIBUTE) or None
-        model_source, model_id = resolve_model(model, self.modelsHome)
+        request = {"op": "segment", "model": model_argument(model), "home": self.modelsHome,
+                   "device": device or "auto", "options": engine_options(options)}
+        scene = volumeNode.GetScene()
+        ensure_converter_rules()
+        temp_dir = Path(tempfile.mkdtemp(prefix="SALTSegmentation-"))
+        try:
+            import SimpleITK as sitk
+
+            request["input"] = str(temp_dir / "input.nrrd")
+            request["output"] = str(temp_dir / "result.nrrd")
+            sitk.WriteImage(sitk_from_volume(volumeNode), request["input"], False)
+        except BaseException:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            raise
 
         created = segmentationNode is None
         if created:
@@ -93,55 +115,52 @@ class SegmentationLogicCore:
             segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)
         output = segmentationNode
 
-        def compute(report: ProgressCallback, cancel) -> Any:
-            from saltseg.inference.pipeline import segment_image
-
-            report("loading model", 0.0)
-            loaded = model_source if not isinstance(model_source, Path) else self.loadModel(model_source, device)
-            cancel.raise_if_cancelled()
-            return segment_image(image, loaded, options, report, cancel, model_id=model_id)
-
-        def on_success(result) -> None:
+        def on_success(result: EngineResult) -> None:
+            if output.GetScene() is not scene or volumeNode.GetScene() is not scene:
+                raise Cancelled(SCENE_CLOSED)
             import_result(result, output, volumeNode)
 
         def on_failure(error: BaseException) -> None:
-            if created:
+            if created and output.GetScene() is not None:
                 remove_node_with_dependents(output)
             logger.info("segmentation did not finish: %s", error)
 
-        job = SegmentationJob(compute, progress, on_success, on_failure)
+        job = EngineJob(self.engine, request, temp_dir, progress, on_success, on_failure)
+        job.on_finished = self._finisher(scene, job, onFinished)
         self.currentJob = job
-        if onFinished is not None:
-            job.on_finished = onFinished
         job.start()
         if wait:
             job.wait(process_events=self.processEvents)
-            self._finish(job)
             if job.error is not None:
                 raise job.error
-        elif self.schedulePolling is not None:
-            self.schedulePolling(job)
         return output
 
+    def _finisher(self, scene, job: EngineJob, onFinished):
+        """Cancel the job when the scene closes; stop watching the scene once the job is done."""
+        tag = scene.AddObserver(scene.StartCloseEvent, lambda caller, event: job.cancel(SCENE_CLOSED))
+
+        def finished(finished_job: EngineJob) -> None:
+            scene.RemoveObserver(tag)
+            if onFinished is not None:
+                onFinished(finished_job)
+
+        return finished
+
     def pollJob(self) -> bool:
-        """Advance the current job from the main thread; True when it has finished."""
+        """Deliver the engine's pending events (for scripts without an event loop); True when done."""
         job = self.currentJob
         if job is None:
             return True
-        done = job.poll()
-        if done:
-            self._finish(job)
-        return done
-
-    def _finish(self, job: SegmentationJob) -> None:
-        callback = getattr(job, "on_finished", None)
-        if callback is not None:
-            job.on_finished = None
-            callback(job)
+        return job.wait(timeout=0)
 
     def cancel(self) -> None:
         if self.currentJob is not None:
             self.currentJob.cancel()
+
+    def shutdownEngine(self) -> None:
+        """Stop the engine process now (module closed); a running job is cancelled."""
+        self.cancel()
+        self.engine.stop()
 
     # ------------------------------------------------------------------ the tree
     def labelTree(self, segmentationNode):

@@ -55,10 +55,7 @@ def write_options(node: Any, model: Optional[str], device: str, overlap: float, 
     node.EndModify(was_modifying)
 
 
-def segment_options(node: Any):
-    """``saltseg.inference.pipeline.SegmentOptions`` from the node (torch-free import until needed)."""
-    from saltseg.inference.pipeline import SegmentOptions
-
+def segment_options(node: Any) -> dict[str, Any]:
+    """The engine's run options from the node (``logic.segment(options=...)``)."""
     options = read_options(node)
-    return SegmentOptions(overlap=options["overlap"], batch_size=options["batch_size"],
-                          largest_component=options["largest_component"])
+    return {key: options[key] for key in ("overlap", "batch_size", "largest_component")}

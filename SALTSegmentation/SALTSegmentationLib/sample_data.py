@@ -17,6 +17,9 @@ PHANTOM_SAMPLE_CATEGORY = "SALT Segmentation"
 PHANTOM_SEED = 3000
 #: Volume node attribute naming the model meant for this volume (used when no model is chosen).
 SUGGESTED_MODEL_ATTRIBUTE = "SALT.SuggestedModel"
+#: The bundled demonstration model (``saltseg.models.catalog.DEMO_MODEL_ID``; a test keeps them
+#: equal). Spelled out here because the registry imports torch, which Slicer's process must not.
+DEMO_MODEL_ID = "salt-phantom-demo"
 
 
 def phantom_file_name(seed: int = PHANTOM_SEED) -> str:
@@ -37,12 +40,6 @@ def phantom_ct_file(folder: Path, seed: int = PHANTOM_SEED) -> Path:
     return atomic_write(path, lambda tmp: sitk.WriteImage(image, str(tmp), True), suffix=".nii.gz")
 
 
-def demo_model_id() -> str:
-    from saltseg.models.catalog import DEMO_MODEL_ID
-
-    return DEMO_MODEL_ID
-
-
 def load_phantom(scene: Any, folder: Path, seed: int = PHANTOM_SEED):
     """Generate (if needed) and load the phantom CT into ``scene``; returns the volume node."""
     path = phantom_ct_file(folder, seed)
@@ -53,7 +50,7 @@ def load_phantom(scene: Any, folder: Path, seed: int = PHANTOM_SEED):
         if not storage.ReadData(volume):
             raise RuntimeError(f"cannot read the phantom CT {path}")
         volume.SetName(scene.GenerateUniqueName(PHANTOM_SAMPLE_NAME))
-        volume.SetAttribute(SUGGESTED_MODEL_ATTRIBUTE, demo_model_id())
+        volume.SetAttribute(SUGGESTED_MODEL_ATTRIBUTE, DEMO_MODEL_ID)
         scene.AddNode(storage)
         volume.SetAndObserveStorageNodeID(storage.GetID())
         scene.AddNode(volume)
@@ -69,18 +66,39 @@ def suggested_model(volume: Any) -> Optional[str]:
     return volume.GetAttribute(SUGGESTED_MODEL_ATTRIBUTE) if volume is not None else None
 
 
+def phantom_source_file(cache_folder: Path, seed: int = PHANTOM_SEED) -> Path:
+    """Where the phantom is generated for ``SampleData.downloadSample``, which then copies it into
+    the cache like a download (a file URI must not point at the download's own destination)."""
+    return Path(cache_folder) / f"{PHANTOM_SAMPLE_NAME}-source" / phantom_file_name(seed)
+
+
+def phantom_url_rewrite_rule(source: Path) -> Callable[[str], str]:
+    """A SampleData URL rewrite rule that generates the phantom when its URI is requested."""
+    uri = source.as_uri()
+
+    def rewrite(url: str) -> str:
+        if url == uri:
+            phantom_ct_file(source.parent)
+        return url
+
+    return rewrite
+
+
 def register_phantom_sample(sample_data_logic: Any, cache_folder: Callable[[], str], loader: Callable[[], Any],
                             thumbnail: Optional[str] = None) -> None:
     """Add the phantom to Slicer's Sample Data module (``SampleData.SampleDataLogic``).
 
     The button calls ``loader`` (newer Slicer passes the source as an argument, older ones none).
-    ``SampleData.downloadSample("SALTPhantom")`` goes through the file URI instead, which points at
-    the generated file; ``logic.loadPhantom()`` works in every case."""
-    folder = Path(cache_folder())
+    ``SampleData.downloadSample("SALTPhantom")`` downloads the URI instead: a URL rewrite rule
+    (Slicer ≥ 5.10) generates the file it points to first; ``logic.loadPhantom()`` works in every case."""
+    source = phantom_source_file(Path(cache_folder()))
+    register_rule = getattr(sample_data_logic, "registerUrlRewriteRule", None)
+    if register_rule is not None:
+        register_rule(PHANTOM_SAMPLE_NAME, phantom_url_rewrite_rule(source))
     sample_data_logic.registerCustomSampleDataSource(
         category=PHANTOM_SAMPLE_CATEGORY,
         sampleName=PHANTOM_SAMPLE_NAME,
-        uris=(folder / phantom_file_name()).as_uri(),
+        uris=source.as_uri(),
         fileNames=phantom_file_name(),
         nodeNames=PHANTOM_SAMPLE_NAME,
         thumbnailFileName=thumbnail,

@@ -10,9 +10,11 @@ from typing import Optional, Sequence
 from saltseg.tree.anatomic_codes import SCHEME, anatomic_code
 
 TERMINOLOGY_TAG = "TerminologyEntry"
-_CONTEXT = "Segmentation category and type - DICOM master list"
+#: The context of the module's own terminology file (``terminology_file``), which Slicer loads at
+#: start-up: Slicer's default list lacks many of SALT's types (vertebrae, ribs, gluteus muscles…).
+TERMINOLOGY_CONTEXT = "SALT Segmentation category and type"
 _ANATOMIC_CONTEXT = "Anatomic codes - DICOM master list"
-_ANATOMICAL_STRUCTURE = "SCT^123037004^Anatomical Structure"
+ANATOMICAL_STRUCTURE = "SCT^123037004^Anatomical Structure"
 
 
 def terminology_entry(path: Sequence[str]) -> Optional[str]:
@@ -21,5 +23,5 @@ def terminology_entry(path: Sequence[str]) -> Optional[str]:
     if code is None:
         return None
     modifier = f"{SCHEME}^{code.laterality[0]}^{code.laterality[1]}" if code.laterality else "^^"
-    return "~".join([_CONTEXT, _ANATOMICAL_STRUCTURE, f"{SCHEME}^{code.value}^{code.meaning}", modifier,
+    return "~".join([TERMINOLOGY_CONTEXT, ANATOMICAL_STRUCTURE, f"{SCHEME}^{code.value}^{code.meaning}", modifier,
                       _ANATOMIC_CONTEXT, "^^", "^^"])

@@ -211,6 +211,6 @@ def test_scene_save_and_load_keeps_the_tree(imported, tmp_path, published_tree):
 ])
 def test_terminology_entries_use_snomed_with_laterality(path, code, modifier):
     fields = terminology_entry(tuple(path.split(","))).split("~")
-    assert fields[0] == "Segmentation category and type - DICOM master list"
+    assert fields[0] == "SALT Segmentation category and type"  # the module's own terminology file
     assert fields[1] == "SCT^123037004^Anatomical Structure"
     assert fields[2:4] == [code, modifier]

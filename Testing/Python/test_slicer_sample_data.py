@@ -11,7 +11,7 @@ from test_models_helpers import isolated_home  # noqa: F401  (fixture)
 install_scripted_module_shim()
 import SALTSegmentation  # noqa: E402
 from SALTSegmentationLib.sample_data import (PHANTOM_SAMPLE_NAME, SUGGESTED_MODEL_ATTRIBUTE,  # noqa: E402
-                                             load_phantom, phantom_ct_file, phantom_file_name,
+                                             load_phantom, phantom_ct_file, phantom_file_name, phantom_source_file,
                                              register_phantom_sample)
 from saltseg.models.catalog import DEMO_MODEL_ID  # noqa: E402
 
@@ -42,7 +42,8 @@ def test_sample_is_registered_for_slicers_sample_data_module(cache):
     register_phantom_sample(SampleDataLogicSignature, lambda: str(cache), lambda: loads.append(1), "thumb.png")
     (source,) = SampleDataLogicSignature.registered
     assert source["sampleName"] == PHANTOM_SAMPLE_NAME and source["fileNames"] == phantom_file_name()
-    assert source["uris"] == (cache / phantom_file_name()).as_uri()
+    # Not the cache file itself: SampleData downloads the URI into the cache (see test_slicer_module_fixes).
+    assert source["uris"] == phantom_source_file(cache).as_uri() != (cache / phantom_file_name()).as_uri()
     # Slicer ≥ 5.8 calls customDownloader(source), older versions call it without arguments.
     source["customDownloader"](object())
     source["customDownloader"]()

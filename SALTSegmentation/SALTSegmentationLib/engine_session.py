@@ -1,0 +1,172 @@
+"""The engine process as the module sees it: started on demand with Slicer's Python, kept running
+(with its model loaded) between requests, one request at a time.
+
+A request's handler gets the engine's events (``progress``, ``done``, ``error``) and, if the
+process ends while the request is open, ``crashed(message)``. The engine exits by itself after
+its idle timeout; a request that raced with that exit is resent once to a fresh process.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Callable, Optional, Protocol
+
+from saltseg.service.protocol import BYE, DONE, ERROR, READY, decode
+
+from .process_runner import ProcessRunner, SubprocessRunner
+
+logger = logging.getLogger(__name__)
+
+#: The folder holding ``saltseg`` (and this library): put on the engine's PYTHONPATH.
+MODULE_DIR = Path(__file__).resolve().parents[1]
+DEFAULT_IDLE_TIMEOUT = 300.0
+
+
+class RequestHandler(Protocol):
+    def on_event(self, event: dict) -> None: ...
+
+    def on_crash(self, message: str) -> None: ...
+
+
+def python_executable() -> str:
+    """Slicer's own Python (``PythonSlicer``, on the PATH inside Slicer — as
+    ``slicer.util.executePythonModule`` finds it), else this interpreter (tests, PythonSlicer)."""
+    import slicer
+
+    if getattr(slicer, "app", None) is None:
+        return sys.executable
+    return shutil.which("PythonSlicer") or sys.executable
+
+
+def engine_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(MODULE_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+ENGINE_CRASH_ADVICE = (" Nothing was changed in the scene. Try a smaller window batch size, the CPU device, "
+                       "or a smaller volume.")
+
+
+def describe_exit(exit_code: int, crashed: bool, stderr_tail: str, what: str = "The SALT engine process",
+                  advice: str = ENGINE_CRASH_ADVICE) -> str:
+    """What a user reads when a process died under a request."""
+    if crashed and exit_code == 137:
+        cause = "it was killed (most often by the system because memory ran out)"
+    elif exit_code == -1:
+        cause = "it could not be started"
+    elif crashed and exit_code == 139:
+        cause = "it crashed (segmentation fault)"
+    elif crashed:
+        cause = f"it crashed (signal {exit_code - 128})" if exit_code > 128 else "it crashed"
+    else:
+        cause = f"it exited with code {exit_code}"
+    message = f"{what} stopped unexpectedly: {cause}.{advice}"
+    detail = stderr_tail.strip().splitlines()[-3:]
+    return message + ("\nLast output:\n" + "\n".join(detail) if detail else "")
+
+
+class EngineSession:
+    def __init__(self, runner_factory: Callable[[], ProcessRunner] = SubprocessRunner,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, python: Optional[str] = None) -> None:
+        self._runner_factory = runner_factory
+        self.idle_timeout = idle_timeout
+        self.python = python or python_executable()
+        self.runner: Optional[ProcessRunner] = None
+        self.engine_pid: Optional[int] = None
+        self._handler: Optional[RequestHandler] = None
+        self._request: Optional[dict] = None
+        self._resent = False
+        self._said_bye = False
+        self._stderr: deque[str] = deque(maxlen=40)
+
+    # ------------------------------------------------------------------ requests
+    @property
+    def busy(self) -> bool:
+        return self._handler is not None
+
+    def submit(self, request: dict, handler: RequestHandler) -> None:
+        if self.busy:
+            raise RuntimeError("the engine is busy with another request")
+        self._handler, self._request, self._resent = handler, request, False
+        self._send()
+
+    def _send(self) -> None:
+        if self.runner is None or not self.runner.is_running():
+            self._start()
+        try:
+            self.runner.write_line(json.dumps(self._request))
+        except (OSError, RuntimeError):  # it exited (idle timeout) between the check and the write
+            self._start()
+            self.runner.write_line(json.dumps(self._request))
+
+    def _start(self) -> None:
+        if self.runner is not None:
+            self.runner.kill()  # a process that could not take the request must not linger
+        runner = self._runner_factory()
+        runner.on_stdout_line = self._on_stdout
+        runner.on_stderr_line = self._on_stderr
+        runner.on_finished = lambda code, crashed, r=runner: self._on_finished(r, code, crashed)
+        self.runner, self.engine_pid, self._said_bye = runner, None, False
+        self._stderr.clear()
+        runner.start(self.python, ["-m", "saltseg.service", "serve", "--idle-timeout", str(self.idle_timeout)],
+                     engine_environment())
+
+    def release(self, handler: Optional[RequestHandler] = None) -> None:
+        """Forget the open request (of ``handler``, or any); the process stays warm."""
+        if handler is None or handler is self._handler:
+            self._handler, self._request = None, None
+
+    def stop(self) -> None:
+        """End the engine process (and its children) now; the open request gets no more events."""
+        self.release()
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            runner.kill()
+
+    def wait_for_activity(self, timeout: float) -> None:
+        if self.runner is not None:
+            self.runner.wait_for_activity(timeout)
+
+    # ------------------------------------------------------------------ process callbacks
+    def _on_stdout(self, line: str) -> None:
+        event = decode(line)
+        if event is None:
+            if line.strip():
+                logger.info("engine: %s", line)
+            return
+        kind = event["event"]
+        if kind == READY:
+            self.engine_pid = event.get("pid")
+        elif kind == BYE:
+            self._said_bye = True
+        elif self._handler is not None:
+            handler = self._handler
+            if kind in (DONE, ERROR):
+                self.release()
+            handler.on_event(event)
+
+    def _on_stderr(self, line: str) -> None:
+        self._stderr.append(line)
+        logger.debug("engine stderr: %s", line)
+
+    def _on_finished(self, runner: ProcessRunner, exit_code: int, crashed: bool) -> None:
+        if runner is not self.runner:
+            return  # a process we stopped on purpose
+        self.runner = None
+        if self._handler is None:
+            return
+        if self._said_bye and not self._resent:  # it left on its idle timeout as the request arrived
+            self._resent = True
+            self._send()
+            return
+        handler = self._handler
+        self.release()
+        handler.on_crash(describe_exit(exit_code, crashed, "\n".join(self._stderr)))

@@ -1,0 +1,140 @@
+"""A small interface over one OS process, with two implementations: :class:`SubprocessRunner`
+(plain ``subprocess``; pytest and scripts without an event loop) here, and ``QProcessRunner``
+(event-driven, for Slicer) in :mod:`.qt_process`. The pattern of KitwareMedical/SlicerNNUnet: the
+logic only sees this interface, so tests drive it with a real process.
+
+Callbacks always run on the thread that owns the runner (Slicer's main thread): QProcess emits its
+signals there, and :class:`SubprocessRunner` delivers what its reader threads queued only from
+:meth:`~SubprocessRunner.wait_for_activity`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from typing import Callable, Optional, Protocol, Sequence
+
+logger = logging.getLogger(__name__)
+
+LineCallback = Callable[[str], None]
+#: ``on_finished(exit_code, crashed)``; ``crashed``: ended by a signal (segfault, kill) or failed to start.
+FinishedCallback = Callable[[int, bool], None]
+
+
+class ProcessRunner(Protocol):
+    on_stdout_line: Optional[LineCallback]
+    on_stderr_line: Optional[LineCallback]
+    on_finished: Optional[FinishedCallback]
+
+    def start(self, program: str, args: Sequence[str], env: Optional[dict[str, str]] = None) -> None: ...
+
+    def write_line(self, text: str) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def is_running(self) -> bool: ...
+
+    def pid(self) -> Optional[int]: ...
+
+    def wait_for_activity(self, timeout: float) -> None:
+        """Block at most ``timeout`` seconds until output or the end of the process has been
+        delivered to the callbacks (for a caller without an event loop)."""
+
+
+def kill_process_tree(pid: Optional[int]) -> None:
+    """End ``pid`` and its children. The engine leads its own process group (POSIX), so one
+    ``killpg`` reaches everything it started; on Windows the process itself is terminated."""
+    if not pid:
+        return
+    if hasattr(os, "killpg"):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class SubprocessRunner:
+    def __init__(self) -> None:
+        self.on_stdout_line: Optional[LineCallback] = None
+        self.on_stderr_line: Optional[LineCallback] = None
+        self.on_finished: Optional[FinishedCallback] = None
+        self._process: Optional[subprocess.Popen] = None
+        self._events: "queue.Queue[tuple[str, object]]" = queue.Queue()
+        self._open_streams = 0
+        self._finished_reported = True
+
+    def start(self, program: str, args: Sequence[str], env: Optional[dict[str, str]] = None) -> None:
+        if self.is_running():
+            raise RuntimeError("the process is already running")
+        self._events = queue.Queue()
+        self._process = subprocess.Popen(
+            [program, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env, text=True, encoding="utf-8", errors="replace", bufsize=1,
+            start_new_session=sys.platform != "win32")
+        self._finished_reported = False
+        self._open_streams = 2
+        for name, stream in (("stdout", self._process.stdout), ("stderr", self._process.stderr)):
+            threading.Thread(target=self._read, args=(name, stream, self._events), daemon=True,
+                             name=f"saltseg-{name}").start()
+
+    @staticmethod
+    def _read(name: str, stream, events: "queue.Queue") -> None:
+        for line in stream:
+            events.put((name, line.rstrip("\r\n")))
+        events.put(("closed", name))
+
+    def write_line(self, text: str) -> None:
+        if not self.is_running():
+            raise RuntimeError("the process is not running")
+        self._process.stdin.write(text.rstrip("\n") + "\n")
+        self._process.stdin.flush()
+
+    def kill(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        kill_process_tree(process.pid)
+        process.kill()
+        try:
+            process.wait(timeout=2.0)  # reap it: no zombie left behind
+        except subprocess.TimeoutExpired:
+            logger.warning("process %s did not end within 2 s of SIGKILL", process.pid)
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def pid(self) -> Optional[int]:
+        return self._process.pid if self._process is not None else None
+
+    def wait_for_activity(self, timeout: float) -> None:
+        if self._finished_reported:
+            return
+        try:
+            self._deliver(self._events.get(timeout=timeout))
+            while True:
+                self._deliver(self._events.get_nowait())
+        except queue.Empty:
+            pass
+
+    def _deliver(self, event: tuple[str, object]) -> None:
+        kind, payload = event
+        if kind == "stdout" and self.on_stdout_line is not None:
+            self.on_stdout_line(str(payload))
+        elif kind == "stderr" and self.on_stderr_line is not None:
+            self.on_stderr_line(str(payload))
+        elif kind == "closed":
+            self._open_streams -= 1
+            if self._open_streams == 0:  # both pipes closed: the process has ended (or is ending)
+                code = self._process.wait()
+                self._finished_reported = True
+                for stream in (self._process.stdin,):
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass
+                if self.on_finished is not None:
+                    self.on_finished(code if code >= 0 else 128 - code, code < 0)

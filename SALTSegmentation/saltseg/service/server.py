@@ -1,0 +1,128 @@
+"""``python -m saltseg.service serve``: segment requests from stdin with a model kept loaded.
+
+The front end writes the CT to a file, sends ``{"op": "segment", "input", "output", "model",
+"home", "device", "options"}`` and gets ``progress`` events, then ``done`` (the labelmap written
+to ``output``) or ``error``. The last model stays loaded, so the next request with the same model
+and device starts at once. After ``idle_timeout`` seconds without a request the process exits; when
+stdin closes (the front end went away) it exits at once, even during a run. Cancelling is killing
+the process (group).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .errors import ThrottledProgress, report_error
+from .protocol import BYE, DONE, READY, EventWriter
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_model(spec: Optional[str], home: Optional[str]) -> tuple[Path, str]:
+    """(model folder, model id) for a registry id or a model folder (None: the default model)."""
+    if spec and Path(spec).is_dir():
+        return Path(spec), Path(spec).name
+    from .. import models as registry
+
+    folder = registry.resolve_model_dir(spec or None, home=home or None)
+    return Path(folder), spec or registry.DEFAULT_MODEL_ID
+
+
+class LoadedModel:
+    """The one model kept in memory, reloaded when the folder, device or model file changes."""
+
+    def __init__(self) -> None:
+        self._key: Optional[tuple] = None
+        self._model: Any = None
+        self.loads = 0
+
+    def get(self, folder: Path, device: str) -> tuple[Any, bool]:
+        from ..model.model_io import MODEL_FILE, load_model
+
+        model_file = Path(folder) / MODEL_FILE
+        stamp = model_file.stat().st_mtime_ns if model_file.is_file() else None
+        key = (str(Path(folder).resolve()), device, stamp)
+        if key == self._key:
+            return self._model, True
+        self._key, self._model = None, None  # free the old model before loading the new one
+        self._model = load_model(folder, device=device)
+        self._key = key
+        self.loads += 1
+        return self._model, False
+
+
+def segment_request(request: dict, cache: LoadedModel, emit: Callable[..., None]) -> None:
+    import SimpleITK as sitk
+
+    from ..atomic import atomic_write
+    from ..inference.pipeline import SegmentOptions, segment_image
+
+    progress = ThrottledProgress(emit)
+    progress("loading model", 0.0)
+    folder, model_id = resolve_model(request.get("model"), request.get("home"))
+    model, reused = cache.get(folder, request.get("device") or "auto")
+    image = sitk.ReadImage(request["input"])
+    options = SegmentOptions(**(request.get("options") or {}))
+    result = segment_image(image, model, options, progress, model_id=model_id)
+    output = Path(request["output"])
+    atomic_write(output, lambda tmp: sitk.WriteImage(result.labelmap, str(tmp), False), suffix=output.suffix)
+    emit(DONE, labelmap=str(output), tree=result.tree.to_json_dict(), model_id=result.model_id,
+         warnings=list(result.warnings), timings=result.timings, device=str(model.device),
+         model_reused=reused, model_loads=cache.loads)
+
+
+OPERATIONS = {"segment": segment_request}
+
+
+def _read_requests(lines: "queue.Queue[str]") -> None:
+    for line in sys.stdin:
+        lines.put(line)
+    # stdin closed: the front end is gone (Slicer quit or crashed). Leave now, even in the middle
+    # of a run, rather than compute for nobody.
+    os._exit(0)
+
+
+def _own_process_group() -> None:
+    """Lead a process group, so that the front end can end this process and its children at once."""
+    if hasattr(os, "setsid"):
+        try:
+            os.setsid()
+        except OSError:  # already a group leader (started with start_new_session)
+            pass
+
+
+def serve(idle_timeout: float) -> int:
+    import json
+
+    _own_process_group()
+    emit = EventWriter()
+    lines: "queue.Queue[str]" = queue.Queue()
+    threading.Thread(target=_read_requests, args=(lines,), daemon=True, name="stdin").start()
+    cache = LoadedModel()
+    emit(READY, pid=os.getpid())
+    while True:
+        try:
+            line = lines.get(timeout=idle_timeout if idle_timeout > 0 else None)
+        except queue.Empty:
+            emit(BYE, reason="idle")
+            return 0
+        if not line.strip():
+            continue
+        started = time.perf_counter()
+        try:
+            request = json.loads(line)
+            operation = OPERATIONS.get(request.get("op"))
+            if operation is None:
+                raise ValueError(f"unknown request {request.get('op')!r}")
+            operation(request, cache, emit)
+        except BaseException as error:  # noqa: BLE001 - every failure becomes an error event
+            report_error(emit, error)
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                return 1
+        logger.info("request handled in %.1f s", time.perf_counter() - started)

@@ -1,0 +1,85 @@
+"""A recording view and a scripted logic for the controller tests (no tests here)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import slicer_test_support  # noqa: F401  (path set-up)
+from saltseg.errors import Cancelled
+from SALTSegmentationLib.controller import RunSettings
+from SALTSegmentationLib.dependencies import DependencyProbe
+from SALTSegmentationLib.engine_job import EngineJob
+
+
+class RecordingView:
+    def __init__(self, answers=(), text: Optional[str] = "") -> None:
+        self.button = ("", False)
+        self.status = ""
+        self.errors: list[str] = []
+        self.progress = (False, 0, "")
+        self.answers = list(answers)
+        self.questions: list[str] = []
+        self.text = text
+        self.models: list = []
+        self.devices: list = []
+        self.device = "auto"
+        self.output = None
+        self.installed: list = []
+        self.volume = object()
+
+    def set_segment_button(self, text, enabled): self.button = (text, enabled)
+    def set_status(self, text): self.status = text
+    def show_error(self, message): self.errors.append(message); self.status = f"Error: {message}"
+    def set_progress(self, visible, percent=0, text=""): self.progress = (visible, percent, text)
+    def ask_yes_no(self, message): self.questions.append(message); return self.answers.pop(0)
+    def ask_text(self, title, label): return self.text
+    def set_models(self, choices): self.models = list(choices)
+    def set_devices(self, devices): self.devices = list(devices)
+    def select_device(self, name): self.device = name
+    def set_output(self, node): self.output = node
+    def install_packages(self, requirements): self.installed.append(list(requirements)); return True
+    def has_volume(self): return self.volume is not None
+    def run_settings(self): return RunSettings(self.volume, None, "m", self.device, {})
+
+
+class FakeJob:
+    SUCCEEDED, FAILED, CANCELLED = EngineJob.SUCCEEDED, EngineJob.FAILED, EngineJob.CANCELLED
+
+    def __init__(self, device, on_finished):
+        self.device, self.on_finished = device, on_finished
+        self.state, self.error, self.result, self.started_at = "running", None, None, 0.0
+
+    @property
+    def finished(self):
+        return self.state != "running"
+
+    def end(self, state, error=None, result=None):
+        self.state, self.error, self.result = state, error, result
+        self.on_finished(self)
+
+
+class ScriptedLogic:
+    """Records segment() calls; the test ends each job the way the engine would."""
+
+    def __init__(self):
+        self.jobs: list[FakeJob] = []
+        self.currentJob = None
+        self.modelsHome = None
+
+    def segment(self, volume, segmentation, model, device, wait, progress, options, onFinished):
+        assert wait is False
+        self.currentJob = FakeJob(device, onFinished)
+        self.jobs.append(self.currentJob)
+        return "node"
+
+    def cancel(self):
+        self.currentJob.end(FakeJob.CANCELLED, Cancelled("Segmentation cancelled by the user."))
+
+
+class Probe(DependencyProbe):
+    def __init__(self, torch="2.13.0", missing=()):
+        self.torch, self.missing = torch, list(missing)
+
+    def missing_packages(self): return list(self.missing)
+    def torch_version(self): return self.torch
+
+

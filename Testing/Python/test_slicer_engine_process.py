@@ -1,0 +1,224 @@
+"""The module's Logic runs the engine in a separate, real OS process (Slicer's Python; here
+``sys.executable``): this process never imports torch, Cancel and a killed engine leave the scene
+as it was with no temporary files and no engine process, the engine's error text arrives
+verbatim, closing the scene cancels, and the loaded model is reused by the next run."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from slicer_test_support import (install_scripted_module_shim, load_ct, new_scene, published_tree,  # noqa: F401
+                                 require_shared_data, scene_snapshot, threshold_model_dir)
+
+install_scripted_module_shim()
+import SALTSegmentation  # noqa: E402
+from saltseg.errors import Cancelled, ModelError  # noqa: E402
+from SALTSegmentationLib.engine_job import EngineCrashed, EngineJob  # noqa: E402
+from SALTSegmentationLib.logic_core import SCENE_CLOSED  # noqa: E402
+
+DEMO = "salt-phantom-demo"  # bundled; long enough on the shared CT to act during inference
+
+
+def engine_temp_dirs() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("SALTSegmentation-*")}
+
+
+@pytest.fixture(autouse=True)
+def private_temp_dir(tmp_path, monkeypatch):
+    """The runs' temporary folders go to a folder of this test only (other runs may share /tmp)."""
+    folder = tmp_path / "temp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def process_gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def wait_for_stage(logic, stages: list, stage: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while stage not in stages:
+        assert time.monotonic() < deadline, f"no {stage!r} progress"
+        assert not logic.currentJob.wait(timeout=0.05), logic.currentJob.error
+
+
+@pytest.fixture()
+def logic():
+    logic = SALTSegmentation.SALTSegmentationLogic()
+    yield logic
+    logic.shutdownEngine()
+
+
+BLOCKING_RUN_WITHOUT_TORCH = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from slicer_test_support import install_scripted_module_shim, load_ct, new_scene
+install_scripted_module_shim()
+import SALTSegmentation
+scene = new_scene()
+logic = SALTSegmentation.SALTSegmentationLogic()
+node = logic.segment(load_ct(scene), model=sys.argv[2], device="cpu")
+assert node.GetSegmentation().GetNumberOfSegments() == 3
+logic.shutdownEngine()
+print("torch imported:", "torch" in sys.modules)
+"""
+
+
+def test_blocking_run_never_imports_torch_in_the_slicer_process(threshold_model_dir):
+    # A fresh interpreter: this pytest session has imported torch for other tests.
+    run = subprocess.run([sys.executable, "-c", BLOCKING_RUN_WITHOUT_TORCH, str(Path(__file__).parent),
+                          str(threshold_model_dir)], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip().endswith("torch imported: False")
+
+
+def test_second_run_reuses_the_loaded_model_until_the_idle_timeout(logic, threshold_model_dir):
+    logic.engineIdleTimeout = 3.0
+    scene = new_scene()
+    volume = load_ct(scene)
+    first = logic.segment(volume, model=str(threshold_model_dir), device="cpu")
+    pid = logic.engine.engine_pid
+    assert not logic.currentJob.result.model_reused
+    logic.segment(volume, first, model=str(threshold_model_dir), device="cpu")
+    assert logic.currentJob.result.model_reused and logic.engine.engine_pid == pid
+    assert first.GetSegmentation().GetNumberOfSegments() == 3
+    assert engine_temp_dirs() == set()  # the runs' temporary folders are gone after success too
+    runner, deadline = logic.engine.runner, time.monotonic() + 30
+    while logic.engine.runner is not None:  # idle: the engine says goodbye and exits by itself
+        assert time.monotonic() < deadline
+        runner.wait_for_activity(0.1)
+    assert process_gone(pid, 2.0)
+    logic.segment(volume, first, model=str(threshold_model_dir), device="cpu")
+    assert logic.engine.engine_pid != pid and not logic.currentJob.result.model_reused
+
+
+def test_crash_messages_name_the_cause():
+    from SALTSegmentationLib.engine_session import describe_exit
+
+    assert "segmentation fault" in describe_exit(139, True, "")
+    assert "memory ran out" in describe_exit(137, True, "")
+    assert "could not be started" in describe_exit(-1, True, "")
+    assert describe_exit(1, False, "line 1\nTraceback\nValueError: boom").endswith("ValueError: boom")
+
+
+def test_background_cancel_is_quick_and_leaves_nothing_behind(logic):
+    require_shared_data()
+    scene = new_scene()
+    volume = load_ct(scene)
+    before, temps_before = scene_snapshot(scene), engine_temp_dirs()
+    assert temps_before == set()
+    stages: list[str] = []
+    finished: list[EngineJob] = []
+    node = logic.segment(volume, model=DEMO, device="cpu", wait=False,
+                         progress=lambda stage, fraction: stages.append(stage), onFinished=finished.append)
+    assert node.GetScene() is scene and logic.currentJob.state == EngineJob.RUNNING  # returned at once
+    wait_for_stage(logic, stages, "inference")
+    pid = logic.engine.engine_pid
+    started = time.perf_counter()
+    logic.cancel()
+    assert process_gone(pid, 2.0 - (time.perf_counter() - started))
+    assert logic.currentJob.state == EngineJob.CANCELLED and isinstance(logic.currentJob.error, Cancelled)
+    assert finished == [logic.currentJob]
+    assert scene_snapshot(scene) == before
+    assert engine_temp_dirs() == temps_before
+
+
+def test_killed_engine_gives_a_clear_error_and_an_unchanged_scene(logic, threshold_model_dir):
+    require_shared_data()
+    scene = new_scene()
+    volume = load_ct(scene)
+    before, temps_before = scene_snapshot(scene), engine_temp_dirs()
+    assert temps_before == set()
+    stages: list[str] = []
+    logic.segment(volume, model=DEMO, device="cpu", wait=False, progress=lambda s, f: stages.append(s))
+    wait_for_stage(logic, stages, "inference")
+    os.kill(logic.engine.engine_pid, signal.SIGKILL)  # what the kernel's OOM killer does
+    assert logic.currentJob.wait(timeout=10)
+    error = logic.currentJob.error
+    assert logic.currentJob.state == EngineJob.FAILED and isinstance(error, EngineCrashed)
+    assert "stopped unexpectedly" in str(error) and "memory" in str(error)
+    assert scene_snapshot(scene) == before and engine_temp_dirs() == temps_before
+    # The next run starts a fresh engine.
+    node = logic.segment(volume, model=str(threshold_model_dir), device="cpu")
+    assert node.GetSegmentation().GetNumberOfSegments() == 3
+
+
+def test_engine_error_message_arrives_verbatim(logic, tmp_path):
+    require_shared_data()
+    from saltseg.model.model_io import load_model
+
+    broken = tmp_path / "broken_model"
+    broken.mkdir()
+    (broken / "model.pt").write_bytes(b"not a model")
+    (broken / "config.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(ModelError) as expected:
+        load_model(broken, device="cpu")
+    scene = new_scene()
+    volume = load_ct(scene)
+    before = scene_snapshot(scene)
+    with pytest.raises(ModelError) as raised:
+        logic.segment(volume, model=str(broken), device="cpu")
+    assert str(raised.value) == str(expected.value)
+    assert scene_snapshot(scene) == before
+
+
+def test_closing_the_scene_cancels_the_run(logic):
+    require_shared_data()
+    scene = new_scene()
+    volume = load_ct(scene)
+    stages: list[str] = []
+    logic.segment(volume, model=DEMO, device="cpu", wait=False, progress=lambda s, f: stages.append(s))
+    wait_for_stage(logic, stages, "inference")
+    pid = logic.engine.engine_pid
+    scene.Clear(0)
+    job = logic.currentJob
+    assert job.state == EngineJob.CANCELLED and str(job.error) == SCENE_CLOSED
+    assert process_gone(pid, 2.0)
+    assert scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems() == 0
+
+
+def test_engine_leaves_at_once_when_slicer_goes_away(tmp_path):
+    """Slicer quitting or crashing closes the engine's stdin: no orphan keeps computing."""
+    require_shared_data()
+    import json
+
+    from slicer_test_support import CT_PATH
+    from SALTSegmentationLib.engine_session import engine_environment
+    from SALTSegmentationLib.process_runner import SubprocessRunner
+
+    runner = SubprocessRunner()
+    lines: list[str] = []
+    runner.on_stdout_line = lines.append
+    runner.start(sys.executable, ["-m", "saltseg.service", "serve"], engine_environment())
+    runner.write_line(json.dumps({"op": "segment", "input": str(CT_PATH), "output": str(tmp_path / "out.nrrd"),
+                                  "model": DEMO, "device": "cpu"}))
+    deadline = time.monotonic() + 60
+    while not any('"inference"' in line for line in lines):
+        assert time.monotonic() < deadline
+        runner.wait_for_activity(0.05)
+    runner._process.stdin.close()
+    assert process_gone_or_reaped(runner, 2.0)
+    assert not (tmp_path / "out.nrrd").exists()
+
+
+def process_gone_or_reaped(runner, within: float) -> bool:
+    try:
+        runner._process.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
