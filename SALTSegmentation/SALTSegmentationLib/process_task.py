@@ -13,10 +13,10 @@ from pathlib import Path
 from collections import deque
 from typing import Callable, Optional, Sequence
 
-from saltseg.service.protocol import DONE, ERROR, PROGRESS, decode
+from saltseg.service.protocol import DONE, ERROR, PROGRESS, READY, decode
 
 from .engine_session import describe_exit, engine_environment
-from .process_runner import ProcessRunner, SubprocessRunner
+from .process_runner import ProcessRunner, SubprocessRunner, stop_runner
 
 
 class ProcessTask:
@@ -38,6 +38,8 @@ class ProcessTask:
         self._stderr: deque[str] = deque(maxlen=20)
         self._engine_error: Optional[str] = None
         self.program = ""
+        #: The pid the command reported (``ready``): the real Python behind Slicer's launcher.
+        self.child_pid: Optional[int] = None
 
     def start(self) -> "ProcessTask":
         self._next()
@@ -50,6 +52,7 @@ class ProcessTask:
         program, *args = self._commands.pop(0)
         self.program = " ".join([Path(program).name, *args[:3]])
         self._stderr.clear()
+        self.child_pid = None
         runner = self._runner_factory()
         runner.on_stdout_line = self._stdout
         runner.on_stderr_line = self._stderr_line
@@ -65,6 +68,8 @@ class ProcessTask:
         if event is None:
             if line.strip() and self._on_line is not None:
                 self._on_line(line.strip())
+        elif event["event"] == READY:
+            self.child_pid = event.get("pid")
         elif event["event"] == PROGRESS and self._on_progress is not None:
             self._on_progress(event.get("stage", ""), float(event.get("fraction", 0.0)))
         elif event["event"] == DONE:
@@ -92,8 +97,7 @@ class ProcessTask:
         if self.finished:
             return
         self.cancelled = True
-        if self.runner is not None:
-            self.runner.kill()
+        stop_runner(self.runner, self.child_pid)
         self._finish("Cancelled.")
 
     def wait(self, timeout: Optional[float] = None) -> bool:

@@ -142,3 +142,28 @@ def segment_mask(segmentation_node, segment_id: str, volume_node):
         image, reference, resampled, False, True)
     dims = resampled.GetDimensions()
     return numpy_support.vtk_to_numpy(resampled.GetPointData().GetScalars()).reshape(dims[::-1]) > 0
+
+
+FAKE_PYTHON_SLICER = '''
+import subprocess, sys
+# Like Slicer's PythonSlicer, a CTK launcher: the real Python runs as a child with the launcher's
+# stdin/stdout/stderr, and a crash of it comes back as exit code 1 plus the launcher's message.
+# QProcess starts the launcher in Slicer's process group, so killing the launcher (or its group)
+# never reaches the child; a session of its own gives the child the same independence here.
+real = sys.argv[1]
+child = subprocess.run([real, *sys.argv[2:]], start_new_session=True)
+if child.returncode < 0:
+    sys.stderr.write(f"error: [{real}] exit abnormally - Report the problem.\\n")
+    sys.exit(1)
+sys.exit(child.returncode)
+'''
+
+
+def fake_python_slicer(folder: Path) -> str:
+    """An executable standing in for Slicer's ``PythonSlicer`` launcher (POSIX shell script)."""
+    script = Path(folder) / "fake_python_slicer.py"
+    script.write_text(FAKE_PYTHON_SLICER)
+    launcher = Path(folder) / "PythonSlicer"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "{sys.executable}" "$@"\n')
+    launcher.chmod(0o755)
+    return str(launcher)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from slicer_test_support import (install_scripted_module_shim, load_ct, new_scene, published_tree,  # noqa: F401
-                                 require_shared_data, scene_snapshot, threshold_model_dir)
+from slicer_test_support import (fake_python_slicer, install_scripted_module_shim, load_ct, new_scene,  # noqa: F401
+                                 published_tree, require_shared_data, scene_snapshot, threshold_model_dir)
 
 install_scripted_module_shim()
 import SALTSegmentation  # noqa: E402
@@ -114,10 +114,16 @@ def test_crash_messages_name_the_cause():
     assert "memory ran out" in describe_exit(137, True, "")
     assert "could not be started" in describe_exit(-1, True, "")
     assert describe_exit(1, False, "line 1\nTraceback\nValueError: boom").endswith("ValueError: boom")
+    # Behind Slicer's PythonSlicer launcher a killed engine is the launcher's exit code 1 and its message.
+    behind_launcher = describe_exit(1, False, "error: [/opt/Slicer/bin/python-real] exit abnormally - Report the problem.")
+    assert "killed" in behind_launcher and "memory" in behind_launcher and "code 1" not in behind_launcher
 
 
-def test_background_cancel_is_quick_and_leaves_nothing_behind(logic):
+def test_background_cancel_is_quick_and_leaves_nothing_behind(logic, tmp_path):
+    """Through a launcher like Slicer's PythonSlicer, which runs the real Python as its child:
+    Cancel must end the engine itself, not only the launcher."""
     require_shared_data()
+    logic.engine.python = fake_python_slicer(tmp_path)
     scene = new_scene()
     volume = load_ct(scene)
     before, temps_before = scene_snapshot(scene), engine_temp_dirs()
@@ -128,10 +134,12 @@ def test_background_cancel_is_quick_and_leaves_nothing_behind(logic):
                          progress=lambda stage, fraction: stages.append(stage), onFinished=finished.append)
     assert node.GetScene() is scene and logic.currentJob.state == EngineJob.RUNNING  # returned at once
     wait_for_stage(logic, stages, "inference")
-    pid = logic.engine.engine_pid
+    pid, launcher_pid = logic.engine.engine_pid, logic.engine.runner.pid()
+    assert pid != launcher_pid
     started = time.perf_counter()
     logic.cancel()
     assert process_gone(pid, 2.0 - (time.perf_counter() - started))
+    assert process_gone(launcher_pid, 0.5)
     assert logic.currentJob.state == EngineJob.CANCELLED and isinstance(logic.currentJob.error, Cancelled)
     assert finished == [logic.currentJob]
     assert scene_snapshot(scene) == before
