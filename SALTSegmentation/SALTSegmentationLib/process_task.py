@@ -119,3 +119,9 @@ class ProcessTask:
 def engine_command(python: str, action: str, *args: str, home: Optional[str] = None) -> list[str]:
     """``python -m saltseg.service [--home H] ACTION ARGS``."""
     return [python, "-m", "saltseg.service", *(["--home", home] if home else []), action, *args]
+
+
+def module_command(python: str, module: str, *args: str) -> list[str]:
+    """``python -m MODULE ARGS`` run through :mod:`saltseg.service.run_module`, which reports the
+    real process's pid so that Cancel reaches it behind Slicer's ``PythonSlicer`` launcher."""
+    return [python, "-m", "saltseg.service.run_module", module, *args]

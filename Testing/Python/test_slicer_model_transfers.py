@@ -65,3 +65,27 @@ def process_gone(pid: int, within: float) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
+
+
+def test_pip_behind_the_launcher_reports_its_pid_and_cancel_ends_it(tmp_path):
+    """PyTorch is installed with pip and light-the-torch in Slicer's Python, through a launcher
+    like PythonSlicer: Cancel must end the installer itself. A server that never ends stands in
+    for a long pip run; a failing module shows its exit."""
+    from SALTSegmentationLib.process_task import ProcessTask, module_command
+
+    launcher = fake_python_slicer(tmp_path)
+    task = ProcessTask([module_command(launcher, "http.server", "0", "--bind", "127.0.0.1")],
+                       SubprocessRunner).start()
+    deadline = time.monotonic() + 30
+    while task.child_pid is None:
+        assert time.monotonic() < deadline and not task.finished, task.error
+        task.wait(timeout=0.05)
+    pids = [task.runner.pid(), task.child_pid]
+    assert pids[1] != pids[0]
+    started = time.perf_counter()
+    task.cancel()
+    assert task.cancelled and all(process_gone(pid, 2.0 - (time.perf_counter() - started)) for pid in pids)
+
+    failing = ProcessTask([module_command(launcher, "json.tool", str(tmp_path / "missing.json"))], SubprocessRunner)
+    assert failing.start().wait(30)
+    assert "exited with code 2" in failing.error and "missing.json" in failing.error  # argparse's exit code
