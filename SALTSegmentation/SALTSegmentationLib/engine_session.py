@@ -109,11 +109,16 @@ class EngineSession:
     def _send(self) -> None:
         if self.runner is None or not self.runner.is_running():
             self._start()
-        try:
-            self.runner.write_line(json.dumps(self._request))
-        except (OSError, RuntimeError):  # it exited (idle timeout) between the check and the write
-            self._start()
-            self.runner.write_line(json.dumps(self._request))
+        for attempt in range(2):
+            if self.runner is None:  # QProcess reported a failed start from within start():
+                return  # _on_finished has already told the handler
+            try:
+                self.runner.write_line(json.dumps(self._request))
+                return
+            except (OSError, RuntimeError):  # it exited (idle timeout) between the check and the write
+                if attempt:
+                    raise
+                self._start()
 
     def _start(self) -> None:
         stop_runner(self.runner, self.engine_pid)  # a process that could not take the request must not linger

@@ -230,3 +230,46 @@ def process_gone_or_reaped(runner, within: float) -> bool:
     except subprocess.TimeoutExpired:
         return False
     return True
+
+
+class FailsToStartRunner:
+    """Like QProcess when the start fails inside ``start()`` (Qt emits errorOccurred(FailedToStart)
+    synchronously, e.g. when fork fails): the finished callback runs before ``start`` returns."""
+
+    def __init__(self):
+        self.on_stdout_line = self.on_stderr_line = self.on_finished = None
+
+    def start(self, program, args, env=None):
+        self.on_stderr_line("could not start the engine process: Resource error (fork failure)")
+        self.on_finished(-1, True)
+
+    def is_running(self):
+        return False
+
+    def write_line(self, text):
+        raise RuntimeError("the process is not running")
+
+    def kill(self):
+        pass
+
+    def pid(self):
+        return None
+
+    def wait_for_activity(self, timeout):
+        pass
+
+
+def test_a_start_failing_inside_start_fails_the_run_once_with_a_clear_message():
+    from SALTSegmentationLib.logic_core import SegmentationLogicCore
+
+    require_shared_data()
+    logic = SegmentationLogicCore(runner_factory=FailsToStartRunner)
+    scene = new_scene()
+    volume = load_ct(scene)
+    before = scene_snapshot(scene)
+    failures: list = []
+    logic.segment(volume, model="m", wait=False, onFinished=failures.append)
+    job = logic.currentJob
+    assert failures == [job] and job.state == EngineJob.FAILED and isinstance(job.error, EngineCrashed)
+    assert "could not be started" in str(job.error) and "fork failure" in str(job.error)
+    assert scene_snapshot(scene) == before and engine_temp_dirs() == set()
