@@ -19,6 +19,9 @@ from .engine_session import describe_exit, engine_environment
 from .process_runner import ProcessRunner, SubprocessRunner, stop_runner
 
 
+RUN_MODULE = "saltseg.service.run_module"
+
+
 class ProcessTask:
     def __init__(self, commands: Sequence[Sequence[str]],
                  runner_factory: Callable[[], ProcessRunner] = SubprocessRunner,
@@ -50,7 +53,8 @@ class ProcessTask:
             self._finish(None)
             return
         program, *args = self._commands.pop(0)
-        self.program = " ".join([Path(program).name, *args[:3]])
+        shown = [a for a in args if a != RUN_MODULE]  # "PythonSlicer -m pip install ...", as the user knows it
+        self.program = " ".join([Path(program).name, *shown[:3]])
         self._stderr.clear()
         self.child_pid = None
         runner = self._runner_factory()
@@ -124,4 +128,4 @@ def engine_command(python: str, action: str, *args: str, home: Optional[str] = N
 def module_command(python: str, module: str, *args: str) -> list[str]:
     """``python -m MODULE ARGS`` run through :mod:`saltseg.service.run_module`, which reports the
     real process's pid so that Cancel reaches it behind Slicer's ``PythonSlicer`` launcher."""
-    return [python, "-m", "saltseg.service.run_module", module, *args]
+    return [python, "-m", RUN_MODULE, module, *args]

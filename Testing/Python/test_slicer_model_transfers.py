@@ -88,4 +88,5 @@ def test_pip_behind_the_launcher_reports_its_pid_and_cancel_ends_it(tmp_path):
 
     failing = ProcessTask([module_command(launcher, "json.tool", str(tmp_path / "missing.json"))], SubprocessRunner)
     assert failing.start().wait(30)
+    assert failing.error.startswith("PythonSlicer -m json.tool")  # named as the user would run it
     assert "exited with code 2" in failing.error and "missing.json" in failing.error  # argparse's exit code
