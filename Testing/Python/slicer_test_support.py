@@ -167,3 +167,31 @@ def fake_python_slicer(folder: Path) -> str:
     launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "{sys.executable}" "$@"\n')
     launcher.chmod(0o755)
     return str(launcher)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Ended but not yet reaped: an orphan (e.g. the engine behind a killed launcher) waits for
+    the system's init, which may reap it late; it computes nothing any more."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def process_gone(pid: int, within: float) -> bool:
+    """Whether process ``pid`` has ended (exited or a zombie) within ``within`` seconds."""
+    import os
+    import time
+
+    deadline = time.monotonic() + max(within, 0.0)
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if _is_zombie(pid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from slicer_test_support import (fake_python_slicer, install_scripted_module_shim, load_ct, new_scene,  # noqa: F401
-                                 published_tree, require_shared_data, scene_snapshot, threshold_model_dir)
+                                 process_gone, published_tree, require_shared_data, scene_snapshot,
+                                 threshold_model_dir)
 
 install_scripted_module_shim()
 import SALTSegmentation  # noqa: E402
@@ -37,17 +38,6 @@ def private_temp_dir(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
     return folder
-
-
-def process_gone(pid: int, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def wait_for_stage(logic, stages: list, stage: str, timeout: float = 60.0) -> None:
