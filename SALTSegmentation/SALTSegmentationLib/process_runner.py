@@ -75,8 +75,8 @@ def stop_runner(runner: Optional["ProcessRunner"], reported_pid: Optional[int]) 
     """Kill ``runner``'s process and the Python process behind it. Slicer's ``PythonSlicer`` is a
     CTK launcher that runs the real interpreter (``python-real``) as its child, so the runner's
     pid is the launcher's and killing it alone would leave the engine (or a download) running:
-    the pid the child reported is ended first, while the launcher still lives (so it cannot be a
-    recycled pid)."""
+    the pid the child reported is ended first, and only while the launcher still runs (the launcher
+    exits as soon as its child does, so the pid is not a recycled one)."""
     if runner is None:
         return
     if reported_pid and runner.is_running() and reported_pid != runner.pid():
