@@ -16,7 +16,7 @@ from .dependencies import TORCH_REQUIREMENT, DependencyProbe
 from .engine_job import error_kind
 from .model_registry import DEFAULT_DEVICES, ModelChoice, model_choices
 from .process_runner import ProcessRunner, SubprocessRunner
-from .process_task import ProcessTask, engine_command
+from .process_task import ProcessTask, engine_command, module_command
 
 logger = logging.getLogger(__name__)
 
@@ -174,8 +174,8 @@ class ModuleController:
     def install_torch(self) -> None:
         """light-the-torch in a process (what the PyTorch extension runs, minus its final
         ``import torch`` in Slicer's process), then the model list is read again."""
-        commands = [[self.python, "-m", "pip", "install", "light-the-torch>=0.5"],
-                    [self.python, "-m", "light_the_torch", "install", TORCH_REQUIREMENT]]
+        commands = [module_command(self.python, "pip", "install", "light-the-torch>=0.5"),
+                    module_command(self.python, "light_the_torch", "install", TORCH_REQUIREMENT)]
         self._start_task("install", commands, "Installing PyTorch…", "PyTorch is installed; press Segment.")
 
     # ------------------------------------------------------------------ models

@@ -18,7 +18,7 @@ from typing import Callable, Optional, Protocol
 
 from saltseg.service.protocol import BYE, DONE, ERROR, READY, decode
 
-from .process_runner import ProcessRunner, SubprocessRunner
+from .process_runner import ProcessRunner, SubprocessRunner, stop_runner
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ def engine_environment() -> dict[str, str]:
     return env
 
 
+#: What the CTK launcher (``PythonSlicer``) writes on stderr when the program it runs crashed
+#: (commontk/AppLauncher, ``ctkAppLauncherPrivate::applicationFinished``); it then exits with 1.
+LAUNCHER_CRASH_TEXT = "exit abnormally - Report the problem."
+
 ENGINE_CRASH_ADVICE = (" Nothing was changed in the scene. Try a smaller window batch size, the CPU device, "
                        "or a smaller volume.")
 
@@ -58,7 +62,11 @@ ENGINE_CRASH_ADVICE = (" Nothing was changed in the scene. Try a smaller window 
 def describe_exit(exit_code: int, crashed: bool, stderr_tail: str, what: str = "The SALT engine process",
                   advice: str = ENGINE_CRASH_ADVICE) -> str:
     """What a user reads when a process died under a request."""
-    if crashed and exit_code == 137:
+    if not crashed and LAUNCHER_CRASH_TEXT in stderr_tail:
+        # Behind Slicer's PythonSlicer launcher a crash or kill of the real Python arrives as the
+        # launcher's exit code 1 plus this line: the signal itself is lost.
+        cause = "it crashed or was killed (most often by the system because memory ran out)"
+    elif crashed and exit_code == 137:
         cause = "it was killed (most often by the system because memory ran out)"
     elif exit_code == -1:
         cause = "it could not be started"
@@ -101,15 +109,19 @@ class EngineSession:
     def _send(self) -> None:
         if self.runner is None or not self.runner.is_running():
             self._start()
-        try:
-            self.runner.write_line(json.dumps(self._request))
-        except (OSError, RuntimeError):  # it exited (idle timeout) between the check and the write
-            self._start()
-            self.runner.write_line(json.dumps(self._request))
+        for attempt in range(2):
+            if self.runner is None:  # QProcess reported a failed start from within start():
+                return  # _on_finished has already told the handler
+            try:
+                self.runner.write_line(json.dumps(self._request))
+                return
+            except (OSError, RuntimeError):  # it exited (idle timeout) between the check and the write
+                if attempt:
+                    raise
+                self._start()
 
     def _start(self) -> None:
-        if self.runner is not None:
-            self.runner.kill()  # a process that could not take the request must not linger
+        stop_runner(self.runner, self.engine_pid)  # a process that could not take the request must not linger
         runner = self._runner_factory()
         runner.on_stdout_line = self._on_stdout
         runner.on_stderr_line = self._on_stderr
@@ -128,8 +140,7 @@ class EngineSession:
         """End the engine process (and its children) now; the open request gets no more events."""
         self.release()
         runner, self.runner = self.runner, None
-        if runner is not None:
-            runner.kill()
+        stop_runner(runner, self.engine_pid)
 
     def wait_for_activity(self, timeout: float) -> None:
         if self.runner is not None:

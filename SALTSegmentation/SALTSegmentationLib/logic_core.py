@@ -23,7 +23,7 @@ from .engine_session import DEFAULT_IDLE_TIMEOUT, EngineSession
 from .importer import import_result
 from .mrml_helpers import ensure_converter_rules, remove_node_with_dependents, sitk_from_volume
 from .process_runner import ProcessRunner, SubprocessRunner
-from .sample_data import SUGGESTED_MODEL_ATTRIBUTE
+from .sample_data import suggested_model
 from .tree_storage import load_tree
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class SegmentationLogicCore:
         if volumeNode is None or volumeNode.GetImageData() is None:
             raise ValueError("select a CT volume with image data")
         if model is None:  # a volume may name its model (the phantom sample: the demo model)
-            model = volumeNode.GetAttribute(SUGGESTED_MODEL_ATTRIBUTE) or None
+            model = suggested_model(volumeNode)
         request = {"op": "segment", "model": model_argument(model), "home": self.modelsHome,
                    "device": device or "auto", "options": engine_options(options)}
         scene = volumeNode.GetScene()

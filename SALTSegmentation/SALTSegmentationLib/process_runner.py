@@ -46,8 +46,8 @@ class ProcessRunner(Protocol):
 
 
 def kill_process_tree(pid: Optional[int]) -> None:
-    """End ``pid`` and its children. The engine leads its own process group (POSIX), so one
-    ``killpg`` reaches everything it started; on Windows the process itself is terminated."""
+    """End the process group led by ``pid`` (POSIX; nothing when ``pid`` leads none). The runners
+    terminate the process itself."""
     if not pid:
         return
     if hasattr(os, "killpg"):
@@ -55,6 +55,33 @@ def kill_process_tree(pid: Optional[int]) -> None:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def end_reported_process(pid: Optional[int]) -> None:
+    """End a process known by the pid it reported itself (it leads its own process group on POSIX,
+    so its children go with it; on Windows ``os.kill`` terminates it)."""
+    if not pid:
+        return
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGTERM)  # TerminateProcess
+    except OSError:
+        pass
+
+
+def stop_runner(runner: Optional["ProcessRunner"], reported_pid: Optional[int]) -> None:
+    """Kill ``runner``'s process and the Python process behind it. Slicer's ``PythonSlicer`` is a
+    CTK launcher that runs the real interpreter (``python-real``) as its child, so the runner's
+    pid is the launcher's and killing it alone would leave the engine (or a download) running:
+    the pid the child reported is ended first, and only while the launcher still runs (the launcher
+    exits as soon as its child does, so the pid is not a recycled one)."""
+    if runner is None:
+        return
+    if reported_pid and runner.is_running() and reported_pid != runner.pid():
+        end_reported_process(reported_pid)
+    runner.kill()
 
 
 class SubprocessRunner:
@@ -103,6 +130,10 @@ class SubprocessRunner:
             process.wait(timeout=2.0)  # reap it: no zombie left behind
         except subprocess.TimeoutExpired:
             logger.warning("process %s did not end within 2 s of SIGKILL", process.pid)
+        try:  # as QProcess does once the process is gone: a child that outlived it reads EOF
+            process.stdin.close()
+        except OSError:
+            pass
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -13,10 +13,13 @@ from pathlib import Path
 from collections import deque
 from typing import Callable, Optional, Sequence
 
-from saltseg.service.protocol import DONE, ERROR, PROGRESS, decode
+from saltseg.service.protocol import DONE, ERROR, PROGRESS, READY, decode
 
 from .engine_session import describe_exit, engine_environment
-from .process_runner import ProcessRunner, SubprocessRunner
+from .process_runner import ProcessRunner, SubprocessRunner, stop_runner
+
+
+RUN_MODULE = "saltseg.service.run_module"
 
 
 class ProcessTask:
@@ -38,6 +41,8 @@ class ProcessTask:
         self._stderr: deque[str] = deque(maxlen=20)
         self._engine_error: Optional[str] = None
         self.program = ""
+        #: The pid the command reported (``ready``): the real Python behind Slicer's launcher.
+        self.child_pid: Optional[int] = None
 
     def start(self) -> "ProcessTask":
         self._next()
@@ -48,8 +53,10 @@ class ProcessTask:
             self._finish(None)
             return
         program, *args = self._commands.pop(0)
-        self.program = " ".join([Path(program).name, *args[:3]])
+        shown = [a for a in args if a != RUN_MODULE]  # "PythonSlicer -m pip install ...", as the user knows it
+        self.program = " ".join([Path(program).name, *shown[:3]])
         self._stderr.clear()
+        self.child_pid = None
         runner = self._runner_factory()
         runner.on_stdout_line = self._stdout
         runner.on_stderr_line = self._stderr_line
@@ -65,6 +72,8 @@ class ProcessTask:
         if event is None:
             if line.strip() and self._on_line is not None:
                 self._on_line(line.strip())
+        elif event["event"] == READY:
+            self.child_pid = event.get("pid")
         elif event["event"] == PROGRESS and self._on_progress is not None:
             self._on_progress(event.get("stage", ""), float(event.get("fraction", 0.0)))
         elif event["event"] == DONE:
@@ -92,8 +101,7 @@ class ProcessTask:
         if self.finished:
             return
         self.cancelled = True
-        if self.runner is not None:
-            self.runner.kill()
+        stop_runner(self.runner, self.child_pid)
         self._finish("Cancelled.")
 
     def wait(self, timeout: Optional[float] = None) -> bool:
@@ -115,3 +123,9 @@ class ProcessTask:
 def engine_command(python: str, action: str, *args: str, home: Optional[str] = None) -> list[str]:
     """``python -m saltseg.service [--home H] ACTION ARGS``."""
     return [python, "-m", "saltseg.service", *(["--home", home] if home else []), action, *args]
+
+
+def module_command(python: str, module: str, *args: str) -> list[str]:
+    """``python -m MODULE ARGS`` run through :mod:`saltseg.service.run_module`, which reports the
+    real process's pid so that Cancel reaches it behind Slicer's ``PythonSlicer`` launcher."""
+    return [python, "-m", RUN_MODULE, module, *args]

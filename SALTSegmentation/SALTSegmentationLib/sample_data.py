@@ -7,6 +7,7 @@ uses that model, so the sample works offline even when the published model is no
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -62,8 +63,16 @@ def load_phantom(scene: Any, folder: Path, seed: int = PHANTOM_SEED):
 
 
 def suggested_model(volume: Any) -> Optional[str]:
-    """The model a volume asks for (the phantom: the demo model), or None."""
-    return volume.GetAttribute(SUGGESTED_MODEL_ATTRIBUTE) if volume is not None else None
+    """The model a volume asks for (the phantom: the demo model), or None. The phantom loaded by
+    ``SampleData.downloadSample`` (Slicer's own loader: no attribute) is known by its file name."""
+    if volume is None:
+        return None
+    named = volume.GetAttribute(SUGGESTED_MODEL_ATTRIBUTE)
+    if named:
+        return named
+    storage = volume.GetStorageNode()
+    file_name = Path(storage.GetFileName() or "").name if storage is not None else ""
+    return DEMO_MODEL_ID if re.fullmatch(rf"{PHANTOM_SAMPLE_NAME}_\d{{5}}\.nii\.gz", file_name) else None
 
 
 def phantom_source_file(cache_folder: Path, seed: int = PHANTOM_SEED) -> Path:

@@ -142,3 +142,56 @@ def segment_mask(segmentation_node, segment_id: str, volume_node):
         image, reference, resampled, False, True)
     dims = resampled.GetDimensions()
     return numpy_support.vtk_to_numpy(resampled.GetPointData().GetScalars()).reshape(dims[::-1]) > 0
+
+
+FAKE_PYTHON_SLICER = '''
+import subprocess, sys
+# Like Slicer's PythonSlicer, a CTK launcher: the real Python runs as a child with the launcher's
+# stdin/stdout/stderr, and a crash of it comes back as exit code 1 plus the launcher's message.
+# QProcess starts the launcher in Slicer's process group, so killing the launcher (or its group)
+# never reaches the child; a session of its own gives the child the same independence here.
+real = sys.argv[1]
+child = subprocess.run([real, *sys.argv[2:]], start_new_session=True)
+if child.returncode < 0:
+    sys.stderr.write(f"error: [{real}] exit abnormally - Report the problem.\\n")
+    sys.exit(1)
+sys.exit(child.returncode)
+'''
+
+
+def fake_python_slicer(folder: Path) -> str:
+    """An executable standing in for Slicer's ``PythonSlicer`` launcher (POSIX shell script)."""
+    script = Path(folder) / "fake_python_slicer.py"
+    script.write_text(FAKE_PYTHON_SLICER)
+    launcher = Path(folder) / "PythonSlicer"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "{sys.executable}" "$@"\n')
+    launcher.chmod(0o755)
+    return str(launcher)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Ended but not yet reaped: an orphan (e.g. the engine behind a killed launcher) waits for
+    the system's init, which may reap it late; it computes nothing any more."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def process_gone(pid: int, within: float) -> bool:
+    """Whether process ``pid`` has ended (exited or a zombie) within ``within`` seconds."""
+    import os
+    import time
+
+    deadline = time.monotonic() + max(within, 0.0)
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if _is_zombie(pid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from slicer_test_support import (install_scripted_module_shim, load_ct, new_scene, published_tree,  # noqa: F401
-                                 require_shared_data, scene_snapshot, threshold_model_dir)
+from slicer_test_support import (fake_python_slicer, install_scripted_module_shim, load_ct, new_scene,  # noqa: F401
+                                 process_gone, published_tree, require_shared_data, scene_snapshot,
+                                 threshold_model_dir)
 
 install_scripted_module_shim()
 import SALTSegmentation  # noqa: E402
@@ -37,17 +38,6 @@ def private_temp_dir(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
     return folder
-
-
-def process_gone(pid: int, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def wait_for_stage(logic, stages: list, stage: str, timeout: float = 60.0) -> None:
@@ -114,10 +104,16 @@ def test_crash_messages_name_the_cause():
     assert "memory ran out" in describe_exit(137, True, "")
     assert "could not be started" in describe_exit(-1, True, "")
     assert describe_exit(1, False, "line 1\nTraceback\nValueError: boom").endswith("ValueError: boom")
+    # Behind Slicer's PythonSlicer launcher a killed engine is the launcher's exit code 1 and its message.
+    behind_launcher = describe_exit(1, False, "error: [/opt/Slicer/bin/python-real] exit abnormally - Report the problem.")
+    assert "killed" in behind_launcher and "memory" in behind_launcher and "code 1" not in behind_launcher
 
 
-def test_background_cancel_is_quick_and_leaves_nothing_behind(logic):
+def test_background_cancel_is_quick_and_leaves_nothing_behind(logic, tmp_path):
+    """Through a launcher like Slicer's PythonSlicer, which runs the real Python as its child:
+    Cancel must end the engine itself, not only the launcher."""
     require_shared_data()
+    logic.engine.python = fake_python_slicer(tmp_path)
     scene = new_scene()
     volume = load_ct(scene)
     before, temps_before = scene_snapshot(scene), engine_temp_dirs()
@@ -128,10 +124,12 @@ def test_background_cancel_is_quick_and_leaves_nothing_behind(logic):
                          progress=lambda stage, fraction: stages.append(stage), onFinished=finished.append)
     assert node.GetScene() is scene and logic.currentJob.state == EngineJob.RUNNING  # returned at once
     wait_for_stage(logic, stages, "inference")
-    pid = logic.engine.engine_pid
+    pid, launcher_pid = logic.engine.engine_pid, logic.engine.runner.pid()
+    assert pid != launcher_pid
     started = time.perf_counter()
     logic.cancel()
     assert process_gone(pid, 2.0 - (time.perf_counter() - started))
+    assert process_gone(launcher_pid, 0.5)
     assert logic.currentJob.state == EngineJob.CANCELLED and isinstance(logic.currentJob.error, Cancelled)
     assert finished == [logic.currentJob]
     assert scene_snapshot(scene) == before
@@ -222,3 +220,46 @@ def process_gone_or_reaped(runner, within: float) -> bool:
     except subprocess.TimeoutExpired:
         return False
     return True
+
+
+class FailsToStartRunner:
+    """Like QProcess when the start fails inside ``start()`` (Qt emits errorOccurred(FailedToStart)
+    synchronously, e.g. when fork fails): the finished callback runs before ``start`` returns."""
+
+    def __init__(self):
+        self.on_stdout_line = self.on_stderr_line = self.on_finished = None
+
+    def start(self, program, args, env=None):
+        self.on_stderr_line("could not start the engine process: Resource error (fork failure)")
+        self.on_finished(-1, True)
+
+    def is_running(self):
+        return False
+
+    def write_line(self, text):
+        raise RuntimeError("the process is not running")
+
+    def kill(self):
+        pass
+
+    def pid(self):
+        return None
+
+    def wait_for_activity(self, timeout):
+        pass
+
+
+def test_a_start_failing_inside_start_fails_the_run_once_with_a_clear_message():
+    from SALTSegmentationLib.logic_core import SegmentationLogicCore
+
+    require_shared_data()
+    logic = SegmentationLogicCore(runner_factory=FailsToStartRunner)
+    scene = new_scene()
+    volume = load_ct(scene)
+    before = scene_snapshot(scene)
+    failures: list = []
+    logic.segment(volume, model="m", wait=False, onFinished=failures.append)
+    job = logic.currentJob
+    assert failures == [job] and job.state == EngineJob.FAILED and isinstance(job.error, EngineCrashed)
+    assert "could not be started" in str(job.error) and "fork failure" in str(job.error)
+    assert scene_snapshot(scene) == before and engine_temp_dirs() == set()

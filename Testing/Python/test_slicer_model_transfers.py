@@ -3,10 +3,9 @@ and Cancel, against a real HTTP server: Cancel ends the process quickly and inst
 next download works, and the model list is read again after it."""
 from __future__ import annotations
 
-import os
-import sys
 import time
 
+from slicer_test_support import fake_python_slicer, process_gone
 from test_controller_support import RecordingView, ScriptedLogic  # noqa: F401
 from test_models_helpers import (isolated_home, model_folder, serve_model, server,  # noqa: F401
                                  visible_models, write_catalog)
@@ -27,7 +26,8 @@ def test_download_shows_progress_cancels_quickly_and_refreshes_the_list(isolated
     view = RecordingView()
     progress: list[int] = []
     view.set_progress = lambda visible, percent=0, text="": progress.append(percent) if visible else None
-    ctl = ModuleController(view, ScriptedLogic(), sys.executable, SubprocessRunner, DependencyProbe())
+    # Through a launcher like Slicer's PythonSlicer (the real Python is its child): Cancel ends both.
+    ctl = ModuleController(view, ScriptedLogic(), fake_python_slicer(tmp_path), SubprocessRunner, DependencyProbe())
 
     ctl.download_model(MODEL_ID)
     task = ctl.task
@@ -35,16 +35,12 @@ def test_download_shows_progress_cancels_quickly_and_refreshes_the_list(isolated
     while not any(p > 0 for p in progress):
         assert time.monotonic() < deadline and not task.finished, task.error
         task.wait(timeout=0.05)
-    pid = task.runner.pid()
+    pids = [task.runner.pid(), task.child_pid]
+    assert pids[1] not in (None, pids[0])
     started = time.perf_counter()
     ctl.cancel_task()
     assert task.finished and task.cancelled and view.status == "Cancelled."
-    try:
-        os.kill(pid, 0)
-        alive = True
-    except ProcessLookupError:
-        alive = False
-    assert not alive and time.perf_counter() - started < 2.0
+    assert [process_gone(pid, 2.0 - (time.perf_counter() - started)) for pid in pids] == [True, True]
     assert visible_models(isolated_home) == []
 
     server.chunk_delay = 0.0
@@ -55,3 +51,29 @@ def test_download_shows_progress_cancels_quickly_and_refreshes_the_list(isolated
     assert ctl.task.wait(60)  # the model list is read again ...
     installed = {choice.id: choice.installed for choice in view.models}
     assert installed[MODEL_ID] is True  # ... and now shows the model as installed
+
+
+def test_pip_behind_the_launcher_reports_its_pid_and_cancel_ends_it(tmp_path):
+    """PyTorch is installed with pip and light-the-torch in Slicer's Python, through a launcher
+    like PythonSlicer: Cancel must end the installer itself. A server that never ends stands in
+    for a long pip run; a failing module shows its exit."""
+    from SALTSegmentationLib.process_task import ProcessTask, module_command
+
+    launcher = fake_python_slicer(tmp_path)
+    task = ProcessTask([module_command(launcher, "http.server", "0", "--bind", "127.0.0.1")],
+                       SubprocessRunner).start()
+    deadline = time.monotonic() + 30
+    while task.child_pid is None:
+        assert time.monotonic() < deadline and not task.finished, task.error
+        task.wait(timeout=0.05)
+    pids = [task.runner.pid(), task.child_pid]
+    assert pids[1] != pids[0]
+    started = time.perf_counter()
+    task.cancel()
+    assert task.cancelled
+    assert [process_gone(pid, 2.0 - (time.perf_counter() - started)) for pid in pids] == [True, True]
+
+    failing = ProcessTask([module_command(launcher, "json.tool", str(tmp_path / "missing.json"))], SubprocessRunner)
+    assert failing.start().wait(30)
+    assert failing.error.startswith("PythonSlicer -m json.tool")  # named as the user would run it
+    assert "exited with code 2" in failing.error and "missing.json" in failing.error  # argparse's exit code

@@ -3,6 +3,8 @@ and segmented offline by the bundled demo model when no model is chosen — with
 own side of the body."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from slicer_test_support import install_scripted_module_shim, new_scene
@@ -12,7 +14,7 @@ install_scripted_module_shim()
 import SALTSegmentation  # noqa: E402
 from SALTSegmentationLib.sample_data import (PHANTOM_SAMPLE_NAME, SUGGESTED_MODEL_ATTRIBUTE,  # noqa: E402
                                              load_phantom, phantom_ct_file, phantom_file_name, phantom_source_file,
-                                             register_phantom_sample)
+                                             register_phantom_sample, suggested_model)
 from saltseg.models.catalog import DEMO_MODEL_ID  # noqa: E402
 
 
@@ -48,6 +50,40 @@ def test_sample_is_registered_for_slicers_sample_data_module(cache):
     source["customDownloader"](object())
     source["customDownloader"]()
     assert loads == [1, 1]
+
+
+def test_phantom_loaded_by_sample_datas_own_loader_still_names_the_demo_model(cache):
+    """``SampleData.downloadSample("SALTPhantom")`` loads the file with Slicer's volume reader (a
+    volume archetype storage node, no attribute): a segment() without a model must still use the
+    demo model, which works offline, not the published one."""
+    scene = new_scene()
+    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+    storage.SetFileName(str(phantom_ct_file(cache)))
+    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", PHANTOM_SAMPLE_NAME)
+    assert storage.ReadData(volume)
+    volume.SetAndObserveStorageNodeID(storage.GetID())
+    assert volume.GetAttribute(SUGGESTED_MODEL_ATTRIBUTE) is None
+    assert suggested_model(volume) == DEMO_MODEL_ID
+    other = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "CT")
+    assert suggested_model(other) is None and suggested_model(None) is None
+
+    written: list[str] = []
+
+    class RecordingRunner:  # the request the engine would get
+        on_stdout_line = on_stderr_line = on_finished = None
+        def start(self, program, args, env=None): pass
+        def is_running(self): return True
+        def write_line(self, text): written.append(text)
+        def kill(self): pass
+        def pid(self): return None
+        def wait_for_activity(self, timeout): pass
+
+    from SALTSegmentationLib.logic_core import SegmentationLogicCore
+
+    logic = SegmentationLogicCore(runner_factory=RecordingRunner)
+    logic.segment(volume, wait=False)
+    assert json.loads(written[0])["model"] == DEMO_MODEL_ID
+    logic.cancel()
 
 
 def test_phantom_loads_and_segments_offline_with_the_demo_model(cache, isolated_home):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Optional, Sequence
 
 from . import models_ops
 from .errors import report_error
-from .protocol import EventWriter
+from .protocol import READY, EventWriter
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +41,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .server import serve
 
         return serve(args.idle_timeout)
+    from .server import own_process_group
+
+    own_process_group()  # so that Cancel ends this process and its children together
     emit = EventWriter()
+    emit(READY, pid=os.getpid())  # behind Slicer's PythonSlicer launcher the front end knows only the launcher's pid
     try:
         getattr(models_ops, args.action)(args, emit)
     except BaseException as error:  # noqa: BLE001 - reported as an event, exit code 1

@@ -88,7 +88,7 @@ def _read_requests(lines: "queue.Queue[str]") -> None:
     os._exit(0)
 
 
-def _own_process_group() -> None:
+def own_process_group() -> None:
     """Lead a process group, so that the front end can end this process and its children at once."""
     if hasattr(os, "setsid"):
         try:
@@ -100,7 +100,7 @@ def _own_process_group() -> None:
 def serve(idle_timeout: float) -> int:
     import json
 
-    _own_process_group()
+    own_process_group()
     emit = EventWriter()
     lines: "queue.Queue[str]" = queue.Queue()
     threading.Thread(target=_read_requests, args=(lines,), daemon=True, name="stdin").start()
