@@ -24,22 +24,29 @@ def _code(value: str, meaning: str) -> dict:
     return {"CodingSchemeDesignator": SCHEME, "CodeValue": value, "CodeMeaning": meaning}
 
 
-def _paired_codes() -> set[str]:
-    """Codes the published SALT tree uses with a side (``kidney_left`` → Kidney)."""
+def _sides_used() -> dict[str, set[tuple[str, str]]]:
+    """Code value → the sides the published SALT tree uses it with (``kidney_left`` → Kidney: Left).
+
+    Only those sides are offered, so the selector never proposes a left middle lobe of the lung.
+    """
     from saltseg.tree.labeltree import LabelTree
 
     tree = LabelTree.from_tree_labels_file(BUNDLED_TREE)
-    codes = (anatomic_code(tree.path(node)) for node in range(len(tree)))
-    return {code.value for code in codes if code is not None and code.laterality is not None}
+    sides: dict[str, set[tuple[str, str]]] = {}
+    for node in range(len(tree)):
+        code = anatomic_code(tree.path(node))
+        if code is not None and code.laterality is not None:
+            sides.setdefault(code.value, set()).add(code.laterality)
+    return sides
 
 
 def terminology_document() -> dict:
-    paired = _paired_codes()
+    sides = _sides_used()
     types = []
     for name, (value, meaning) in sorted(CODES.items(), key=lambda item: item[1][1].lower()):
         entry = _code(value, meaning)
-        if value in paired:
-            entry["Modifier"] = [_code(*RIGHT), _code(*LEFT)]
+        if value in sides:
+            entry["Modifier"] = [_code(*side) for side in (RIGHT, LEFT) if side in sides[value]]
         types.append(entry)
     category_scheme, category_value, category_meaning = ANATOMICAL_STRUCTURE.split("^")
     category = {"CodingSchemeDesignator": category_scheme, "CodeValue": category_value,

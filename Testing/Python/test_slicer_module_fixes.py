@@ -50,6 +50,9 @@ def test_every_segment_code_is_in_the_terminology_with_its_side(salt_tree):
     assert checked >= 90  # every coded structure of the published tree
     assert "Modifier" in types[anatomic_code(("rib_left_3",)).value]  # ribs come in pairs
     assert "Modifier" not in types[anatomic_code(("vertebrae_L1",)).value]
+    # Only the sides the tree uses: the middle lobe exists on the right only.
+    middle_lobe = types[anatomic_code(("lung_middle_lobe_right",)).value]
+    assert [m["CodeMeaning"] for m in middle_lobe["Modifier"]] == ["Right"]
 
 
 def test_demo_model_id_of_the_sample_matches_the_catalogue():
