@@ -2,6 +2,7 @@
 
     python benchmarks/evaluate_demo_model.py                      # 10 phantoms, seeds 3000-3009
     python benchmarks/evaluate_demo_model.py --seeds 3000 3001 --spacing 5 --json scores.json
+    python benchmarks/evaluate_demo_model.py --compare-fast   # default vs --fast, side by side
 
 Phantoms are generated from seeds never used for training (training used 1000-1063, validation
 2000-2003), with the file orientation cycled through LPS, RAS, LPI, RPS, LAS, RAI, PLS, LSP, and
@@ -25,6 +26,25 @@ from saltseg.training.evaluate import evaluate_on_phantoms, markdown_table
 DEMO_MODEL = Path(__file__).resolve().parents[1] / "SALTSegmentation" / "saltseg" / "resources" / "models" / "salt-phantom-demo"
 
 
+def compare_presets(model: Path, seeds, kwargs) -> str:
+    """Default options vs ``SegmentOptions.fast()`` on the same phantoms, one after the other."""
+    import time
+
+    from saltseg.inference.pipeline import SegmentOptions
+
+    rows = ["| options | seconds (all phantoms, incl. generating them) | mean Dice | worst phantom | "
+            "left/right confusions |", "|---|---:|---:|---:|---:|"]
+    for name, options in (("default (SALT's windows, overlap 0.5)", SegmentOptions()),
+                          ("--fast (overlap 0.25, air windows skipped)", SegmentOptions.fast())):
+        started = time.perf_counter()
+        evaluation = evaluate_on_phantoms(model, seeds, orientations=ORIENTATIONS, options=options, **kwargs)
+        seconds = time.perf_counter() - started
+        worst = min(case.mean_dice for case in evaluation.cases)
+        rows.append(f"| {name} | {seconds:.1f} | {evaluation.mean_dice:.4f} | {worst:.4f} | "
+                    f"{evaluation.left_right_confusions} |")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=DEMO_MODEL, help="model folder (default: the demo model)")
@@ -33,12 +53,18 @@ def main(argv=None) -> int:
                         help="fixed phantom spacing in mm (default: random, like the training data)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="also write the scores as JSON")
+    parser.add_argument("--compare-fast", action="store_true",
+                        help="score the default options and the --fast preset on the same phantoms "
+                             "and print them side by side (time, Dice, left/right confusions)")
     parser.add_argument("--training-json", type=Path, default=None,
                         help="merge the held-out scores into this training.json (the demo model's record)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     kwargs = {} if args.spacing is None else {"spacing_range": args.spacing}
+    if args.compare_fast:
+        print(compare_presets(args.model, args.seeds, kwargs))
+        return 0
     evaluation = evaluate_on_phantoms(args.model, args.seeds, orientations=ORIENTATIONS, **kwargs)
     print(markdown_table(evaluation))
     scores = evaluation.to_json()

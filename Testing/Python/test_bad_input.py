@@ -105,3 +105,40 @@ def test_truncated_files_of_every_format_are_refused(tmp_path, example_ct_small,
     path.write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(InputImageError, match="truncated"):
         read_image(path)
+
+
+def _ct_with_spacing(spacing, size=(24, 24, 12)):
+    array = np.full(size[::-1], -1000, np.int16)
+    array[:, 6:18, 6:18] = 40
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(spacing)
+    return image
+
+
+@pytest.mark.parametrize("spacing, shown, hint", [
+    ((50.0, 50.0, 50.0), "50 × 50 × 50 mm", "cm"),
+    ((0.8, 0.8, 50.0), "0.8 × 0.8 × 50 mm", "cm"),
+    ((0.01, 0.01, 0.01), "0.01 × 0.01 × 0.01 mm", "in m"),
+])
+def test_implausible_spacing_is_refused_before_any_work(small_threshold_model, spacing, shown, hint, monkeypatch):
+    import saltseg.inference.pipeline as pipeline
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("preprocessing started")
+
+    monkeypatch.setattr(pipeline, "reorient", no_work)
+    with pytest.raises(InputImageError, match=rf"voxel spacing {shown} is not plausible .*{hint}"):
+        segment_image(_ct_with_spacing(spacing), load_model(small_threshold_model, "cpu"))
+
+
+def test_implausible_extent_is_refused():
+    with pytest.raises(InputImageError, match=r"longer than any body .*check its spacing"):
+        check_ct_image(_ct_with_spacing((1.0, 1.0, 19.0), size=(24, 24, 300)))
+
+
+def test_values_scaled_by_a_million_warn_as_non_ct(small_threshold_model):
+    image = _ct_with_spacing((6.0, 6.0, 6.0))
+    scaled = sitk.Cast(image, sitk.sitkFloat32) * 1e6
+    result = segment_image(scaled, load_model(small_threshold_model, "cpu"))
+    assert any("far outside Hounsfield units" in w for w in result.warnings)
+    assert check_ct_image(image).warnings == []  # the same image in HU gives no warning

@@ -57,11 +57,11 @@ def test_scan_positions_cover_the_axis_with_the_last_window_flush():
 
 @pytest.mark.parametrize("shape, roi, overlap, batch", [((30, 26, 41), (16, 16, 8), 0.5, 2),
                                                          ((20, 20, 23), (12, 10, 8), 0.25, 3)])
-def test_slab_inference_equals_whole_volume_inference(small_tree, shape, roi, overlap, batch):
+def test_flush_slab_inference_equals_whole_volume_inference(small_tree, shape, roi, overlap, batch):
     rng = np.random.default_rng(1)
     volume = rng.random(shape, dtype=np.float32)
     predictor = make_predictor(small_tree)
-    settings = WindowSettings(roi_size=roi, overlap=overlap, batch_size=batch)
+    settings = WindowSettings(roi_size=roi, overlap=overlap, batch_size=batch, placement="flush")
     labels = sliding_window_labels(volume, predictor, torch.as_tensor(small_tree.leaves), len(small_tree),
                                    settings, torch.device("cpu"))
     expected = whole_volume_reference(volume, predictor, small_tree, settings)

@@ -6,25 +6,17 @@ import logging
 import sys
 from pathlib import Path
 
-from ..inference.devices import DEVICE_CHOICES
 from ..errors import OutputError
 from ..io.image_io import read_image
 from ..model.model_io import load_model
 from ..models import resolve_model_dir
-from ..inference.pipeline import SegmentOptions, segment_image
+from ..inference.pipeline import segment_image
 from ..io.preview import write_preview
 from ..io.writers import check_output_path, write_node_mask, write_result
-from .argtypes import positive_int
+from .segment_options import add_segment_options, segment_options_from_args
 from .progress_bar import StageProgressBar
 
 logger = logging.getLogger(__name__)
-
-
-def _overlap(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"overlap must be in [0, 1), got {text}")
-    return value
 
 
 def add_parser(subparsers) -> None:
@@ -40,14 +32,7 @@ def add_parser(subparsers) -> None:
                         help="registry model id or a folder with model.pt + config.pkl "
                              "(default: the published SALT model, if installed)")
     parser.add_argument("--catalog", type=Path, default=None, help="extra model catalogue JSON file")
-    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
-                        help="compute device (auto: CUDA, then Apple MPS, then CPU)")
-    parser.add_argument("--overlap", type=_overlap, default=0.5, help="sliding-window overlap (default 0.5)")
-    parser.add_argument("--batch-size", type=positive_int, default=2, help="windows per forward pass (default 2)")
-    parser.add_argument("--no-largest-component", dest="largest_component", action="store_false",
-                        help="keep every connected component (default: keep the largest body component)")
-    parser.add_argument("--no-mixed-precision", dest="mixed_precision", action="store_false",
-                        help="run CUDA inference in float32")
+    add_segment_options(parser)
     parser.add_argument("--mask", action="append", default=[], metavar="NODE",
                         help="also write the union mask of a tree node, e.g. body,bones,spine "
                              "(repeatable), as <output>.<node>.nii.gz")
@@ -75,9 +60,7 @@ def run(args: argparse.Namespace) -> int:
         if not _is_node(model.tree, node):
             raise OutputError(f"--mask {node!r}: no such node in the model's label tree")
     image = read_image(args.input)
-    options = SegmentOptions(overlap=args.overlap, batch_size=args.batch_size,
-                             largest_component=args.largest_component,
-                             mixed_precision=args.mixed_precision)
+    options = segment_options_from_args(args)
     with StageProgressBar(enabled=not args.quiet) as bar:
         result = segment_image(image, model, options, progress=bar, model_id=str(args.model or model_dir.name))
     written = write_result(result.labelmap, output, result.tree, result.model_id)

@@ -36,7 +36,9 @@ def estimate_memory(input_voxels: int, processing_shape: Sequence[int], roi_size
     # labels and connected-component scratch (uint8 + uint32).
     host = input_voxels * 8 + voxels * (4 + 4 + 2 + 4)
     slab = num_leaves * x * y * int(roi_size[2]) * 4
-    windows = batch_size * roi_voxels * 4 * (2 * num_nodes + num_leaves + _NETWORK_FLOATS_PER_VOXEL)
+    # One batch of network output (N channels) plus the network's activations; the tree softmax
+    # works on cache-sized chunks (saltseg.inference.leaf_accumulation), not whole windows.
+    windows = batch_size * roi_voxels * 4 * (num_nodes + _NETWORK_FLOATS_PER_VOXEL)
     if device.type == "cpu":
         return MemoryEstimate(host + slab + windows, 0)
     return MemoryEstimate(host, slab + windows)

@@ -17,6 +17,13 @@ logger = logging.getLogger(__name__)
 #: Air is about -1000 HU; a CT volume practically always contains some.
 _AIR_THRESHOLD_HU = -500.0
 _MIN_SLICES = 2
+#: Voxel spacings a CT can have (thin-slice in-plane ~0.2 mm, thick slices up to 10 mm); outside
+#: this the header is wrong (cm or m for mm) and resampling would take hours and many GB.
+PLAUSIBLE_SPACING_MM = (0.1, 20.0)
+#: Longest plausible extent of a scan along one axis (a whole-body CT is under 2 m).
+MAX_EXTENT_MM = 4000.0
+#: Beyond this the values are not Hounsfield units (metal reaches ~30000 HU; int16 padding -32768).
+_MAX_ABS_HU = 1e5
 
 
 def read_dicom_series(folder: Path) -> sitk.Image:
@@ -79,6 +86,28 @@ class ImageCheck:
     intensity_range: tuple[float, float] = (0.0, 0.0)
 
 
+def check_plausible_geometry(size, spacing) -> None:
+    """Refuse voxel spacings and extents no CT has, before any work, naming what is wrong."""
+    text = " × ".join(f"{s:g}" for s in spacing)
+    low, high = PLAUSIBLE_SPACING_MM
+    if max(spacing) > high:
+        raise InputImageError(
+            f"the voxel spacing {text} mm is not plausible for a CT (expected {low:g}–{high:g} mm per "
+            "axis); the image header is probably wrong (spacing in cm?) — fix the spacing first"
+        )
+    if min(spacing) < low:
+        raise InputImageError(
+            f"the voxel spacing {text} mm is not plausible for a CT (expected {low:g}–{high:g} mm per "
+            "axis); the image header is probably wrong (spacing in m?) — fix the spacing first"
+        )
+    extent = [n * s for n, s in zip(size, spacing)]
+    if max(extent) > MAX_EXTENT_MM:
+        raise InputImageError(
+            f"the image is {' × '.join(f'{e:.0f}' for e in extent)} mm ({'×'.join(map(str, size))} voxels "
+            f"of {text} mm), longer than any body (> {MAX_EXTENT_MM / 1000:g} m); check its spacing"
+        )
+
+
 def check_ct_image(image: sitk.Image) -> ImageCheck:
     """Raise :class:`InputImageError` for images that cannot be segmented; warn for odd ones."""
     size = image.GetSize()
@@ -101,6 +130,7 @@ def check_ct_image(image: sitk.Image) -> ImageCheck:
     spacing = image.GetSpacing()
     if any(not np.isfinite(s) or s <= 0 for s in spacing):
         raise InputImageError(f"the image has an invalid voxel spacing {spacing}")
+    check_plausible_geometry(size, spacing)
     direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
     if not np.allclose(direction @ direction.T, np.eye(3), atol=1e-3):
         raise InputImageError("the image's direction matrix is not orthonormal (sheared geometry)")
@@ -121,7 +151,13 @@ def check_ct_image(image: sitk.Image) -> ImageCheck:
     modality = image.GetMetaData("0008|0060").strip() if image.HasMetaDataKey("0008|0060") else ""
     if modality and modality.upper() != "CT":
         check.warnings.append(f"the DICOM modality is {modality}, not CT; SALT is trained on CT only")
-    if np.percentile(array[:: max(1, array.shape[0] // 64)], 0.5) > _AIR_THRESHOLD_HU:
+    if max(abs(low), abs(high)) > _MAX_ABS_HU:
+        check.warnings.append(
+            f"intensities range from {low:g} to {high:g}, far outside Hounsfield units (air -1000, "
+            "bone up to ~3000): this does not look like a CT in HU (rescaled, or wrong rescale "
+            "slope/intercept?); the result will be unreliable"
+        )
+    elif np.percentile(array[:: max(1, array.shape[0] // 64)], 0.5) > _AIR_THRESHOLD_HU:
         check.warnings.append(
             f"intensities range from {low:g} to {high:g} with no air near -1000 HU: this does not "
             "look like a CT in Hounsfield units (MR, or rescaled?); the result will be unreliable"

@@ -1,0 +1,94 @@
+"""The network's logits as an ONNX file, converted once per model and cached.
+
+The file sits beside ``model.pt`` (``model-<sha256 prefix>.logits.onnx``), keyed by the checksum
+of ``model.pt`` so a replaced model never meets a stale conversion, and is written atomically so
+an interrupted conversion leaves nothing behind. A read-only model folder (a shared install, a
+registry copy owned by someone else) falls back to the user's cache folder
+(``$SALTSEG_CACHE_DIR`` or the platform's cache dir), and so do models shipped inside the
+package (the demo model).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import platformdirs
+import torch
+
+from ...atomic import atomic_write
+from ...model.logits import LogitsFunction
+from ...model.model_io import MODEL_FILE
+
+logger = logging.getLogger(__name__)
+
+ENV_CACHE = "SALTSEG_CACHE_DIR"
+ONNX_OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "windows", "logits"
+
+
+def user_cache_dir() -> Path:
+    env = os.environ.get(ENV_CACHE, "").strip()
+    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("saltseg")) / "networks"
+
+
+def model_checksum(model_dir: Path) -> str:
+    digest = hashlib.sha256()
+    with (model_dir / MODEL_FILE).open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+#: Models shipped inside the package (the demo model) are never written beside: that would
+#: change an installed package (or a source checkout).
+_PACKAGE_DIR = Path(__file__).resolve().parents[2]
+
+
+def candidate_paths(model_dir: Path, checksum: str) -> list[Path]:
+    name = f"model-{checksum[:16]}.logits.onnx"
+    user = user_cache_dir() / name
+    if Path(model_dir).resolve().is_relative_to(_PACKAGE_DIR):
+        return [user]
+    return [model_dir / name, user]
+
+
+def export_logits_onnx(logits_function: LogitsFunction, example: torch.Tensor, target: Path) -> Path:
+    """Write the logits function as ONNX (batch and all spatial sizes dynamic), atomically."""
+    axes = {0: "batch", 2: "x", 3: "y", 4: "z"}
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(logits_function, (example.cpu(),), str(tmp), dynamo=False,
+                              opset_version=ONNX_OPSET, input_names=[INPUT_NAME],
+                              output_names=[OUTPUT_NAME],
+                              dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
+
+    return atomic_write(target, write, suffix=".onnx")
+
+
+def cached_logits_onnx(model_dir: Path, logits_function: LogitsFunction, example: torch.Tensor,
+                       refresh: bool = False) -> Path:
+    """The cached ONNX file of this model's network, converting it first if needed.
+
+    ``refresh`` re-converts (after a cached file failed to load or to verify)."""
+    checksum = model_checksum(model_dir)
+    candidates = candidate_paths(model_dir, checksum)
+    if not refresh:
+        for path in candidates:
+            if path.is_file() and path.stat().st_size > 0:
+                return path
+    error: Optional[OSError] = None
+    for path in candidates:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            logger.info("converting the network of %s to ONNX: %s", model_dir, path)
+            return export_logits_onnx(logits_function, example, path)
+        except OSError as failure:  # read-only model folder: try the user cache
+            logger.info("cannot write %s (%s)", path, failure.strerror or failure)
+            error = failure
+    raise OSError(f"no writable folder for the ONNX conversion of {model_dir}: {error}")

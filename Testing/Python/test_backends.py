@@ -1,0 +1,134 @@
+"""OpenVINO for the network's logits: converted once, cached atomically, checked
+against torch before use, and torch whenever anything is off."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from saltseg.errors import ModelError
+from saltseg.inference.backends import onnx_file, runtimes, select
+from saltseg.inference.backends.onnx_file import ENV_CACHE, candidate_paths, model_checksum
+from saltseg.inference.sliding_window import WindowSettings, sliding_window_labels
+from saltseg.inference.window_network import WindowNetwork
+from saltseg.model.export import export_model
+from saltseg.model.model_io import load_model
+
+ROI = (32, 32, 16)
+RUNTIME_NAMES = ("openvino",)
+
+
+@pytest.fixture()
+def model_dir(tmp_path, small_tree, monkeypatch):
+    from monai.networks.nets import DynUNet
+
+    monkeypatch.setenv(ENV_CACHE, str(tmp_path / "user-cache"))
+    torch.manual_seed(3)
+    network = DynUNet(3, 1, len(small_tree), kernel_size=[3, 3, 3], strides=[1, 2, 2],
+                      upsample_kernel_size=[2, 2], filters=[4, 8, 16], res_block=True).eval()
+    return export_model(network, small_tree, tmp_path / "model", ROI, (4.0, 4.0, 4.0))
+
+
+def _labels(model, predictor):
+    volume = np.random.default_rng(5).random((40, 36, 24), dtype=np.float32)
+    return sliding_window_labels(volume, predictor, torch.as_tensor(model.tree.leaves), len(model.tree),
+                                 WindowSettings(roi_size=ROI), torch.device("cpu"))
+
+
+def _require(name):
+    pytest.importorskip(name)
+
+
+@pytest.mark.parametrize("name", RUNTIME_NAMES)
+def test_runtime_reproduces_torch_and_is_cached_beside_the_model(model_dir, name):
+    _require(name)
+    model = load_model(model_dir, "cpu")
+    torch_labels = _labels(model, WindowNetwork(model, backend="torch"))
+    predictor = WindowNetwork(model, backend=name)
+    labels = _labels(model, predictor)
+    assert predictor.describe() == f"network logits ({name}) + chunked tree softmax"
+    assert np.mean(labels == torch_labels) > 0.9999
+    cached, _ = candidate_paths(model_dir, model_checksum(model_dir))
+    assert cached.is_file()
+    assert not [p for p in model_dir.iterdir() if ".part" in p.name]
+    stamp = cached.stat().st_mtime_ns
+    again = WindowNetwork(load_model(model_dir, "cpu"), backend=name)
+    _labels(model, again)
+    assert again.backend is not None and cached.stat().st_mtime_ns == stamp  # converted once
+
+
+def test_read_only_model_folder_uses_the_user_cache(model_dir, monkeypatch):
+    name = next((n for n in RUNTIME_NAMES if runtimes.is_installed(n)), None)
+    if name is None:
+        pytest.skip("openvino is not installed")
+    export = onnx_file.export_logits_onnx
+
+    def refuse_model_folder(function, example, target):  # as the OS does for non-root users
+        if target.parent == model_dir:
+            raise PermissionError(13, "Permission denied", str(target))
+        return export(function, example, target)
+
+    monkeypatch.setattr(onnx_file, "export_logits_onnx", refuse_model_folder)
+    model_dir.chmod(0o555)
+    try:
+        model = load_model(model_dir, "cpu")
+        predictor = WindowNetwork(model, backend=name)
+        _labels(model, predictor)
+    finally:
+        model_dir.chmod(0o755)
+    beside, user = candidate_paths(model_dir, model_checksum(model_dir))
+    assert predictor.backend is not None and not beside.exists() and user.is_file()
+
+
+def test_corrupt_cache_entry_is_converted_again(model_dir):
+    name = next((n for n in RUNTIME_NAMES if runtimes.is_installed(n)), None)
+    if name is None:
+        pytest.skip("openvino is not installed")
+    beside, _ = candidate_paths(model_dir, model_checksum(model_dir))
+    beside.write_bytes(b"not an onnx file")
+    model = load_model(model_dir, "cpu")
+    predictor = WindowNetwork(model, backend=name)
+    _labels(model, predictor)
+    assert predictor.backend is not None and beside.stat().st_size > 1000
+
+
+def test_runtime_that_disagrees_with_torch_is_not_used(model_dir, monkeypatch):
+    class Wrong:
+        name = "openvino"
+
+        def __init__(self, path, threads):
+            self.path = path
+
+        def run(self, windows):
+            return torch.zeros(windows.shape[0], 8, *windows.shape[2:])  # a constant, wrong answer
+
+    monkeypatch.setitem(select.RUNTIMES, "openvino", Wrong)
+    monkeypatch.setattr(select, "is_installed", lambda name: name == "openvino")
+    monkeypatch.setattr(select, "cached_logits_onnx", lambda *args, **kwargs: model_dir / "unused.onnx")
+    model = load_model(model_dir, "cpu")
+    predictor = WindowNetwork(model, backend="auto")
+    labels = _labels(model, predictor)
+    assert predictor.backend is None and any("refused" in note for note in predictor.notes)
+    assert np.array_equal(labels, _labels(model, WindowNetwork(model, backend="torch")))
+
+
+def test_without_a_runtime_auto_is_torch_and_a_forced_one_is_refused(model_dir, monkeypatch):
+    monkeypatch.setattr(select, "is_installed", lambda name: False)
+    model = load_model(model_dir, "cpu")
+    predictor = WindowNetwork(model, backend="auto")
+    _labels(model, predictor)
+    assert predictor.describe() == "network logits (torch) + chunked tree softmax"
+    with pytest.raises(ModelError, match=r"--backend openvino: openvino is not installed .*saltseg\[openvino\]"):
+        WindowNetwork(model, backend="openvino")
+    with pytest.raises(ModelError, match="unknown backend"):
+        WindowNetwork(model, backend="tensorrt")
+
+
+def test_models_inside_the_package_are_cached_in_the_user_folder(tmp_path, monkeypatch):
+    import saltseg
+
+    monkeypatch.setenv(ENV_CACHE, str(tmp_path / "user-cache"))
+    demo = Path(saltseg.__file__).parent / "resources" / "models" / "salt-phantom-demo"
+    assert candidate_paths(demo, "ab" * 32) == [tmp_path / "user-cache" / f"model-{'ab' * 8}.logits.onnx"]

@@ -1,0 +1,134 @@
+"""The network's logits are taken out of model.pt's graph, checked against the whole model, and
+the whole model is used whenever the cut does not reproduce it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from saltseg.inference.sliding_window import WindowSettings, sliding_window_labels
+from saltseg.inference.window_network import WindowNetwork
+from saltseg.model.export import export_model
+from saltseg.model.logits import extract_logits_function
+from saltseg.model.model_io import MODEL_FILE, load_model
+from saltseg.tree.tree_softmax import TreeSoftmax
+
+ROI = (32, 32, 16)
+
+
+def small_dynunet(tree, seed=0):
+    from monai.networks.nets import DynUNet
+
+    torch.manual_seed(seed)
+    return DynUNet(3, 1, len(tree), kernel_size=[3, 3, 3], strides=[1, 2, 2], upsample_kernel_size=[2, 2],
+                   filters=[4, 8, 16], res_block=True).eval()
+
+
+@pytest.fixture(scope="module")
+def dynunet_model(tmp_path_factory, small_tree):
+    network = small_dynunet(small_tree)
+    folder = export_model(network, small_tree, tmp_path_factory.mktemp("dynunet"), ROI, (4.0, 4.0, 4.0))
+    return folder, network
+
+
+class Squashed(torch.nn.Module):
+    """A layer after the last convolution (that freezing cannot fold into it): the cut misses it."""
+
+    def forward(self, x):
+        return 5.0 * torch.tanh(x)
+
+
+def _labels(volume, predictor, tree, **settings):
+    return sliding_window_labels(volume, predictor, torch.as_tensor(tree.leaves), len(tree),
+                                 WindowSettings(roi_size=ROI, **settings), torch.device("cpu"))
+
+
+def test_cut_graph_returns_the_networks_logits(dynunet_model, small_tree):
+    folder, network = dynunet_model
+    model = load_model(folder, "cpu")
+    logits = extract_logits_function(model.network)
+    assert logits is not None
+    x = torch.rand(2, 1, *ROI)
+    with torch.no_grad():
+        expected = network(x)
+        assert torch.allclose(logits(x), expected, atol=1e-4)
+        # and the graph lost the tree softmax: no exp left in it
+        assert not any(node.kind() == "aten::exp" for node in logits.graph.nodes())
+        assert torch.allclose(TreeSoftmax(small_tree)(logits(x)), model.network(x), atol=1e-5)
+
+
+def test_logits_path_gives_the_whole_models_labels(dynunet_model, small_tree):
+    folder, _ = dynunet_model
+    model = load_model(folder, "cpu")
+    volume = np.random.default_rng(0).random((40, 37, 29), dtype=np.float32)
+    predictor = WindowNetwork(model, backend="torch")
+    labels = _labels(volume, predictor, small_tree)
+    assert predictor.uses_logits and predictor.describe().startswith("network logits (torch)")
+    whole = _labels(volume, model.network, small_tree)
+    assert len(np.unique(whole)) > 2
+    assert np.mean(labels == whole) > 0.9999
+
+
+def test_unrecognised_graph_falls_back_to_the_whole_model(tmp_path, small_tree):
+    torch.manual_seed(1)
+    network = torch.nn.Sequential(torch.nn.Conv3d(1, len(small_tree), 3, padding=1), Squashed(),
+                                  TreeSoftmax(small_tree))
+    folder = export_model(network, small_tree, tmp_path / "m", ROI, (4.0, 4.0, 4.0), outputs_probabilities=True)
+    model = load_model(folder, "cpu")
+    assert extract_logits_function(model.network) is not None  # the cut itself succeeds ...
+    volume = np.random.default_rng(1).random((32, 32, 20), dtype=np.float32)
+    predictor = WindowNetwork(model)
+    labels = _labels(volume, predictor, small_tree)
+    assert not predictor.uses_logits  # ... but the check on the first batch refuses it
+    assert "refused" in predictor.notes[0]
+    assert np.array_equal(labels, _labels(volume, model.network, small_tree))
+
+
+def test_graph_without_a_convolution_and_whole_model_option_run_whole(small_threshold_model, dynunet_model):
+    threshold = load_model(small_threshold_model, "cpu")
+    assert extract_logits_function(threshold.network) is None
+    assert not WindowNetwork(threshold).uses_logits
+    forced = WindowNetwork(load_model(dynunet_model[0], "cpu"), whole_model=True)
+    assert not forced.uses_logits and forced.describe() == "model.pt whole (torch)"
+
+
+def test_model_traced_on_cuda_gives_logits_on_the_cpu(tmp_path, small_tree):
+    """The published model.pt has cuda:0 device literals; the cut graph keeps them retargeted."""
+
+    class ZerosLikeInput(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv3d(1, len(small_tree), 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(x + torch.zeros(x.shape[0], 1, *x.shape[2:], device=x.device))
+
+    folder = export_model(ZerosLikeInput(), small_tree, tmp_path / "m", ROI, (4.0, 4.0, 4.0))
+    module = torch.jit.load(str(folder / MODEL_FILE), map_location="cpu")
+    patched = 0
+    for node in module.graph.nodes():
+        if node.kind() == "prim::Constant" and node.output().type().kind() == "DeviceObjType":
+            node.s_("value", "cuda:0")
+            patched += 1
+    assert patched
+    torch.jit.save(module, str(folder / MODEL_FILE))
+    model = load_model(folder, "cpu")
+    volume = np.random.default_rng(2).random((32, 32, 16), dtype=np.float32)
+    predictor = WindowNetwork(model, backend="torch")
+    labels = _labels(volume, predictor, small_tree)
+    assert predictor.uses_logits
+    assert np.array_equal(labels, _labels(volume, model.network, small_tree))
+
+
+@pytest.mark.parametrize("scale", [1.0, 300.0])
+def test_chunked_leaf_probabilities_equal_the_tree_softmax(salt_tree, scale):
+    """On the published 145-node tree, also for huge logits (no overflow: each group's own max)."""
+    from saltseg.inference.leaf_accumulation import leaves_of_logits
+
+    logits = torch.randn(len(salt_tree), 5000, generator=torch.Generator().manual_seed(0)) * scale
+    weight = torch.rand(5000)
+    leaves = torch.as_tensor(salt_tree.leaves)
+    expected = (TreeSoftmax(salt_tree)(logits[None])[0].index_select(0, leaves) * weight).double()
+    ours = leaves_of_logits(salt_tree, torch.device("cpu"))(logits, weight)
+    assert torch.isfinite(ours).all()
+    assert torch.allclose(ours.double(), expected, atol=1e-6)

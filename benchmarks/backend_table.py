@@ -1,0 +1,141 @@
+#!/usr/bin/env python
+"""Network runtimes side by side on one model and one real window: torch (model.pt whole, and
+the network's logits cut from it), OpenVINO (the engine's backend) and, for the record, ONNX
+Runtime (measured and dropped: not faster than torch here) on the same ONNX conversion of the cut.
+
+Prints seconds per window (median of ``--repeats`` after one warm-up call each), max |Δ logit|
+against torch's logits, leaf-label agreement with torch on the window, and the one-off conversion
+and load times. The model is SALT's published architecture (``--arch full``: DynUNet, 145 channels,
+roi 192×192×48 at 1.5 mm, seeded random weights) or a tiny DynUNet (``--arch tiny``), exported
+in the official format; the window is the centre of the shared CT, preprocessed as the engine does.
+
+    nice -n 19 python benchmarks/backend_table.py --arch full --workdir /tmp/bench_models
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmark_engine import DEFAULT_CT, DEFAULT_TREE
+from model_zoo import ARCHITECTURES, build_model
+
+
+def real_window(model, ct_path: str) -> torch.Tensor:
+    import SimpleITK as sitk
+
+    from saltseg.inference.preprocess import prepare_volume
+    from saltseg.inference.window_placement import pad_volume
+
+    config = model.config
+    prepared = prepare_volume(sitk.ReadImage(ct_path), config.voxel_spacing, config.intensity)
+    volume = torch.from_numpy(prepared.array)
+    padded, _ = pad_volume(volume, config.roi_size, config.background_intensity, "salt")
+    starts = [(n - r) // 2 for n, r in zip(padded.shape, config.roi_size)]
+    region = tuple(slice(s, s + r) for s, r in zip(starts, config.roi_size))
+    return padded[region][None, None].contiguous()
+
+
+class OnnxRuntimeNetwork:
+    """ONNX Runtime on the CPU (benchmark only; the engine does not ship it)."""
+
+    def __init__(self, onnx_path, threads):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+    def run(self, windows):
+        return torch.from_numpy(self.session.run(None, {"windows": windows.numpy()})[0])
+
+
+def timed(function, window, repeats):
+    with torch.inference_mode():
+        started = time.perf_counter()
+        output = function(window)
+        first = time.perf_counter() - started
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            output = function(window)
+            times.append(time.perf_counter() - started)
+    return output, first, statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="full")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/saltseg_bench_models"))
+    parser.add_argument("--ct", default=str(DEFAULT_CT))
+    parser.add_argument("--tree", default=str(DEFAULT_TREE))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from saltseg.inference.backends.onnx_file import cached_logits_onnx
+    from saltseg.inference.backends.runtimes import RUNTIMES, is_installed
+
+    runtimes = {"onnxruntime": OnnxRuntimeNetwork, **RUNTIMES}
+    from saltseg.inference.leaf_accumulation import leaves_of_logits
+    from saltseg.model.logits import extract_logits_function, simple_jit_executor
+    from saltseg.model.model_io import load_model
+
+    model_dir = build_model(args.arch, args.workdir, args.tree)
+    model = load_model(model_dir, "cpu")
+    window = real_window(model, args.ct)
+    logits_function = extract_logits_function(model.network)
+    leaves = torch.as_tensor(model.tree.leaves)
+    to_leaves = leaves_of_logits(model.tree, model.device)
+
+    def labels_of(logits):
+        flat = logits[0].reshape(logits.shape[1], -1)
+        return to_leaves(flat, torch.ones(flat.shape[1])).argmax(0)
+
+    rows = []
+    with simple_jit_executor():
+        whole, first, per_window = timed(model.network, window, args.repeats)
+        rows.append(("torch, model.pt whole", first, per_window, None, None, ""))
+        whole_labels = whole[0].index_select(0, leaves).reshape(len(leaves), -1).argmax(0)
+        del whole
+        reference, first, per_window = timed(logits_function, window, args.repeats)
+        reference_labels = labels_of(reference)
+        rows.append(("torch, network logits", first, per_window, 0.0,
+                     float((reference_labels == whole_labels).float().mean()), ""))
+    for name in ("onnxruntime", "openvino"):
+        if not is_installed(name):
+            rows.append((name, None, None, None, None, "not installed"))
+            continue
+        started = time.perf_counter()
+        path = cached_logits_onnx(model_dir, logits_function, window)
+        converted = time.perf_counter() - started
+        started = time.perf_counter()
+        runtime = runtimes[name](path, args.threads)
+        loaded = time.perf_counter() - started
+        output, first, per_window = timed(runtime.run, window, args.repeats)
+        difference = float((output - reference).abs().max())
+        agreement = float((labels_of(output) == reference_labels).float().mean())
+        rows.append((name, first, per_window, difference, agreement,
+                     f"ONNX file {converted:.1f} s (0 when cached), load {loaded:.1f} s"))
+        del runtime, output
+
+    print(f"## Network runtimes — {args.arch} architecture, one {tuple(window.shape[2:])} window of the "
+          f"shared CT, {args.threads} threads, torch {torch.__version__}\n")
+    print("| runtime | first call s | s per window | max abs Δ logit vs torch | leaf labels = torch logits | notes |")
+    print("|---|---|---|---|---|---|")
+    for name, first, per_window, difference, agreement, note in rows:
+        cells = [name, f"{first:.2f}" if first is not None else "—", f"{per_window:.2f}" if per_window else "—",
+                 f"{difference:.2g}" if difference is not None else "—",
+                 f"{100 * agreement:.3f} %" if agreement is not None else "—", note]
+        print("| " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+#!/usr/bin/env python
+"""SALT's own pipeline and saltseg on the same model.pt and the same CTs, in one run.
+
+For each model (``--arch``: ``tiny`` and/or ``full`` DynUNet, exported with SALT's own
+``TreeSoftmax`` from ``--salt-repo``, traced and frozen as ``salt/export.py`` does) and each input
+(``--inputs``), SALT's pipeline (``compare_with_salt.py``'s ``salt`` worker: ``predict.py``'s
+pieces on the CPU) and saltseg's ``segment_image`` (one subprocess per saltseg preset in
+``--presets``) run in their own processes. Printed: wall time, peak RSS (VmHWM), window count,
+seconds per window for the network vs the rest, and label agreement with SALT on the input grid
+(all voxels, and voxels that either pipeline labels as foreground).
+
+Inputs (made from the shared data): ``ct30`` the 30-slice CT; ``ct30_ras`` the same voxels stored
+in another orientation; ``ct30_oblique`` resampled onto a grid rotated 12° about z; ``dicom`` the
+20-slice DICOM series (shorter than one window), converted to NIfTI; ``ct112`` the full 112-slice CT
+(several windows long); ``wholebody`` ≈ 330×330×600 at 1.5 mm (the CT centred in air, mirrored
+along z). With ``--no-salt`` the agreement columns compare each preset with the first one.
+
+    nice -n 5 python benchmarks/salt_vs_saltseg.py --salt-repo /tmp/salt_ref --arch tiny --inputs ct30 dicom
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compare_with_salt import run_worker
+from model_zoo import ARCHITECTURES, build_model
+from process_memory import peak_rss_mb, rss_mb
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent.parent / "shared" / "data"
+DEFAULT_TREE = DATA / "salt_label_trees" / "saros+totalseg" / "tree-labels.txt"
+INPUTS = ("ct30", "ct30_ras", "ct30_oblique", "dicom", "ct112", "wholebody")
+PRESETS = {
+    "default": {},
+    "skip-air": {"skip_air": True},
+    "fast": "fast",
+    "torch": {"backend": "torch"},
+    "whole-model": {"whole_model": True, "backend": "torch"},
+}
+
+
+def make_input(name: str, folder: Path, wholebody_slices: int = 600) -> Path:
+    import SimpleITK as sitk
+
+    path = folder / (f"{name}{wholebody_slices}.nii.gz" if name == "wholebody" else f"{name}.nii.gz")
+    if path.is_file():
+        return path
+    if name == "ct30":
+        image = sitk.ReadImage(str(DATA / "example_ct_sm.nii.gz"))
+    elif name == "ct112":
+        image = sitk.ReadImage(str(DATA / "example_ct.nii.gz"))
+    elif name == "ct30_ras":
+        image = sitk.DICOMOrient(sitk.ReadImage(str(DATA / "example_ct_sm.nii.gz")), "RAS")
+    elif name == "ct30_oblique":
+        source = sitk.ReadImage(str(DATA / "example_ct_sm.nii.gz"))
+        angle = math.radians(12.0)
+        rotation = np.array([[math.cos(angle), -math.sin(angle), 0], [math.sin(angle), math.cos(angle), 0], [0, 0, 1]])
+        direction = np.asarray(source.GetDirection()).reshape(3, 3) @ rotation
+        centre = source.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in source.GetSize()])
+        reference = sitk.Image(source.GetSize(), source.GetPixelID())
+        reference.SetSpacing(source.GetSpacing())
+        reference.SetDirection(direction.ravel().tolist())
+        offset = direction @ (np.array(source.GetSpacing()) * (np.array(source.GetSize()) - 1) / 2)
+        reference.SetOrigin((np.array(centre) - offset).tolist())
+        image = sitk.Resample(source, reference, sitk.Transform(), sitk.sitkLinear, -1024.0)
+    elif name == "wholebody":  # ≈ 330×330×600 at 1.5 mm: the CT in air, mirrored along z
+        from benchmark_engine import whole_body_ct
+
+        image = whole_body_ct(str(DATA / "example_ct.nii.gz"), (330, 330, wholebody_slices), (1.5, 1.5, 1.5))
+    elif name == "dicom":
+        reader = sitk.ImageSeriesReader()
+        reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(DATA / "example_ct_dicom")))
+        image = reader.Execute()
+    else:
+        raise ValueError(name)
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def worker_ours(args) -> dict:
+    import SimpleITK as sitk
+
+    from saltseg.inference.pipeline import SegmentOptions, segment_image
+    from saltseg.model.model_io import load_model
+
+    preset = PRESETS[args.preset]
+    options = SegmentOptions.fast() if preset == "fast" else SegmentOptions(**preset)
+    model = load_model(args.model, "cpu")
+    baseline = rss_mb()
+    started = time.perf_counter()
+    image = sitk.ReadImage(args.ct)
+    result = segment_image(image, model, options)
+    wall = time.perf_counter() - started
+    sitk.WriteImage(result.labelmap, str(Path(args.out) / f"ours-{args.preset}.nii.gz"))
+    stats = {k: v for k, v in result.stats.items()}
+    return {"wall": wall, "timings": result.timings, "stats": stats, "baseline_rss_mb": baseline,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def run_ours(args, model_dir: Path, ct: Path, out: Path, preset: str) -> dict:
+    command = [sys.executable, __file__, "--worker", "--model", str(model_dir), "--ct", str(ct), "--out", str(out),
+               "--preset", preset, "--threads", str(args.threads)]
+    process = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
+    if process.returncode != 0:
+        sys.stderr.write(process.stderr[-4000:])
+        raise SystemExit(f"saltseg worker failed ({process.returncode})")
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+def agreement(reference: str, ours_path: Path, ct_path: Path, background: int) -> tuple[float, float]:
+    import SimpleITK as sitk
+
+    ct = sitk.ReadImage(str(ct_path))
+    saved = sitk.ReadImage(reference)
+    # SALT's SaveImaged writes the processing grid; map it onto the input grid by nearest neighbour
+    # through physical space, as saltseg does with its own labels.
+    salt = sitk.GetArrayFromImage(sitk.Resample(saved, ct, sitk.Transform(), sitk.sitkNearestNeighbor,
+                                                float(background), saved.GetPixelID())).astype(np.int64)
+    ours = sitk.GetArrayFromImage(sitk.ReadImage(str(ours_path))).astype(np.int64)
+    foreground = (salt != background) | (ours != background)
+    return float((salt == ours).mean()), float((salt == ours)[foreground].mean()) if foreground.any() else 1.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--salt-repo", default="")
+    parser.add_argument("--arch", nargs="+", choices=ARCHITECTURES, default=["tiny"])
+    parser.add_argument("--inputs", nargs="+", choices=INPUTS, default=["ct30"])
+    parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=["default"])
+    parser.add_argument("--no-salt", action="store_true", help="only saltseg (e.g. presets side by side)")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/saltseg_salt_vs"))
+    parser.add_argument("--wholebody-slices", type=int, default=600,
+                        help="z size of the whole-body input (600 ≈ 90 cm at 1.5 mm; less for a quicker run)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--ct", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--preset", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.worker:
+        print(json.dumps(worker_ours(args)))
+        return 0
+
+    from saltseg.tree.labeltree import LabelTree
+
+    tree = LabelTree.from_tree_labels_file(DEFAULT_TREE)
+    background = tree.background_value or 0
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    salt_repo = str(Path(args.salt_repo).resolve()) if args.salt_repo else ""
+    print(f"# SALT's pipeline vs saltseg — torch {torch.__version__}, {args.threads} threads\n")
+    versus = "SALT" if not args.no_salt else f"saltseg {args.presets[0]}"
+    print("| model | input | pipeline | wall s | peak RSS MiB | windows run / all | network s/window | rest s | "
+          f"labels = {versus} | foreground = {versus} | network path |")
+    print("|---|---|---|---:|---:|---|---:|---:|---:|---:|---|")
+    for arch in args.arch:
+        model_dir = build_model(arch, args.workdir / "models", str(DEFAULT_TREE), salt_repo=salt_repo)
+        for name in args.inputs:
+            ct = make_input(name, args.workdir, args.wholebody_slices)
+            out = args.workdir / "runs" / arch / name
+            out.mkdir(parents=True, exist_ok=True)
+            salt = None
+            if not args.no_salt:
+                ns = argparse.Namespace(model_dir=model_dir, ct=ct, salt_repo=salt_repo, threads=args.threads)
+                salt = run_worker("salt", ns, out, args.timeout)
+                wall = sum(salt["timings"].values())
+                print(f"| {arch} | {name} | SALT predict.py | {wall:.1f} | {salt['peak_rss_mb']:.0f} | | "
+                      f"| | | | model.pt whole |", flush=True)
+            reference = salt["saved"] if salt is not None else None
+            for preset in args.presets:
+                ours = run_ours(args, model_dir, ct, out, preset)
+                stats = ours["stats"]
+                run = max(stats["windows_run"], 1)
+                rest = ours["wall"] - stats["network_seconds"]
+                agree = ("—", "—")
+                if reference is not None:
+                    a, f = agreement(reference, out / f"ours-{preset}.nii.gz", ct, background)
+                    agree = (f"{100 * a:.3f} %", f"{100 * f:.3f} %")
+                else:
+                    reference = str(out / f"ours-{preset}.nii.gz")
+                print(f"| {arch} | {name} | saltseg {preset} | {ours['wall']:.1f} | {ours['peak_rss_mb']:.0f} | "
+                      f"{stats['windows_run']} / {stats['windows']} | {stats['network_seconds'] / run:.2f} | "
+                      f"{rest:.1f} | {agree[0]} | {agree[1]} | {stats['network']} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
