@@ -20,7 +20,7 @@ from ..io.image_io import read_image
 from ..model.model_io import load_model
 from ..models import resolve_model_dir
 from ..models.catalog import DEMO_MODEL_ID
-from ..inference.pipeline import segment_image
+from ..inference.pipeline import SegmentOptions, segment_image
 from ..io.preview import write_preview
 from ..io.writers import write_result
 from .argtypes import non_negative_int
@@ -66,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
         written = [_write_image(phantom.image, out / f"{name}.nii.gz"),
                    _write_image(phantom.labels, out / f"{name}_truth.nii.gz")]
     with StageProgressBar(enabled=not args.quiet) as bar:
-        result = segment_image(image, model, progress=bar, model_id=str(args.model))
+        # The demo model was trained and scored on phantoms without SALT's invented air padding of
+        # the long axis, so it is run with flush windows (mean Dice 0.916 vs 0.888 with SALT's);
+        # any other model gets SALT's own windows.
+        options = SegmentOptions(window_placement="flush" if args.model == DEMO_MODEL_ID else "salt")
+        result = segment_image(image, model, options, progress=bar, model_id=str(args.model))
     written += write_result(result.labelmap, out / f"{name}.seg.nrrd", result.tree, result.model_id)
     written.append(write_preview(image, result.labelmap, result.tree, out / f"{name}_preview.png"))
     print(f"{len(result.present_values)} structures in {sum(result.timings.values()):.1f} s on {model.device}",
