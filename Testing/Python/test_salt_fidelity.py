@@ -17,18 +17,8 @@ import pytest
 import torch
 
 from saltseg.inference.sliding_window import WindowSettings, gaussian_importance, sliding_window_labels
-from saltseg.tree.tree_softmax import TreeSoftmax
+from tree_networks import random_tree_network
 
-
-def random_network(tree, seed):
-    torch.manual_seed(seed)
-    network = torch.nn.Sequential(
-        torch.nn.Conv3d(1, 6, 3, padding=1), torch.nn.Tanh(), torch.nn.Conv3d(6, len(tree), 3, padding=1),
-        TreeSoftmax(tree),
-    ).eval()
-    with torch.no_grad():
-        network[0].weight.mul_(8.0)  # outputs depend strongly on the window's context
-    return network
 
 
 def salt_starts(size, roi, overlap):
@@ -78,7 +68,7 @@ def test_default_placement_reproduces_salts_labels(small_tree, depth):
     """Shorter than one window, exactly one, just over one, a multiple, and many windows long."""
     roi = (12, 12, 8)
     volume = np.random.default_rng(depth).random((20, 17, depth), dtype=np.float32)
-    network = random_network(small_tree, seed=depth)
+    network = random_tree_network(small_tree, seed=depth)
     labels = sliding_window_labels(volume, network, torch.as_tensor(small_tree.leaves), len(small_tree),
                                    WindowSettings(roi_size=roi, batch_size=3), torch.device("cpu"))
     expected = salt_reference(volume, network, small_tree, roi, 0.5)
@@ -90,7 +80,7 @@ def test_flush_placement_differs_where_salt_pads(small_tree):
     """The option exists and matters: with 29 slices SALT pads 3 slices of air, flush does not."""
     roi = (12, 12, 8)
     volume = np.random.default_rng(7).random((20, 17, 29), dtype=np.float32)
-    network = random_network(small_tree, seed=7)
+    network = random_tree_network(small_tree, seed=7)
     leaves = torch.as_tensor(small_tree.leaves)
     flush = sliding_window_labels(volume, network, leaves, len(small_tree),
                                   WindowSettings(roi_size=roi, placement="flush"), torch.device("cpu"))

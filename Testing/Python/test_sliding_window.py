@@ -15,18 +15,7 @@ from saltseg.inference.sliding_window import (
     scan_positions,
     sliding_window_labels,
 )
-from saltseg.tree.tree_softmax import TreeSoftmax
-
-
-def make_predictor(tree, seed=0):
-    torch.manual_seed(seed)
-    network = torch.nn.Sequential(
-        torch.nn.Conv3d(1, 6, 3, padding=1), torch.nn.Tanh(), torch.nn.Conv3d(6, len(tree), 3, padding=1),
-        TreeSoftmax(tree),
-    ).eval()
-    with torch.no_grad():
-        network[0].weight.mul_(8.0)  # make outputs depend strongly on the window's content
-    return network
+from tree_networks import random_tree_network
 
 
 def whole_volume_reference(volume, predictor, tree, settings):
@@ -60,7 +49,7 @@ def test_scan_positions_cover_the_axis_with_the_last_window_flush():
 def test_flush_slab_inference_equals_whole_volume_inference(small_tree, shape, roi, overlap, batch):
     rng = np.random.default_rng(1)
     volume = rng.random(shape, dtype=np.float32)
-    predictor = make_predictor(small_tree)
+    predictor = random_tree_network(small_tree)
     settings = WindowSettings(roi_size=roi, overlap=overlap, batch_size=batch, placement="flush")
     labels = sliding_window_labels(volume, predictor, torch.as_tensor(small_tree.leaves), len(small_tree),
                                    settings, torch.device("cpu"))
@@ -72,7 +61,7 @@ def test_flush_slab_inference_equals_whole_volume_inference(small_tree, shape, r
 
 def test_volume_smaller_than_a_window_is_padded(small_tree):
     volume = np.random.default_rng(2).random((10, 7, 5), dtype=np.float32)
-    predictor = make_predictor(small_tree)
+    predictor = random_tree_network(small_tree)
     settings = WindowSettings(roi_size=(16, 16, 8))
     labels = sliding_window_labels(volume, predictor, torch.as_tensor(small_tree.leaves), len(small_tree),
                                    settings, torch.device("cpu"))
@@ -87,19 +76,19 @@ def test_constant_end_slices_are_background_and_all_constant_is_an_error(small_t
     volume = np.random.default_rng(3).random((16, 16, 20), dtype=np.float32)
     volume[:, :, :3] = 0.25
     volume[:, :, -2:] = 0.0
-    labels = sliding_window_labels(volume, make_predictor(small_tree), torch.as_tensor(small_tree.leaves),
+    labels = sliding_window_labels(volume, random_tree_network(small_tree), torch.as_tensor(small_tree.leaves),
                                    len(small_tree), WindowSettings(roi_size=(16, 16, 8)), torch.device("cpu"),
                                    background_value=0)
     assert (labels[:, :, :3] == 0).all() and (labels[:, :, -2:] == 0).all()
     ramp = np.broadcast_to(np.linspace(0, 1, 20, dtype=np.float32), (16, 16, 20)).copy()
     with pytest.raises(InputImageError, match="every axial slice"):
-        sliding_window_labels(ramp, make_predictor(small_tree), torch.as_tensor(small_tree.leaves),
+        sliding_window_labels(ramp, random_tree_network(small_tree), torch.as_tensor(small_tree.leaves),
                               len(small_tree), WindowSettings(roi_size=(16, 16, 8)), torch.device("cpu"))
 
 
 def test_cancel_is_honoured_within_one_window_batch(small_tree):
     volume = np.random.default_rng(4).random((40, 40, 40), dtype=np.float32)
-    network = make_predictor(small_tree)
+    network = random_tree_network(small_tree)
     calls = []
 
     def predictor(x):
