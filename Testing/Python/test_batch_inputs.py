@@ -99,6 +99,24 @@ def test_a_finished_case_is_recognised_and_any_change_makes_it_run_again(tmp_pat
     assert finished_problem(failed, tmp_path, "c.seg.nrrd", "", "") == "status failed"
 
 
+def test_other_segment_options_make_a_finished_case_run_again(tmp_path):
+    from saltseg.batch.worker import CaseSettings
+    from saltseg.inference.pipeline import SegmentOptions
+
+    default = CaseSettings(str(tmp_path), "model_dir", "m")
+    record = _done_record(tmp_path)
+    record.options = default.options_signature
+    assert "window_placement=salt" in record.options and "overlap=0.5" in record.options
+    assert finished_problem(record, tmp_path, "c.seg.nrrd", "m", "1:10:5", default.options_signature) is None
+    # The batch size cannot change labels: nothing to redo.
+    bigger_batches = CaseSettings(str(tmp_path), "model_dir", "m", options=SegmentOptions(batch_size=8))
+    assert bigger_batches.options_signature == default.options_signature
+    # --fast can: every case made without it is segmented again.
+    fast = CaseSettings(str(tmp_path), "model_dir", "m", options=SegmentOptions.fast())
+    assert "other segment options" in finished_problem(record, tmp_path, "c.seg.nrrd", "m", "1:10:5",
+                                                       fast.options_signature)
+
+
 def test_manifest_round_trips_and_is_written_whole(tmp_path):
     records = [_done_record(tmp_path), CaseRecord("a", "in, with comma", "a.seg.nrrd", "failed",
                                                   error='cannot read "a": truncated\nsecond line', seconds=1.25)]

@@ -1,8 +1,8 @@
 """``OUTDIR/manifest.csv``: one :class:`CaseRecord` per case, and the rule for skipping on a re-run.
 
 A case counts as finished only when its record says done (or skipped: done in an earlier run), it
-was made by the same model from the same input, and its output is still there with the size and
-SHA-256 that were recorded — so a truncated, replaced or deleted output is segmented again.
+was made by the same model with the same label-affecting segment options from the same input, and
+its output is still there with the size and SHA-256 that were recorded — so a truncated, replaced or deleted output is segmented again.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class CaseRecord:
     seconds: float = 0.0
     device: str = ""
     model: str = ""
+    options: str = ""  # the segment options that can change labels, e.g. "overlap=0.5 window_placement=salt ..."
     worker: str = ""
     structures: int = 0
     output_bytes: int = 0
@@ -100,7 +101,7 @@ def write_manifest(outdir: Path, records: Iterable[CaseRecord]) -> Path:
 
 
 def finished_problem(record: Optional[CaseRecord], outdir: Path, output: str, model: str,
-                     fingerprint: str) -> Optional[str]:
+                     fingerprint: str, options: str = "") -> Optional[str]:
     """Why the case must be (re)computed, or None when its recorded output is complete and current."""
     if record is None:
         return "not run before"
@@ -110,6 +111,8 @@ def finished_problem(record: Optional[CaseRecord], outdir: Path, output: str, mo
         return f"recorded output {record.output} is not the requested {output}"
     if record.model != model:
         return f"made by model {record.model}, not {model}"
+    if record.options != options:
+        return f"made with other segment options ({record.options or 'unknown'}, now {options or 'none'})"
     if record.input_fingerprint != fingerprint:
         return "the input changed since"
     path = outdir / output

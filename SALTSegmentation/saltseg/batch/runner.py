@@ -40,7 +40,7 @@ def _plan(cases: Sequence[Case], tables: BatchTables, settings: CaseSettings) ->
     for case in cases:
         previous = tables.previous(case.name)
         problem = finished_problem(previous, outdir, settings.output_name(case), settings.model_id,
-                                   case.input_fingerprint())
+                                   case.input_fingerprint(), settings.options_signature)
         if problem is None and not tables.has_volumes(case.name):
             problem = "its volumes are missing from volumes.csv"
         if problem is None:
@@ -65,7 +65,8 @@ def _collect(future, case: Case, settings: CaseSettings, allowed_failures: int) 
     except Exception as exc:  # noqa: BLE001 - a lost connection or cancelled task fails this case only
         error = f"{type(exc).__name__}: {exc}"
     record = CaseRecord(case.name, case.input, settings.output_name(case), FAILED, error=error,
-                        model=settings.model_id, input_fingerprint=case.input_fingerprint())
+                        model=settings.model_id, options=settings.options_signature,
+                        input_fingerprint=case.input_fingerprint())
     return CaseOutcome(record, [])
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,6 +61,14 @@ class CaseSettings:
     device: str = "auto"
     output_format: str = "seg.nrrd"
     options: SegmentOptions = field(default_factory=SegmentOptions)
+
+    @property
+    def options_signature(self) -> str:
+        """The segment options that can change a case's labels, as the manifest records them (the
+        batch size and memory limits cannot, so changing them redoes nothing)."""
+        ignored = {"batch_size", "host_memory_limit", "device_memory_limit"}
+        values = dataclasses.asdict(self.options)
+        return " ".join(f"{name}={values[name]}" for name in sorted(values) if name not in ignored)
 
     def output_name(self, case: Case) -> str:
         """The output path relative to OUTDIR (POSIX style, as the manifest records it)."""
@@ -139,7 +148,7 @@ def run_case(case: Case, settings: CaseSettings) -> CaseOutcome:
     output_name = settings.output_name(case)
     output = Path(settings.outdir) / output_name
     record = CaseRecord(case.name, case.input, output_name, FAILED, model=settings.model_id,
-                        worker=_worker_label(),
+                        options=settings.options_signature, worker=_worker_label(),
                         input_fingerprint=case.input_fingerprint())
     written: list[Path] = []
     try:
