@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-"""Network runtimes side by side on one model and one real window: torch (model.pt whole, and
-the network's logits cut from it), OpenVINO (the engine's backend) and, for the record, ONNX
-Runtime (measured and dropped: not faster than torch here) on the same ONNX conversion of the cut.
+"""Network runtimes side by side on one model and one real window: torch (model.pt whole, the
+network's logits cut from it, and its features — the cut before the pointwise output layer, the
+engine's default), OpenVINO (the engine's backend) and, for the record, ONNX Runtime (measured and
+dropped: not faster than torch here) on the same ONNX conversion of the features cut.
 
 Prints seconds per window (median of ``--repeats`` after one warm-up call each), max |Δ logit|
-against torch's logits, leaf-label agreement with torch on the window, and the one-off conversion
+against torch's logits (features through the head), leaf-label agreement with torch on the window, and the one-off conversion
 and load times. The model is SALT's published architecture (``--arch full``: DynUNet, 145 channels,
 roi 192×192×48 at 1.5 mm, seeded random weights) or a tiny DynUNet (``--arch tiny``), exported
 in the official format; the window is the centre of the shared CT, preprocessed as the engine does.
@@ -79,24 +80,26 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from saltseg.inference.backends.onnx_file import cached_logits_onnx
+    from saltseg.inference.backends.onnx_file import cached_network_onnx
     from saltseg.inference.backends.runtimes import RUNTIMES, is_installed
-
-    runtimes = {"onnxruntime": OnnxRuntimeNetwork, **RUNTIMES}
-    from saltseg.inference.leaf_accumulation import leaves_of_logits
-    from saltseg.model.logits import extract_logits_function, simple_jit_executor
+    from saltseg.inference.leaf_layout import LeafLayout
+    from saltseg.inference.leaf_reducers import TreeSoftmaxReducer, leaf_probabilities
+    from saltseg.model.logits import extract_features_and_head, extract_logits_function, simple_jit_executor
     from saltseg.model.model_io import load_model
 
+    runtimes = {"onnxruntime": OnnxRuntimeNetwork, **RUNTIMES}
     model_dir = build_model(args.arch, args.workdir, args.tree)
     model = load_model(model_dir, "cpu")
     window = real_window(model, args.ct)
     logits_function = extract_logits_function(model.network)
-    leaves = torch.as_tensor(model.tree.leaves)
-    to_leaves = leaves_of_logits(model.tree, model.device)
+    features_function, head = extract_features_and_head(model.network)
+    layout = LeafLayout(model.tree)
+    from_logits = TreeSoftmaxReducer(layout, model.device)
+    from_features = TreeSoftmaxReducer(layout, model.device, head)
+    leaves = torch.as_tensor(layout.slab_nodes)
 
-    def labels_of(logits):
-        flat = logits[0].reshape(logits.shape[1], -1)
-        return to_leaves(flat, torch.ones(flat.shape[1])).argmax(0)
+    def labels_of(output, reducer):
+        return leaf_probabilities(reducer, output[0]).argmax(0)
 
     rows = []
     with simple_jit_executor():
@@ -105,23 +108,28 @@ def main() -> int:
         whole_labels = whole[0].index_select(0, leaves).reshape(len(leaves), -1).argmax(0)
         del whole
         reference, first, per_window = timed(logits_function, window, args.repeats)
-        reference_labels = labels_of(reference)
+        reference_labels = labels_of(reference, from_logits)
         rows.append(("torch, network logits", first, per_window, 0.0,
                      float((reference_labels == whole_labels).float().mean()), ""))
+        features, first, per_window = timed(features_function, window, args.repeats)
+        rows.append(("torch, network features", first, per_window,
+                     float((head.logits(features) - reference).abs().max()),
+                     float((labels_of(features, from_features) == reference_labels).float().mean()),
+                     f"{features.shape[1]} channels instead of {reference.shape[1]}"))
     for name in ("onnxruntime", "openvino"):
         if not is_installed(name):
             rows.append((name, None, None, None, None, "not installed"))
             continue
         started = time.perf_counter()
-        path = cached_logits_onnx(model_dir, logits_function, window)
+        path = cached_network_onnx(model_dir, "features", features_function, window)
         converted = time.perf_counter() - started
         started = time.perf_counter()
         runtime = runtimes[name](path, args.threads)
         loaded = time.perf_counter() - started
         output, first, per_window = timed(runtime.run, window, args.repeats)
-        difference = float((output - reference).abs().max())
-        agreement = float((labels_of(output) == reference_labels).float().mean())
-        rows.append((name, first, per_window, difference, agreement,
+        difference = float((head.logits(output) - reference).abs().max())
+        agreement = float((labels_of(output, from_features) == reference_labels).float().mean())
+        rows.append((f"{name}, network features", first, per_window, difference, agreement,
                      f"ONNX file {converted:.1f} s (0 when cached), load {loaded:.1f} s"))
         del runtime, output
 

@@ -1,4 +1,4 @@
-"""OpenVINO for the network's logits: converted once, cached atomically, checked
+"""OpenVINO for the network cut out of model.pt: converted once, cached atomically, checked
 against torch before use, and torch whenever anything is off."""
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_runtime_reproduces_torch_and_is_cached_beside_the_model(model_dir, name
     torch_labels = _labels(model, WindowNetwork(model, backend="torch"))
     predictor = WindowNetwork(model, backend=name)
     labels = _labels(model, predictor)
-    assert predictor.describe() == f"network logits ({name}) + chunked tree softmax"
+    assert predictor.describe() == f"network features ({name}) + chunked tree softmax"
     assert np.mean(labels == torch_labels) > 0.9999
     cached, _ = candidate_paths(model_dir, model_checksum(model_dir))
     assert cached.is_file()
@@ -63,14 +63,14 @@ def test_read_only_model_folder_uses_the_user_cache(model_dir, monkeypatch):
     name = next((n for n in RUNTIME_NAMES if runtimes.is_installed(n)), None)
     if name is None:
         pytest.skip("openvino is not installed")
-    export = onnx_file.export_logits_onnx
+    export = onnx_file.export_network_onnx
 
     def refuse_model_folder(function, example, target):  # as the OS does for non-root users
         if target.parent == model_dir:
             raise PermissionError(13, "Permission denied", str(target))
         return export(function, example, target)
 
-    monkeypatch.setattr(onnx_file, "export_logits_onnx", refuse_model_folder)
+    monkeypatch.setattr(onnx_file, "export_network_onnx", refuse_model_folder)
     model_dir.chmod(0o555)
     try:
         model = load_model(model_dir, "cpu")
@@ -101,12 +101,12 @@ def test_runtime_that_disagrees_with_torch_is_not_used(model_dir, monkeypatch):
         def __init__(self, path, threads):
             self.path = path
 
-        def run(self, windows):
-            return torch.zeros(windows.shape[0], 8, *windows.shape[2:])  # a constant, wrong answer
+        def run(self, windows):  # the features' shape (filters[0] = 4), wrong values
+            return torch.zeros(windows.shape[0], 4, *windows.shape[2:])
 
     monkeypatch.setitem(select.RUNTIMES, "openvino", Wrong)
     monkeypatch.setattr(select, "is_installed", lambda name: name == "openvino")
-    monkeypatch.setattr(select, "cached_logits_onnx", lambda *args, **kwargs: model_dir / "unused.onnx")
+    monkeypatch.setattr(select, "cached_network_onnx", lambda *args, **kwargs: model_dir / "unused.onnx")
     model = load_model(model_dir, "cpu")
     predictor = WindowNetwork(model, backend="auto")
     labels = _labels(model, predictor)
@@ -119,7 +119,7 @@ def test_without_a_runtime_auto_is_torch_and_a_forced_one_is_refused(model_dir, 
     model = load_model(model_dir, "cpu")
     predictor = WindowNetwork(model, backend="auto")
     _labels(model, predictor)
-    assert predictor.describe() == "network logits (torch) + chunked tree softmax"
+    assert predictor.describe() == "network features (torch) + chunked tree softmax"
     with pytest.raises(ModelError, match=r"--backend openvino: openvino is not installed .*saltseg\[openvino\]"):
         WindowNetwork(model, backend="openvino")
     with pytest.raises(ModelError, match="unknown backend"):
@@ -131,4 +131,4 @@ def test_models_inside_the_package_are_cached_in_the_user_folder(tmp_path, monke
 
     monkeypatch.setenv(ENV_CACHE, str(tmp_path / "user-cache"))
     demo = Path(saltseg.__file__).parent / "resources" / "models" / "salt-phantom-demo"
-    assert candidate_paths(demo, "ab" * 32) == [tmp_path / "user-cache" / f"model-{'ab' * 8}.logits.onnx"]
+    assert candidate_paths(demo, "ab" * 32) == [tmp_path / "user-cache" / f"model-{'ab' * 8}.features.onnx"]

@@ -1,5 +1,5 @@
-"""The network's logits are taken out of model.pt's graph, checked against the whole model, and
-the whole model is used whenever the cut does not reproduce it."""
+"""The network's features (or logits) are taken out of model.pt's graph, checked against the whole
+model, and the whole model is used whenever the cut does not reproduce it."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ import torch
 from saltseg.inference.sliding_window import WindowSettings, sliding_window_labels
 from saltseg.inference.window_network import WindowNetwork
 from saltseg.model.export import export_model
-from saltseg.model.logits import extract_logits_function
+from saltseg.model.logits import extract_features_and_head, extract_logits_function
 from saltseg.model.model_io import MODEL_FILE, load_model
 from saltseg.tree.tree_softmax import TreeSoftmax
 
@@ -57,36 +57,68 @@ def test_cut_graph_returns_the_networks_logits(dynunet_model, small_tree):
         assert torch.allclose(TreeSoftmax(small_tree)(logits(x)), model.network(x), atol=1e-5)
 
 
-def test_logits_path_gives_the_whole_models_labels(dynunet_model, small_tree):
+def test_features_cut_and_pointwise_head_reproduce_the_network(dynunet_model):
+    """DynUNet ends with a 1×1×1 convolution: the graph is cut before it (4 feature channels instead
+    of one per node) and the head's weights come out of the frozen graph."""
+    folder, network = dynunet_model
+    model = load_model(folder, "cpu")
+    features, head = extract_features_and_head(model.network)
+    x = torch.rand(2, 1, *ROI)
+    with torch.no_grad():
+        values = features(x)
+        assert values.shape == (2, 4, *ROI)
+        assert torch.allclose(head.logits(values), network(x), atol=1e-4)
+        assert head.weight.shape == (len(network.output_block.conv.conv.weight), 4)
+
+
+def test_features_path_gives_the_whole_models_labels(dynunet_model, small_tree):
     folder, _ = dynunet_model
     model = load_model(folder, "cpu")
     volume = np.random.default_rng(0).random((40, 37, 29), dtype=np.float32)
     predictor = WindowNetwork(model, backend="torch")
     labels = _labels(volume, predictor, small_tree)
-    assert predictor.uses_logits and predictor.describe().startswith("network logits (torch)")
+    assert predictor.uses_logits and predictor.describe().startswith("network features (torch)")
     whole = _labels(volume, model.network, small_tree)
     assert len(np.unique(whole)) > 2
     assert np.mean(labels == whole) > 0.9999
 
 
-def test_unrecognised_graph_falls_back_to_the_whole_model(tmp_path, small_tree):
+def test_last_layer_that_is_not_pointwise_uses_the_logits_path(tmp_path, small_tree):
+    torch.manual_seed(4)
+    network = torch.nn.Sequential(torch.nn.Conv3d(1, 6, 3, padding=1), torch.nn.ReLU(),
+                                  torch.nn.Conv3d(6, len(small_tree), 3, padding=1))
+    model = load_model(export_model(network, small_tree, tmp_path / "m", ROI, (4.0, 4.0, 4.0)), "cpu")
+    assert extract_features_and_head(model.network) is None
+    volume = np.random.default_rng(3).random((32, 32, 20), dtype=np.float32)
+    predictor = WindowNetwork(model, backend="torch")
+    labels = _labels(volume, predictor, small_tree)
+    assert predictor.describe().startswith("network logits (torch)")
+    assert np.mean(labels == _labels(volume, model.network, small_tree)) > 0.9999
+
+
+@pytest.mark.parametrize("pointwise_last", [False, True])
+def test_unrecognised_graph_falls_back_to_the_whole_model(tmp_path, small_tree, pointwise_last):
     torch.manual_seed(1)
-    network = torch.nn.Sequential(torch.nn.Conv3d(1, len(small_tree), 3, padding=1), Squashed(),
-                                  TreeSoftmax(small_tree))
+    layers = ([torch.nn.Conv3d(1, 4, 3, padding=1), torch.nn.Conv3d(4, len(small_tree), 1)] if pointwise_last
+              else [torch.nn.Conv3d(1, len(small_tree), 3, padding=1)])
+    network = torch.nn.Sequential(*layers, Squashed(), TreeSoftmax(small_tree))
     folder = export_model(network, small_tree, tmp_path / "m", ROI, (4.0, 4.0, 4.0), outputs_probabilities=True)
     model = load_model(folder, "cpu")
-    assert extract_logits_function(model.network) is not None  # the cut itself succeeds ...
+    assert extract_logits_function(model.network) is not None  # the cuts themselves succeed ...
+    assert (extract_features_and_head(model.network) is not None) == pointwise_last
     volume = np.random.default_rng(1).random((32, 32, 20), dtype=np.float32)
     predictor = WindowNetwork(model)
     labels = _labels(volume, predictor, small_tree)
-    assert not predictor.uses_logits  # ... but the check on the first batch refuses it
-    assert "refused" in predictor.notes[0]
+    assert not predictor.uses_logits  # ... but the check on the first batch refuses them
+    refused = [note for note in predictor.notes if "refused" in note]
+    assert len(refused) == (2 if pointwise_last else 1)
     assert np.array_equal(labels, _labels(volume, model.network, small_tree))
 
 
 def test_graph_without_a_convolution_and_whole_model_option_run_whole(small_threshold_model, dynunet_model):
     threshold = load_model(small_threshold_model, "cpu")
     assert extract_logits_function(threshold.network) is None
+    assert extract_features_and_head(threshold.network) is None
     assert not WindowNetwork(threshold).uses_logits
     forced = WindowNetwork(load_model(dynunet_model[0], "cpu"), whole_model=True)
     assert not forced.uses_logits and forced.describe() == "model.pt whole (torch)"
@@ -121,14 +153,36 @@ def test_model_traced_on_cuda_gives_logits_on_the_cpu(tmp_path, small_tree):
 
 
 @pytest.mark.parametrize("scale", [1.0, 300.0])
-def test_chunked_leaf_probabilities_equal_the_tree_softmax(salt_tree, scale):
-    """On the published 145-node tree, also for huge logits (no overflow: each group's own max)."""
-    from saltseg.inference.leaf_accumulation import leaves_of_logits
+@pytest.mark.parametrize("with_head", [False, True])
+def test_chunked_leaf_probabilities_equal_the_tree_softmax(salt_tree, scale, with_head):
+    """On the published 145-node tree, from logits or from features through a pointwise head, also
+    for huge logits (no overflow: each group's own max is subtracted when logits are large)."""
+    from saltseg.inference.leaf_layout import LeafLayout
+    from saltseg.inference.leaf_reducers import ProbabilityReducer, TreeSoftmaxReducer
+    from saltseg.model.logits import PointwiseHead
 
-    logits = torch.randn(len(salt_tree), 5000, generator=torch.Generator().manual_seed(0)) * scale
-    weight = torch.rand(5000)
-    leaves = torch.as_tensor(salt_tree.leaves)
-    expected = (TreeSoftmax(salt_tree)(logits[None])[0].index_select(0, leaves) * weight).double()
-    ours = leaves_of_logits(salt_tree, torch.device("cpu"))(logits, weight)
+    generator = torch.Generator().manual_seed(0)
+    voxels, layout = 5000, LeafLayout(salt_tree)
+    if with_head:
+        features = torch.randn(8, voxels, generator=generator)
+        head = PointwiseHead(torch.randn(len(salt_tree), 8, generator=generator) * scale / 3,
+                             torch.randn(len(salt_tree), generator=generator))
+        logits, chunk = head.weight @ features + head.bias[:, None], features
+        reducer = TreeSoftmaxReducer(layout, torch.device("cpu"), head)
+    else:
+        logits = chunk = torch.randn(len(salt_tree), voxels, generator=generator) * scale
+        reducer = TreeSoftmaxReducer(layout, torch.device("cpu"))
+    weight = torch.rand(voxels, generator=generator)
+    slab_nodes = torch.as_tensor(layout.slab_nodes)
+    probabilities = TreeSoftmax(salt_tree)(logits[None])[0]
+    expected = (probabilities.index_select(0, slab_nodes) * weight).double()
+    ours = torch.full((len(slab_nodes), voxels), 0.5)  # reducers add to what the slab holds
+    reducer(chunk, weight, ours)
     assert torch.isfinite(ours).all()
-    assert torch.allclose(ours.double(), expected, atol=1e-6)
+    assert torch.allclose(ours.double() - 0.5, expected, atol=1e-6)
+    selected = torch.zeros(len(slab_nodes), 50, 100)  # [L, *spatial] views, as the slab gives them
+    ProbabilityReducer(layout.slab_nodes, len(salt_tree), torch.device("cpu"))(probabilities, weight, selected)
+    assert torch.allclose(selected.reshape(len(slab_nodes), -1).double(), expected, atol=1e-6)
+    # the layout: every leaf once, and the labels map back to their slab channels
+    assert sorted(layout.slab_nodes) == sorted(salt_tree.leaves)
+    assert [layout.slab_nodes[c] for c in layout.label_channels] == list(salt_tree.leaves)

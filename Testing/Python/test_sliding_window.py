@@ -140,3 +140,36 @@ def test_device_out_of_memory_becomes_an_actionable_error(small_tree):
     with pytest.raises(OutOfMemoryError, match="out of memory .* retry on the CPU, or with a window batch size of 1"):
         sliding_window_labels(volume, exhausted, torch.as_tensor(small_tree.leaves), len(small_tree),
                               WindowSettings(roi_size=(16, 16, 8)), torch.device("cpu"))
+
+
+class _TiedLeaves:
+    """Probabilities with two leaves exactly tied everywhere; the slab holds leaves in reverse."""
+
+    def __init__(self, tree, tied):
+        self.tree, self.tied = tree, tied
+        self.slab_nodes = list(reversed(tree.leaves))
+
+    def __call__(self, windows):
+        p = torch.zeros(windows.shape[0], len(self.tree), *windows.shape[2:])
+        p[:, list(self.tied)] = 0.5
+        return p
+
+
+def test_ties_break_in_label_order_whatever_the_slab_order(small_tree):
+    """A predictor may accumulate leaves in its own order; labels still break ties like SALT's argmax
+    over the leaves in label order (the first one wins)."""
+    first, second = small_tree.leaves[1], small_tree.leaves[3]
+    volume = np.random.default_rng(6).random((20, 18, 12), dtype=np.float32)
+    predictor = _TiedLeaves(small_tree, (second, first))
+    labels = sliding_window_labels(volume, predictor, torch.as_tensor(small_tree.leaves), len(small_tree),
+                                   WindowSettings(roi_size=(16, 16, 8)), torch.device("cpu"))
+    assert np.all(labels == 1)  # label value of `first`
+
+
+def test_slab_order_must_be_the_trees_leaves(small_tree):
+    predictor = _TiedLeaves(small_tree, (small_tree.leaves[0], small_tree.leaves[1]))
+    predictor.slab_nodes = predictor.slab_nodes[1:]
+    with pytest.raises(ModelError, match="slab channels are not the tree's leaves"):
+        sliding_window_labels(np.random.default_rng(7).random((8, 8, 8), dtype=np.float32), predictor,
+                              torch.as_tensor(small_tree.leaves), len(small_tree),
+                              WindowSettings(roi_size=(8, 8, 8)), torch.device("cpu"))

@@ -8,8 +8,11 @@ labels (argmax over the leaves) and the accumulator moves on. Peak memory is the
 ``leaves × X × Y × roi_z`` floats — plus one batch of network output, however long the scan.
 
 The predictor returns either ``model.pt``'s node probabilities (a plain callable) or a
-:class:`~saltseg.inference.leaf_accumulation.NetworkOutput` (raw logits with the tree softmax to
-apply); either way each window is reduced to its leaves in cache-sized chunks.
+:class:`~saltseg.inference.leaf_accumulation.NetworkOutput` (network features or logits with the
+tree softmax still to apply); either way each window is reduced to its leaves in cache-sized
+chunks. A predictor may declare ``slab_nodes``, the tree node of each slab channel, when its
+reducers write the leaves in another order than the labels (a faster layout); labels are still
+the argmax in label order, so ties break as in SALT.
 
 Differences from SALT's ``sliding_window_inference_with_reduction`` that do not change labels:
 we accumulate only the leaf channels (argmax is over leaves) and skip dividing by the summed
@@ -30,13 +33,8 @@ import torch
 from ..errors import ModelError, OutOfMemoryError
 from ..progress import ProgressReporter
 from .devices import is_out_of_memory
-from .leaf_accumulation import (
-    ChunkWorkers,
-    NetworkOutput,
-    accumulate_window,
-    chunk_voxels,
-    leaves_of_probabilities,
-)
+from .leaf_accumulation import ChunkWorkers, NetworkOutput, WindowWeights, accumulate_window, chunk_voxels
+from .leaf_reducers import ProbabilityReducer
 from .window_placement import (  # noqa: F401  (re-exported: the historical home of these)
     WINDOW_PLACEMENTS,
     cleared_slices,
@@ -85,11 +83,12 @@ def effective_batch_size(batch_size: int, device: torch.device) -> int:
 class _Batcher:
     """Runs the predictor on batches of windows and checks the output format once."""
 
-    def __init__(self, predictor: Predictor, device: torch.device, leaves: torch.Tensor,
+    def __init__(self, predictor: Predictor, device: torch.device, slab_nodes: list[int],
                  num_nodes: int, settings: WindowSettings) -> None:
         self.predictor = predictor
         self.device = device
-        self.leaves = leaves.to(device)
+        self.slab_nodes = slab_nodes
+        self.probabilities = ProbabilityReducer(slab_nodes, num_nodes, device)
         self.num_nodes = num_nodes
         self.settings = settings
         self.checked = False
@@ -105,21 +104,24 @@ class _Batcher:
         with torch.inference_mode(), self._autocast():
             output = self.predictor(windows.to(self.device, non_blocking=True))
         if not isinstance(output, NetworkOutput):
-            output = NetworkOutput(output, leaves_of_probabilities(self.leaves), logits=False)
+            output = NetworkOutput(output, self.probabilities)
         if not self.checked:
             self._check(output, windows)
         self.windows_run += windows.shape[0]
         return output
 
     def _check(self, output: NetworkOutput, windows: torch.Tensor) -> None:
-        values = output.values
-        if values.dim() != 5 or values.shape[1] != self.num_nodes or values.shape[2:] != windows.shape[2:]:
+        values, reducer = output.values, output.reducer
+        if list(reducer.slab_nodes) != list(self.slab_nodes):
+            raise ModelError("the network's reducer writes the leaves in another order than the slab")
+        if values.dim() != 5 or values.shape[1] != reducer.input_channels or values.shape[2:] != windows.shape[2:]:
             raise ModelError(
                 f"model.pt returned shape {tuple(values.shape)} for input {tuple(windows.shape)}; "
-                f"expected {self.num_nodes} channels (one per label-tree node) at the window size"
+                f"expected {reducer.input_channels} channels (one per label-tree node) at the window size"
             )
-        if not output.logits:
-            leaf_sum = values[:1].index_select(1, self.leaves).float().sum(dim=1)
+        if reducer.kind == "probabilities":
+            nodes = torch.as_tensor(self.slab_nodes, device=values.device)
+            leaf_sum = values[:1].index_select(1, nodes).float().sum(dim=1)
             if not torch.allclose(leaf_sum, torch.ones_like(leaf_sum), atol=2e-2):
                 raise ModelError(
                     "model.pt does not output tree-softmax probabilities (leaf probabilities do not "
@@ -127,6 +129,19 @@ class _Batcher:
                     "saltseg.model.export.export_model"
                 )
         self.checked = True
+
+
+def _slab_order(predictor: Predictor, leaves: torch.Tensor,
+                device: torch.device) -> tuple[list[int], Optional[torch.Tensor]]:
+    """The tree node of each slab channel, and the slab channel of each label (None: the same order)."""
+    label_nodes = [int(node) for node in leaves.tolist()]
+    slab_nodes = [int(node) for node in getattr(predictor, "slab_nodes", label_nodes)]
+    if sorted(slab_nodes) != sorted(label_nodes):
+        raise ModelError("the predictor's slab channels are not the tree's leaves")
+    if slab_nodes == label_nodes:
+        return slab_nodes, None
+    channel_of_node = {node: channel for channel, node in enumerate(slab_nodes)}
+    return slab_nodes, torch.as_tensor([channel_of_node[node] for node in label_nodes], device=device)
 
 
 def _is_air(windows: torch.Tensor, skip_below: Optional[float]) -> list[bool]:
@@ -156,14 +171,19 @@ def _sliding_window_labels(
     xy_positions = list(itertools.product(scan_positions(size_x, rx, settings.overlap),
                                           scan_positions(size_y, ry, settings.overlap)))
     total = len(z_positions) * len(xy_positions)
-    batcher = _Batcher(predictor, device, leaves, num_nodes, settings)
+    slab_nodes, label_channels = _slab_order(predictor, leaves, device)
+    background_channel = int(label_channels[background_value]) if label_channels is not None else background_value
+    batcher = _Batcher(predictor, device, slab_nodes, num_nodes, settings)
     importance = gaussian_importance(settings.roi_size, settings.sigma_scale, device)
-    importance_zfirst = importance.permute(2, 0, 1)  # [rz, rx, ry]
+    weights = WindowWeights.of(importance)
     target_voxels = chunk_voxels(device)
     label_dtype = torch.uint8 if len(leaves) <= 256 else torch.int16
-    labels = torch.empty((size_z, size_x, size_y), dtype=label_dtype)
+    # Labels only where the input is: padding (SALT pads the long axis to whole windows) is cut off.
+    kept_x, kept_y = slice(low[0], low[0] + trimmed.shape[0]), slice(low[1], low[1] + trimmed.shape[1])
+    kept_z = range(low[2], low[2] + trimmed.shape[2])
+    labels = torch.empty((trimmed.shape[2], trimmed.shape[0], trimmed.shape[1]), dtype=label_dtype)
     # Z-first so that finishing and shifting slices are contiguous copies.
-    slab = torch.zeros((rz, len(leaves), size_x, size_y), dtype=torch.float32, device=device)
+    slab = torch.zeros((rz, len(slab_nodes), size_x, size_y), dtype=torch.float32, device=device)
     # On the CPU a batch gives the convolutions no extra throughput, only a second N-channel
     # output in memory: run windows one by one there.
     batch_size = effective_batch_size(settings.batch_size, device)
@@ -178,15 +198,14 @@ def _sliding_window_labels(
                 air = _is_air(windows, settings.skip_below)
                 for (x0, y0), is_air in zip(batch, air):
                     if is_air:  # what a perfect network answers for air: certain background
-                        slab[:, background_value, x0:x0 + rx, y0:y0 + ry].add_(importance_zfirst)
+                        slab[:, background_channel, x0:x0 + rx, y0:y0 + ry].add_(weights.zxy)
                 run = [i for i, is_air in enumerate(air) if not is_air]
                 skipped += len(batch) - len(run)
                 if run:
                     output = batcher(windows[run].unsqueeze(1))  # [b, N, rx, ry, rz]
                     for i, window in zip(run, output.values):
                         x0, y0 = batch[i]
-                        accumulate_window(slab, window, importance, x0, y0, output.leaf_probabilities,
-                                          target_voxels, workers)
+                        accumulate_window(slab, window, weights, x0, y0, output.reducer, target_voxels, workers)
                     # Free this batch's output before the next forward pass allocates its own.
                     del output, window
                 del windows
@@ -194,7 +213,13 @@ def _sliding_window_labels(
                 report("inference", done / total)
             z_next = z_positions[k + 1] if k + 1 < len(z_positions) else z0 + rz
             finished = z_next - z0
-            labels[z0:z_next] = slab[:finished].argmax(dim=1).to("cpu", label_dtype)
+            for z in range(finished):  # one slice at a time: a label-order copy costs one slice
+                if z0 + z not in kept_z:
+                    continue
+                scores = slab[z, :, kept_x, kept_y]
+                if label_channels is not None:
+                    scores = scores.index_select(0, label_channels)
+                labels[z0 + z - low[2]] = scores.argmax(dim=0).to("cpu", label_dtype)
             cleared = cleared_slices(rz, finished, settings.placement)
             for i in range(rz - finished):  # shift the unfinished slices to the front
                 slab[i].copy_(slab[i + finished])
@@ -202,11 +227,8 @@ def _sliding_window_labels(
     del slab
     if stats is not None:
         stats.update(windows=total, windows_skipped=skipped, windows_run=batcher.windows_run)
-    labels_xyz = labels.permute(1, 2, 0).numpy()
-    cropped = labels_xyz[low[0]:low[0] + trimmed.shape[0], low[1]:low[1] + trimmed.shape[1],
-                         low[2]:low[2] + trimmed.shape[2]]
-    result = np.full(volume.shape, background_value, dtype=cropped.dtype)
-    result[:, :, z_start:z_stop] = cropped
+    result = np.full(volume.shape, background_value, dtype=labels.numpy().dtype)
+    result[:, :, z_start:z_stop] = labels.permute(1, 2, 0).numpy()
     return result
 
 

@@ -1,26 +1,30 @@
-"""What runs on each batch of windows: the network's logits (default) or ``model.pt`` whole.
+"""What runs on each batch of windows: the network's features or logits (default), or ``model.pt`` whole.
 
-The logits path takes the network out of ``model.pt``'s TorchScript graph
-(:func:`saltseg.model.logits.extract_logits_function`), optionally runs it on a faster runtime
-(:mod:`saltseg.inference.backends`), and leaves the tree softmax to the sliding window, which
-applies it in cache-sized chunks. Nothing is trusted unchecked: on the first batch, a probe
-(the centre of the first window, cut in-plane to about a third when the network accepts that) is run through
-the whole model and through the logits path; leaf probabilities must agree, or every window runs
-through the whole model. A runtime other than torch must reproduce torch's logits on the same
-probe, or torch is used.
+The network is taken out of ``model.pt``'s TorchScript graph (:mod:`saltseg.model.logits`): up to
+its last pointwise convolution when it has one (``features``: C channels, the convolution applied
+per chunk by the reducer), else up to its last convolution (``logits``: N channels). It can run on
+a faster runtime (:mod:`saltseg.inference.backends`); the tree softmax is left to the sliding
+window, which applies it in cache-sized chunks. Nothing is trusted unchecked: on the first batch, a
+probe (the centre of the first window, cut in-plane to about a third when the network accepts that)
+is run through the whole model and through each candidate path; leaf probabilities must agree, or
+every window runs through the whole model. A runtime other than torch must reproduce torch's
+logits on the same probe, or torch is used.
 """
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
-from ..model.logits import LogitsFunction, extract_logits_function, simple_jit_executor
+from ..model.logits import LogitsFunction, extract_features_and_head, extract_logits_function, simple_jit_executor
 from ..model.model_io import SaltModel
 from .backends.select import NetworkBackend, check_requested, select_backend
-from .leaf_accumulation import NetworkOutput, leaves_of_logits, leaves_of_probabilities
+from .leaf_accumulation import NetworkOutput
+from .leaf_layout import LeafLayout
+from .leaf_reducers import ProbabilityReducer, TreeSoftmaxReducer, leaf_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -29,34 +33,64 @@ LEAF_TOLERANCE = 1e-3
 LEAF_TOLERANCE_HALF = 2e-2  # CUDA float16 autocast
 
 
+@dataclass
+class NetworkPath:
+    """A function cut out of ``model.pt`` and the reducer that finishes its output."""
+
+    kind: str  # "features" or "logits"
+    function: LogitsFunction
+    reducer: TreeSoftmaxReducer
+
+    def logits(self, output: torch.Tensor) -> torch.Tensor:
+        head = self.reducer.head
+        return head.logits(output) if head is not None else output
+
+
+def candidate_paths(model: SaltModel, layout: LeafLayout) -> list[NetworkPath]:
+    """The cuts of ``model.pt`` worth trying, cheapest output first."""
+    paths = []
+    features = extract_features_and_head(model.network)
+    if features is not None:
+        function, head = features
+        paths.append(NetworkPath("features", function, TreeSoftmaxReducer(layout, model.device, head)))
+    logits = extract_logits_function(model.network)
+    if logits is not None:
+        paths.append(NetworkPath("logits", logits, TreeSoftmaxReducer(layout, model.device)))
+    return paths
+
+
 class WindowNetwork:
     """Callable ``[B, 1, *roi]`` windows → :class:`NetworkOutput`, choosing its path on the first batch."""
 
     def __init__(self, model: SaltModel, backend: str = "auto", whole_model: bool = False) -> None:
         self.model = model
-        self.leaves = torch.as_tensor(model.tree.leaves, dtype=torch.long, device=model.device)
-        self._from_probabilities = leaves_of_probabilities(self.leaves)
-        self._from_logits = leaves_of_logits(model.tree, model.device)
-        self.logits_function: Optional[LogitsFunction] = None if whole_model else extract_logits_function(model.network)
-        if not whole_model and self.logits_function is None:
+        self.layout = LeafLayout(model.tree)
+        #: The slab's channel order (read by the sliding window): the layout's, for every path.
+        self.slab_nodes = self.layout.slab_nodes
+        self._whole = ProbabilityReducer(self.slab_nodes, len(model.tree), model.device)
+        self.candidates = [] if whole_model else candidate_paths(model, self.layout)
+        if not whole_model and not self.candidates:
             logger.info("model.pt's graph has no recognisable network output; running it whole")
         check_requested(backend, model.device)
         self.requested_backend = backend
+        self.path: Optional[NetworkPath] = None
         self.backend: Optional[NetworkBackend] = None
-        self.verified = whole_model or self.logits_function is None
+        self.verified = not self.candidates
         self.notes: list[str] = []
         self.seconds = 0.0  # time spent running the network (for benchmarks and logs)
 
     @property
     def uses_logits(self) -> bool:
-        return self.logits_function is not None
+        """True when the tree softmax runs in the engine (features or logits path)."""
+        return self.path is not None or (not self.verified and bool(self.candidates))
 
     def describe(self) -> str:
         """One line for logs and benchmarks: which path and runtime ran the windows."""
         if not self.uses_logits:
             return "model.pt whole (torch)"
         runtime = self.backend.name if self.backend is not None else "torch"
-        return f"network logits ({runtime}) + chunked tree softmax"
+        kind = self.path.kind if self.path is not None else self.candidates[0].kind
+        return f"network {kind} ({runtime}) + chunked tree softmax"
 
     def __call__(self, windows: torch.Tensor) -> NetworkOutput:
         started = time.perf_counter()
@@ -68,27 +102,28 @@ class WindowNetwork:
     def _run(self, windows: torch.Tensor) -> NetworkOutput:
         with simple_jit_executor():
             if not self.verified:
-                return self._first_batch(windows)
-            if not self.uses_logits:
-                return NetworkOutput(self.model.network(windows), self._from_probabilities, logits=False)
-            logits = self.backend.run(windows) if self.backend is not None else self.logits_function(windows)
-            return NetworkOutput(logits, self._from_logits, logits=True)
+                self._choose_path(windows[:1])
+            if self.path is None:
+                return NetworkOutput(self.model.network(windows), self._whole)
+            runner = self.backend.run if self.backend is not None else self.path.function
+            return NetworkOutput(runner(windows), self.path.reducer)
 
     # ------------------------------------------------------------------ first batch
-    def _first_batch(self, windows: torch.Tensor) -> NetworkOutput:
-        probe, whole = self._probe(windows[:1])
-        reference_logits = self.logits_function(probe)
-        accepted = self._logits_reproduce_model(reference_logits, whole)
-        self.verified = True  # only once the check has run: an error before it leaves it pending
-        if not accepted:
-            self.logits_function = None
-            return NetworkOutput(self.model.network(windows), self._from_probabilities, logits=False)
+    def _choose_path(self, window: torch.Tensor) -> None:
+        probe, whole = self._probe(window)
+        expected = leaf_probabilities(self._whole, whole[0])
+        tolerance = LEAF_TOLERANCE_HALF if whole.dtype == torch.float16 else LEAF_TOLERANCE
         del whole
-        self.backend = select_backend(self.requested_backend, self.model, self.logits_function,
-                                      probe, reference_logits, self._leaf_labels, self.notes)
-        if self.backend is not None:
-            return NetworkOutput(self.backend.run(windows), self._from_logits, logits=True)
-        return NetworkOutput(self.logits_function(windows), self._from_logits, logits=True)
+        for path in self.candidates:
+            reference = path.function(probe)
+            if self._reproduces_model(path, reference, probe.shape[2:], expected, tolerance):
+                self.path = path
+                self.backend = select_backend(self.requested_backend, self.model, path.kind, path.function,
+                                              probe, reference, path.logits,
+                                              lambda output: leaf_probabilities(path.reducer, output[0]).argmax(0),
+                                              self.notes)
+                break
+        self.verified = True  # only once the checks ran: an error before leaves them pending
 
     def _probe(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The probe window and the whole model's output for it: the centre of the first window,
@@ -107,28 +142,19 @@ class WindowNetwork:
                 pass
         return window, self.model.network(window)
 
-    def _leaf_labels(self, logits: torch.Tensor) -> torch.Tensor:
-        flat = logits[0].reshape(logits.shape[1], -1)
-        return self._from_logits(flat, torch.ones(flat.shape[1], device=flat.device)).argmax(0)
-
-    def _logits_reproduce_model(self, logits: torch.Tensor, whole: torch.Tensor) -> bool:
-        if logits.dim() != 5 or logits.shape != whole.shape:
-            logger.warning("model.pt's cut graph gives shape %s, the model %s; running it whole",
-                           tuple(logits.shape), tuple(whole.shape))
+    def _reproduces_model(self, path: NetworkPath, output: torch.Tensor, roi: torch.Size, expected: torch.Tensor,
+                          tolerance: float) -> bool:
+        if output.dim() != 5 or output.shape[1] != path.reducer.input_channels or output.shape[2:] != roi:
+            logger.warning("model.pt's %s cut gives shape %s; not using it", path.kind, tuple(output.shape))
             return False
-        channels = logits.shape[1]
-        ones = torch.ones(logits[0, 0].numel(), device=logits.device)
-        ours = self._from_logits(logits[0].reshape(channels, -1), ones)
-        theirs = self._from_probabilities(whole[0].reshape(channels, -1), ones)
-        difference = float((ours - theirs).abs().max())
-        tolerance = LEAF_TOLERANCE_HALF if whole.dtype == torch.float16 else LEAF_TOLERANCE
+        difference = float((leaf_probabilities(path.reducer, output[0]) - expected).abs().max())
         if not difference <= tolerance:  # also catches NaN
-            logger.warning("leaf probabilities from model.pt's network logits differ from the whole "
-                           "model's by %.3g (> %.0e); running model.pt whole", difference, tolerance)
-            self.notes.append(f"logits path refused (max |Δp| {difference:.3g})")
+            logger.warning("leaf probabilities from model.pt's network %s differ from the whole model's "
+                           "by %.3g (> %.0e); not using them", path.kind, difference, tolerance)
+            self.notes.append(f"{path.kind} path refused (max |Δp| {difference:.3g})")
             return False
-        logger.info("logits path verified against the whole model (max |Δp| %.2g)", difference)
-        self.notes.append(f"logits path verified (max |Δp| {difference:.2g})")
+        logger.info("%s path verified against the whole model (max |Δp| %.2g)", path.kind, difference)
+        self.notes.append(f"{path.kind} path verified (max |Δp| {difference:.2g})")
         return True
 
 

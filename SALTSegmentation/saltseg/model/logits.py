@@ -3,9 +3,14 @@
 SALT exports ``Sequential(DynUNet, TreeSoftmax)`` traced and frozen, so ``model.pt`` is one flat
 TorchScript graph: the network's convolutions, then the tree softmax's selects, exps, sums and
 products. Running it whole makes the tree softmax allocate several full-window ``N``-channel
-tensors (for a small network it costs more than the network). This module cuts the graph after its
-last convolution — the network's output layer — and returns that value instead, so the engine can
-apply the tree softmax itself, chunk by chunk.
+tensors (for a small network it costs more than the network). This module cuts the graph so the
+engine can apply the tree softmax itself, chunk by chunk:
+
+* before the last convolution when it is pointwise (DynUNet's output block): the graph returns
+  the ``C`` feature channels (32 for SALT's DynUNet instead of 145 logits) and the convolution's
+  weights are applied per chunk (:func:`extract_features_and_head`);
+* otherwise after the last convolution: the graph returns the ``N`` logits
+  (:func:`extract_logits_function`).
 
 The cut is a guess about the graph's shape, so it is only ever used after
 :func:`saltseg.inference.window_network` has checked it numerically against the whole model;
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 import torch
@@ -27,6 +33,22 @@ _CONVOLUTIONS = ("aten::_convolution", "aten::conv3d", "aten::convolution", "ate
 LogitsFunction = Callable[[torch.Tensor], torch.Tensor]
 
 
+@dataclass(frozen=True)
+class PointwiseHead:
+    """The network's last convolution when it is pointwise: ``logits = weight @ features + bias``."""
+
+    weight: torch.Tensor  # [N, C]
+    bias: torch.Tensor  # [N]
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        """``[B, C, *roi]`` → ``[B, N, *roi]`` (for checks on small probes, not for windows)."""
+        weight = self.weight.to(features.device, torch.float32)
+        bias = self.bias.to(features.device, torch.float32)
+        flat = features.float().reshape(features.shape[0], features.shape[1], -1)
+        out = torch.matmul(weight, flat).add_(bias.view(1, -1, 1))
+        return out.reshape(features.shape[0], -1, *features.shape[2:])
+
+
 def _last_convolution(graph: torch._C.Graph) -> Optional[torch._C.Node]:
     last = None
     for node in graph.nodes():  # top-level nodes in execution order
@@ -35,10 +57,10 @@ def _last_convolution(graph: torch._C.Graph) -> Optional[torch._C.Node]:
     return last
 
 
-def extract_logits_function(module: torch.jit.ScriptModule) -> Optional[LogitsFunction]:
-    """A TorchScript function computing the output of ``module``'s last convolution from its
-    input, or None when the graph has no such structure (scripted control flow, no convolution,
-    more than one input)."""
+def _cut_function(module: torch.jit.ScriptModule, name: str,
+                  output: Callable[[torch._C.Node], Optional[torch._C.Value]]) -> Optional[LogitsFunction]:
+    """A function of ``module``'s input returning ``output(last convolution)``, every node after that
+    value destroyed; None when the graph does not have that shape."""
     try:
         graph = module.forward.graph.copy()
     except (AttributeError, RuntimeError):
@@ -49,20 +71,79 @@ def extract_logits_function(module: torch.jit.ScriptModule) -> Optional[LogitsFu
     last = _last_convolution(graph)
     if last is None:
         return None
+    value = output(last)
+    if value is None:
+        return None
     nodes = list(graph.nodes())
-    after = nodes[nodes.index(last) + 1:]
-    graph.return_node().replaceInput(0, last.output())
-    for node in reversed(after):  # the tree softmax: nothing before the cut uses it
+    produced_at = nodes.index(value.node()) if value.node() in nodes else -1
+    graph.return_node().replaceInput(0, value)
+    for node in reversed(nodes[produced_at + 1:]):  # the tree softmax (and the head): unused now
         if any(output.uses() for output in node.outputs()):
             return None
         node.destroy()
     torch._C._jit_pass_dce(graph)
     graph.eraseInput(0)
     try:
-        return torch._C._create_function_from_graph("network_logits", graph)
+        return torch._C._create_function_from_graph(name, graph)
     except RuntimeError as error:
         logger.info("cannot build a function from model.pt's network graph: %s", error)
         return None
+
+
+def extract_logits_function(module: torch.jit.ScriptModule) -> Optional[LogitsFunction]:
+    """A TorchScript function computing the output of ``module``'s last convolution from its
+    input, or None when the graph has no such structure (scripted control flow, no convolution,
+    more than one input)."""
+    return _cut_function(module, "network_logits", lambda last: last.output())
+
+
+def _constant(value: torch._C.Value):
+    if value.node().kind() != "prim::Constant":
+        raise ValueError("not a constant")
+    return value.toIValue()
+
+
+def _int_list(value: torch._C.Value) -> list[int]:
+    node = value.node()
+    if node.kind() == "prim::ListConstruct":
+        return [int(_constant(item)) for item in node.inputs()]
+    return [int(v) for v in _constant(value)]
+
+
+def _pointwise_head(node: torch._C.Node) -> Optional[PointwiseHead]:
+    """Weight and bias of a frozen 1×1×1 convolution (stride 1, no padding, one group)."""
+    inputs = list(node.inputs())
+    kind = node.kind()
+    try:
+        weight, bias = _constant(inputs[1]), _constant(inputs[2])
+        stride, padding = _int_list(inputs[3]), _int_list(inputs[4])
+        if kind == "aten::_convolution":
+            transposed, groups = bool(_constant(inputs[6])), int(_constant(inputs[8]))
+        elif kind in ("aten::conv3d", "aten::convolution"):
+            transposed = kind == "aten::convolution" and bool(_constant(inputs[6]))
+            groups = int(_constant(inputs[-1]))
+        else:
+            return None
+    except (ValueError, TypeError, RuntimeError, IndexError):
+        return None
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 5 or tuple(weight.shape[2:]) != (1, 1, 1):
+        return None
+    if transposed or groups != 1 or any(s != 1 for s in stride) or any(p != 0 for p in padding):
+        return None
+    bias = bias if isinstance(bias, torch.Tensor) else torch.zeros(weight.shape[0], dtype=weight.dtype)
+    return PointwiseHead(weight.detach().reshape(weight.shape[0], -1).float().cpu(), bias.detach().float().cpu())
+
+
+def extract_features_and_head(module: torch.jit.ScriptModule) -> Optional[tuple[LogitsFunction, PointwiseHead]]:
+    """When the network ends with a pointwise convolution (DynUNet's output block): a function
+    computing that convolution's *input* — ``C`` feature channels instead of ``N`` logits — and the
+    convolution's weights, which the engine applies chunk by chunk. None for any other shape."""
+    last = _last_convolution(module.forward.graph) if hasattr(module, "forward") else None
+    head = _pointwise_head(last) if last is not None else None
+    if head is None:
+        return None
+    function = _cut_function(module, "network_features", lambda node: next(node.inputs()))
+    return (function, head) if function is not None else None
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
-"""The network's logits as an ONNX file, converted once per model and cached.
+"""The network cut out of ``model.pt`` as an ONNX file, converted once per model and cached.
 
-The file sits beside ``model.pt`` (``model-<sha256 prefix>.logits.onnx``), keyed by the checksum
+The file sits beside ``model.pt`` (``model-<sha256 prefix>.<kind>.onnx``, kind ``features`` or
+``logits``), keyed by the checksum
 of ``model.pt`` so a replaced model never meets a stale conversion, and is written atomically so
 an interrupted conversion leaves nothing behind. A read-only model folder (a shared install, a
 registry copy owned by someone else) falls back to the user's cache folder
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 ENV_CACHE = "SALTSEG_CACHE_DIR"
 ONNX_OPSET = 17
-INPUT_NAME, OUTPUT_NAME = "windows", "logits"
+INPUT_NAME, OUTPUT_NAME = "windows", "output"
 
 
 def user_cache_dir() -> Path:
@@ -48,22 +49,22 @@ def model_checksum(model_dir: Path) -> str:
 _PACKAGE_DIR = Path(__file__).resolve().parents[2]
 
 
-def candidate_paths(model_dir: Path, checksum: str) -> list[Path]:
-    name = f"model-{checksum[:16]}.logits.onnx"
+def candidate_paths(model_dir: Path, checksum: str, kind: str = "features") -> list[Path]:
+    name = f"model-{checksum[:16]}.{kind}.onnx"
     user = user_cache_dir() / name
     if Path(model_dir).resolve().is_relative_to(_PACKAGE_DIR):
         return [user]
     return [model_dir / name, user]
 
 
-def export_logits_onnx(logits_function: LogitsFunction, example: torch.Tensor, target: Path) -> Path:
-    """Write the logits function as ONNX (batch and all spatial sizes dynamic), atomically."""
+def export_network_onnx(function: LogitsFunction, example: torch.Tensor, target: Path) -> Path:
+    """Write the network function as ONNX (batch and all spatial sizes dynamic), atomically."""
     axes = {0: "batch", 2: "x", 3: "y", 4: "z"}
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(logits_function, (example.cpu(),), str(tmp), dynamo=False,
+            torch.onnx.export(function, (example.cpu(),), str(tmp), dynamo=False,
                               opset_version=ONNX_OPSET, input_names=[INPUT_NAME],
                               output_names=[OUTPUT_NAME],
                               dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
@@ -71,13 +72,13 @@ def export_logits_onnx(logits_function: LogitsFunction, example: torch.Tensor, t
     return atomic_write(target, write, suffix=".onnx")
 
 
-def cached_logits_onnx(model_dir: Path, logits_function: LogitsFunction, example: torch.Tensor,
-                       refresh: bool = False) -> Path:
-    """The cached ONNX file of this model's network, converting it first if needed.
+def cached_network_onnx(model_dir: Path, kind: str, function: LogitsFunction, example: torch.Tensor,
+                        refresh: bool = False) -> Path:
+    """The cached ONNX file of this model's network (the ``kind`` cut), converting it first if needed.
 
     ``refresh`` re-converts (after a cached file failed to load or to verify)."""
     checksum = model_checksum(model_dir)
-    candidates = candidate_paths(model_dir, checksum)
+    candidates = candidate_paths(model_dir, checksum, kind)
     if not refresh:
         for path in candidates:
             if path.is_file() and path.stat().st_size > 0:
@@ -87,7 +88,7 @@ def cached_logits_onnx(model_dir: Path, logits_function: LogitsFunction, example
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             logger.info("converting the network of %s to ONNX: %s", model_dir, path)
-            return export_logits_onnx(logits_function, example, path)
+            return export_network_onnx(function, example, path)
         except OSError as failure:  # read-only model folder: try the user cache
             logger.info("cannot write %s (%s)", path, failure.strerror or failure)
             error = failure

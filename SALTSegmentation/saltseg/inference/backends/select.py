@@ -1,4 +1,4 @@
-"""Choosing the runtime for the network's logits: torch or OpenVINO.
+"""Choosing the runtime for the network cut out of ``model.pt`` (features or logits): torch or OpenVINO.
 
 ``auto`` uses OpenVINO on the CPU when it is installed and torch otherwise. Whatever was asked for, a runtime is used only after its logits on the probe window
 match torch's (:func:`check_against_torch`); any failure — conversion, loading, mismatch — logs a
@@ -15,7 +15,7 @@ from ...errors import ModelError
 from ...model.logits import LogitsFunction
 from ...model.model_io import SaltModel
 from . import BACKEND_CHOICES
-from .onnx_file import cached_logits_onnx
+from .onnx_file import cached_network_onnx
 from .runtimes import EXTRAS, RUNTIMES, is_installed
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class NetworkBackend(Protocol):
     name: str
 
     def run(self, windows: torch.Tensor) -> torch.Tensor:
-        """``[B, 1, *roi]`` float32 windows → logits ``[B, N, *roi]``."""
+        """``[B, 1, *roi]`` float32 windows → the cut's output ``[B, K, *roi]``."""
 
 
 def check_requested(requested: str, device: torch.device) -> None:
@@ -57,33 +57,40 @@ def candidates(requested: str, device: torch.device) -> list[str]:
     return [requested]
 
 
-def check_against_torch(backend: NetworkBackend, probe: torch.Tensor, reference_logits: torch.Tensor,
+def check_against_torch(backend: NetworkBackend, probe: torch.Tensor, reference_output: torch.Tensor,
+                        to_logits: Callable[[torch.Tensor], torch.Tensor],
                         leaf_labels: Callable[[torch.Tensor], torch.Tensor]) -> tuple[bool, str]:
-    logits = backend.run(probe)
-    if logits.shape != reference_logits.shape:
-        return False, f"shape {tuple(logits.shape)} instead of {tuple(reference_logits.shape)}"
-    reference = reference_logits.float().cpu()
+    """Run the backend on the probe: its logits (features go through the head) must match torch's, and
+    so must the leaf labels ``leaf_labels`` derives from either output."""
+    output = backend.run(probe)
+    if output.shape != reference_output.shape:
+        return False, f"shape {tuple(output.shape)} instead of {tuple(reference_output.shape)}"
+    logits = to_logits(output.float())
+    reference = to_logits(reference_output.float().cpu())
     difference = float((logits - reference).abs().max())
     scale = max(1.0, float(reference.abs().max()))
-    agreement = float((leaf_labels(logits) == leaf_labels(reference)).float().mean())
+    agreement = float((leaf_labels(output.float()) == leaf_labels(reference_output.float().cpu())).float().mean())
     summary = f"max |Δ logit| {difference:.2g} (logits up to {scale:.3g}), leaf labels {100 * agreement:.3f} % equal"
     return difference <= LOGIT_TOLERANCE * scale and agreement >= LABEL_AGREEMENT, summary
 
 
-def select_backend(requested: str, model: SaltModel, logits_function: LogitsFunction, probe: torch.Tensor,
-                   reference_logits: torch.Tensor, leaf_labels: Callable[[torch.Tensor], torch.Tensor],
+def select_backend(requested: str, model: SaltModel, kind: str, function: LogitsFunction, probe: torch.Tensor,
+                   reference_output: torch.Tensor, to_logits: Callable[[torch.Tensor], torch.Tensor],
+                   leaf_labels: Callable[[torch.Tensor], torch.Tensor],
                    notes: Optional[list[str]] = None) -> Optional[NetworkBackend]:
-    """The verified runtime to use instead of torch, or None for torch."""
+    """The verified runtime to run ``function`` (the ``kind`` cut of the network) instead of
+    torch, or None for torch."""
     notes = notes if notes is not None else []
     for name in candidates(requested, model.device):
         if model.source is None:
             break
         try:
             for refresh in (False, True):  # a cached file that fails is converted afresh once
-                path = cached_logits_onnx(model.source, logits_function, probe, refresh=refresh)
+                path = cached_network_onnx(model.source, kind, function, probe, refresh=refresh)
                 try:
                     backend = RUNTIMES[name](path, torch.get_num_threads())
-                    accepted, summary = check_against_torch(backend, probe, reference_logits, leaf_labels)
+                    accepted, summary = check_against_torch(backend, probe, reference_output, to_logits,
+                                                            leaf_labels)
                     break
                 except Exception as error:  # noqa: BLE001  (runtimes raise their own types)
                     if refresh:
