@@ -65,9 +65,10 @@ class LeafLayout:
         for channel, label in enumerate(self.slab_labels):
             self.label_channels[label] = channel
 
-        # Path products of internal nodes, parents first: slot of the node, its row, its group,
-        # its parent's slot. Slot ``num_internal`` is the virtual root (the blending weight).
-        internal = [node for node in tree.topological_order() if node not in leaf_set]
+        # Path products of internal nodes. Slots are numbered by depth, so each level is one
+        # contiguous run of slots computed from the levels before it; slot ``num_internal`` is the
+        # virtual root (it carries the blending weight).
+        internal = sorted((node for node in tree.topological_order() if node not in leaf_set), key=tree.depth)
         slot = {node: i for i, node in enumerate(internal)}
         self.num_internal = len(internal)
 
@@ -75,11 +76,14 @@ class LeafLayout:
             parent = tree.parent(node)
             return slot[parent] if parent is not None else self.num_internal
 
-        self.levels: list[tuple[list[int], list[int], list[int], list[int]]] = []
+        #: Per internal slot: its node's row and its group.
+        self.internal_rows: list[int] = [row[node] for node in internal]
+        self.internal_groups: list[int] = [group_of[node] for node in internal]
+        #: Per depth: (first slot, end slot, parent slot of each).
+        self.levels: list[tuple[int, int, list[int]]] = []
         for depth in sorted({tree.depth(node) for node in internal}):
-            nodes = [node for node in internal if tree.depth(node) == depth]
-            self.levels.append(([slot[n] for n in nodes], [row[n] for n in nodes],
-                                [group_of[n] for n in nodes], [parent_slot(n) for n in nodes]))
+            slots = [slot[node] for node in internal if tree.depth(node) == depth]
+            self.levels.append((slots[0], slots[-1] + 1, [parent_slot(internal[s]) for s in slots]))
         #: Per group: the slot of the members' common parent.
         self.group_parents: list[int] = [parent_slot(group[0]) for group in groups]
 
@@ -105,4 +109,6 @@ class LayoutTensors:
         self.slab_nodes = as_tensor(layout.slab_nodes)
         self.label_channels = as_tensor(layout.label_channels)
         self.group_parents = as_tensor(layout.group_parents)
-        self.levels = [tuple(as_tensor(v) for v in level) for level in layout.levels]
+        self.internal_rows = as_tensor(layout.internal_rows)
+        self.internal_groups = as_tensor(layout.internal_groups)
+        self.levels = [(first, end, as_tensor(parents)) for first, end, parents in layout.levels]

