@@ -16,6 +16,8 @@ from saltseg.inference.window_network import WindowNetwork
 from saltseg.model.export import export_model
 from saltseg.model.model_io import load_model
 
+pytestmark = pytest.mark.backends
+
 ROI = (32, 32, 16)
 RUNTIME_NAMES = ("openvino",)
 

@@ -57,7 +57,7 @@ class _Workspace:
         self.rows = torch.empty((len(layout.node_order), voxels), dtype=torch.float32, device=device)
         self.sums = torch.empty((layout.num_groups, voxels), dtype=torch.float32, device=device)
         self.paths = torch.empty((layout.num_internal + 1, voxels), dtype=torch.float32, device=device)
-        self.blocks = []  # (rows [count, size, V], sums [count, V], leaf rows [count, leaves, V] | None, factor)
+        self.blocks = []  # (rows [count, size, V], sums [count, V], leaf rows [count, leaves, V] | None, block)
         for block in layout.blocks:
             rows = self.rows[block.first_row:block.first_row + block.count * block.size]
             rows = rows.view(block.count, block.size, voxels)
@@ -69,7 +69,7 @@ class TreeSoftmaxReducer:
     """SALT's tree softmax for the leaves of a chunk of logits (or of features, with a head).
 
     Per chunk: the logits in layout order (one matrix product with the head's rows permuted, or one
-    row gather), one exp over all rows (per-group max subtracted only when some |logit| is large),
+    row gather), one ``exp2`` over all rows (per-group max subtracted only when some |logit| is large),
     one sum per block giving each group's normaliser, path products for the ~30 internal nodes
     (the blending weight rides on the virtual root), and one multiply-add per block into the slab:
     ``p(leaf) = exp(l_leaf) / Σ_group · path(parent)``, SALT's products of conditional probabilities.

@@ -117,7 +117,9 @@ class _Batcher:
         if values.dim() != 5 or values.shape[1] != reducer.input_channels or values.shape[2:] != windows.shape[2:]:
             raise ModelError(
                 f"model.pt returned shape {tuple(values.shape)} for input {tuple(windows.shape)}; "
-                f"expected {reducer.input_channels} channels (one per label-tree node) at the window size"
+                f"expected {reducer.input_channels} channels "
+                f"({'one per label-tree node' if reducer.kind != 'features' else 'network features'}) "
+                "at the window size"
             )
         if reducer.kind == "probabilities":
             nodes = torch.as_tensor(self.slab_nodes, device=values.device)
