@@ -99,39 +99,43 @@ class ChunkWorkers:
 
 def accumulate_window(slab: torch.Tensor, window: torch.Tensor, weights: WindowWeights,
                       x0: int, y0: int, reducer: LeafReducer, target_voxels: int,
-                      workers: Optional[ChunkWorkers] = None) -> None:
+                      workers: Optional[ChunkWorkers] = None, kept: Optional[tuple[slice, slice, slice]] = None) -> None:
     """``slab[z, c, x0 + i, y0 + j] += weights[i, j, z] · p(leaf c | window[:, i, j, z])``.
 
     ``slab`` is ``[rz, L, X, Y]`` (z first, so finishing and shifting slices are contiguous);
-    ``window`` is ``[K, rx, ry, rz]``. Chunks write disjoint parts of the slab, so they run in
-    parallel.
+    ``window`` is ``[K, rx, ry, rz]``. Only the ``kept`` part of the window (x, y, z slices in window
+    coordinates; default all) is reduced: labels are never read in the padding around the scan.
+    Chunks write disjoint parts of the slab, so they run in parallel.
     """
     channels, rx, ry, rz = window.shape
+    xs, ys, zs = (part.indices(size) for part, size in zip(kept or (slice(None),) * 3, (rx, ry, rz)))
     tasks: list[Callable[[], None]] = []
     if channels <= ZFIRST_MAX_CHANNELS:
         zfirst = window.permute(0, 3, 1, 2).contiguous()  # [K, rz, rx, ry]: ~C/N of an N-channel copy
-        pieces = -(-rx * ry // target_voxels)  # chunks per slice, of (nearly) equal rows
-        rows = -(-rx // pieces)
+        pieces = -(-(xs[1] - xs[0]) * ry // target_voxels)  # chunks per slice, of (nearly) equal rows
+        rows = max(1, -(-(xs[1] - xs[0]) // max(pieces, 1)))
 
         def zfirst_task(z: int, x: int, x_stop: int) -> Callable[[], None]:
-            def run() -> None:
+            def run() -> None:  # whole y rows: the chunk is contiguous
                 reducer(zfirst[:, z, x:x_stop].reshape(channels, -1), weights.zxy[z, x:x_stop].reshape(-1),
                         slab[z, :, x0 + x:x0 + x_stop, y0:y0 + ry])
             return run
 
-        tasks = [zfirst_task(z, x, min(x + rows, rx)) for z in range(rz) for x in range(0, rx, rows)]
+        tasks = [zfirst_task(z, x, min(x + rows, xs[1])) for z in range(zs[0], zs[1])
+                 for x in range(xs[0], xs[1], rows)]
     else:
-        column = ry * rz
-        rows = max(1, target_voxels // column)  # x rows per chunk when one row is small
-        y_block = ry if rows > 1 else max(1, min(ry, target_voxels // rz))
+        z_lo, z_hi = zs[0], zs[1]
+        column = (ys[1] - ys[0]) * (z_hi - z_lo)
+        rows = max(1, target_voxels // max(column, 1))  # x rows per chunk when one row is small
+        y_block = ys[1] - ys[0] if rows > 1 else max(1, min(ys[1] - ys[0], target_voxels // max(z_hi - z_lo, 1)))
 
         def column_task(x: int, x_stop: int, y: int, y_stop: int) -> Callable[[], None]:
             def run() -> None:
-                chunk = window[:, x:x_stop, y:y_stop, :]
-                target = slab[:, :, x0 + x:x0 + x_stop, y0 + y:y0 + y_stop].permute(1, 2, 3, 0)
-                reducer(chunk.reshape(channels, -1), weights.xyz[x:x_stop, y:y_stop, :].reshape(-1), target)
+                chunk = window[:, x:x_stop, y:y_stop, z_lo:z_hi]
+                target = slab[z_lo:z_hi, :, x0 + x:x0 + x_stop, y0 + y:y0 + y_stop].permute(1, 2, 3, 0)
+                reducer(chunk.reshape(channels, -1), weights.xyz[x:x_stop, y:y_stop, z_lo:z_hi].reshape(-1), target)
             return run
 
-        tasks = [column_task(x, min(x + rows, rx), y, min(y + y_block, ry))
-                 for x in range(0, rx, rows) for y in range(0, ry, y_block)]
+        tasks = [column_task(x, min(x + rows, xs[1]), y, min(y + y_block, ys[1]))
+                 for x in range(xs[0], xs[1], rows) for y in range(ys[0], ys[1], y_block)]
     (workers or ChunkWorkers(window.device, 1)).run(tasks)

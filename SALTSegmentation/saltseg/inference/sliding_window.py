@@ -146,6 +146,13 @@ def _slab_order(predictor: Predictor, leaves: torch.Tensor,
     return slab_nodes, torch.as_tensor([channel_of_node[node] for node in label_nodes], device=device)
 
 
+def _kept_part(start: tuple[int, int, int], roi: tuple[int, int, int],
+               kept: tuple[slice, slice, range]) -> tuple[slice, slice, slice]:
+    """The part of the window at ``start`` inside the scan (not padding), in window coordinates."""
+    return tuple(slice(max(0, part.start - s), max(0, min(r, part.stop - s)))
+                 for s, r, part in zip(start, roi, kept))
+
+
 def _is_air(windows: torch.Tensor, skip_below: Optional[float]) -> list[bool]:
     if skip_below is None:
         return [False] * windows.shape[0]
@@ -207,7 +214,9 @@ def _sliding_window_labels(
                     output = batcher(windows[run].unsqueeze(1))  # [b, N, rx, ry, rz]
                     for i, window in zip(run, output.values):
                         x0, y0 = batch[i]
-                        accumulate_window(slab, window, weights, x0, y0, output.reducer, target_voxels, workers)
+                        kept = _kept_part((x0, y0, z0), settings.roi_size, (kept_x, kept_y, kept_z))
+                        accumulate_window(slab, window, weights, x0, y0, output.reducer, target_voxels, workers,
+                                          kept)
                     # Free this batch's output before the next forward pass allocates its own.
                     del output, window
                 del windows
