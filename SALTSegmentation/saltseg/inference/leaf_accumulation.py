@@ -56,6 +56,10 @@ def chunk_voxels(device: torch.device) -> int:
     return CPU_CHUNK_VOXELS if device.type == "cpu" else GPU_CHUNK_VOXELS
 
 
+def already_done() -> None:
+    """The wait of work that is already done."""
+
+
 class ChunkWorkers:
     """Threads that reduce a window's chunks in parallel, each running torch single-threaded.
 
@@ -73,10 +77,18 @@ class ChunkWorkers:
         self._single = device.type == "cpu"
 
     def run(self, tasks: list[Callable[[], None]]) -> None:
+        self.start(tasks)()
+
+    def start(self, tasks: list[Callable[[], None]]) -> Callable[[], None]:
+        """Start the tasks on the worker threads and return the wait for them (which raises what a
+        task raised); without worker threads they run now."""
         if self._executor is not None:
-            for future in [self._executor.submit(task) for task in tasks]:
-                future.result()
-            return
+            futures = [self._executor.submit(task) for task in tasks]
+
+            def wait() -> None:
+                for future in futures:
+                    future.result()
+            return wait
         previous = torch.get_num_threads()
         if self._single:
             torch.set_num_threads(1)
@@ -85,6 +97,7 @@ class ChunkWorkers:
                 task()
         finally:
             torch.set_num_threads(previous)
+        return already_done
 
     def close(self) -> None:
         if self._executor is not None:
@@ -99,13 +112,17 @@ class ChunkWorkers:
 
 def accumulate_window(slab: torch.Tensor, window: torch.Tensor, weights: WindowWeights,
                       x0: int, y0: int, reducer: LeafReducer, target_voxels: int,
-                      workers: Optional[ChunkWorkers] = None, kept: Optional[tuple[slice, slice, slice]] = None) -> None:
+                      workers: Optional[ChunkWorkers] = None, kept: Optional[tuple[slice, slice, slice]] = None,
+                      background: bool = False) -> Callable[[], None]:
     """``slab[z, c, x0 + i, y0 + j] += weights[i, j, z] · p(leaf c | window[:, i, j, z])``.
 
     ``slab`` is ``[rz, L, X, Y]`` (z first, so finishing and shifting slices are contiguous);
     ``window`` is ``[K, rx, ry, rz]``. Only the ``kept`` part of the window (x, y, z slices in window
     coordinates; default all) is reduced: labels are never read in the padding around the scan.
-    Chunks write disjoint parts of the slab, so they run in parallel.
+    Chunks write disjoint parts of the slab, so they run in parallel. With ``background``, the
+    chunks of a narrow output (which read a private z-first copy, not ``window``) keep running after
+    the call returns, so the next window's network can run meanwhile; call the returned wait before
+    touching the slab again. Otherwise (and for wide outputs, read in place) it returns when done.
     """
     channels, rx, ry, rz = window.shape
     xs, ys, zs = (part.indices(size) for part, size in zip(kept or (slice(None),) * 3, (rx, ry, rz)))
@@ -123,6 +140,9 @@ def accumulate_window(slab: torch.Tensor, window: torch.Tensor, weights: WindowW
 
         tasks = [zfirst_task(z, x, min(x + rows, xs[1])) for z in range(zs[0], zs[1])
                  for x in range(xs[0], xs[1], rows)]
+        workers = workers or ChunkWorkers(window.device, 1)
+        if background:
+            return workers.start(tasks)
     else:
         z_lo, z_hi = zs[0], zs[1]
         column = (ys[1] - ys[0]) * (z_hi - z_lo)
@@ -139,3 +159,4 @@ def accumulate_window(slab: torch.Tensor, window: torch.Tensor, weights: WindowW
         tasks = [column_task(x, min(x + rows, xs[1]), y, min(y + y_block, ys[1]))
                  for x in range(xs[0], xs[1], rows) for y in range(ys[0], ys[1], y_block)]
     (workers or ChunkWorkers(window.device, 1)).run(tasks)
+    return already_done

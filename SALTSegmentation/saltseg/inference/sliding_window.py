@@ -33,7 +33,14 @@ import torch
 from ..errors import ModelError, OutOfMemoryError
 from ..progress import ProgressReporter
 from .devices import is_out_of_memory
-from .leaf_accumulation import ChunkWorkers, NetworkOutput, WindowWeights, accumulate_window, chunk_voxels
+from .leaf_accumulation import (
+    ChunkWorkers,
+    NetworkOutput,
+    WindowWeights,
+    accumulate_window,
+    already_done,
+    chunk_voxels,
+)
 from .leaf_reducers import ProbabilityReducer
 from .window_placement import (  # noqa: F401  (re-exported: the historical home of these)
     WINDOW_PLACEMENTS,
@@ -197,6 +204,7 @@ def _sliding_window_labels(
     # output in memory: run windows one by one there.
     batch_size = effective_batch_size(settings.batch_size, device)
     done = skipped = 0
+    pending = already_done  # the wait for the chunks still being reduced
     report("inference", 0.0)
     with ChunkWorkers(device) as workers:
         for k, z0 in enumerate(z_positions):
@@ -205,23 +213,28 @@ def _sliding_window_labels(
                 batch = xy_positions[start:start + batch_size]
                 windows = torch.stack([padded[x0:x0 + rx, y0:y0 + ry, z0:z0 + rz] for x0, y0 in batch])
                 air = _is_air(windows, settings.skip_below)
+                run = [i for i, is_air in enumerate(air) if not is_air]
+                skipped += len(batch) - len(run)
+                # The network runs while the previous window's chunks are still being reduced.
+                output = batcher(windows[run].unsqueeze(1)) if run else None  # [b, K, rx, ry, rz]
+                pending()  # the slab is ours again
                 for (x0, y0), is_air in zip(batch, air):
                     if is_air:  # what a perfect network answers for air: certain background
                         slab[:, background_channel, x0:x0 + rx, y0:y0 + ry].add_(weights.zxy)
-                run = [i for i, is_air in enumerate(air) if not is_air]
-                skipped += len(batch) - len(run)
-                if run:
-                    output = batcher(windows[run].unsqueeze(1))  # [b, N, rx, ry, rz]
+                if output is not None:
                     for i, window in zip(run, output.values):
+                        pending()
                         x0, y0 = batch[i]
                         kept = _kept_part((x0, y0, z0), settings.roi_size, (kept_x, kept_y, kept_z))
-                        accumulate_window(slab, window, weights, x0, y0, output.reducer, target_voxels, workers,
-                                          kept)
+                        pending = accumulate_window(slab, window, weights, x0, y0, output.reducer, target_voxels,
+                                                    workers, kept, background=True)
                     # Free this batch's output before the next forward pass allocates its own.
                     del output, window
                 del windows
                 done += len(batch)
                 report("inference", done / total)
+            pending()
+            pending = already_done
             z_next = z_positions[k + 1] if k + 1 < len(z_positions) else z0 + rz
             finished = z_next - z0
             for z in range(finished):  # one slice at a time: a label-order copy costs one slice
