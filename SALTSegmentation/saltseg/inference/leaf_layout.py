@@ -56,14 +56,11 @@ class LeafLayout:
             first_group += count
             first_channel += count * leaves
         self.num_groups = len(groups)
-        #: Slab channel → node id, and slab channel → position in ``tree.leaves`` (label value).
+        #: Slab channel → node id.
         self.slab_nodes: list[int] = [node for group in groups for node in group if node in leaf_set]
-        label_of = {node: i for i, node in enumerate(tree.leaves)}
-        self.slab_labels: list[int] = [label_of[node] for node in self.slab_nodes]
-        #: Label value → slab channel.
-        self.label_channels: list[int] = [0] * len(self.slab_labels)
-        for channel, label in enumerate(self.slab_labels):
-            self.label_channels[label] = channel
+        #: Label value (position in ``tree.leaves``) → slab channel.
+        channel_of = {node: channel for channel, node in enumerate(self.slab_nodes)}
+        self.label_channels: list[int] = [channel_of[node] for node in tree.leaves]
 
         # Path products of internal nodes. Slots are numbered by depth, so each level is one
         # contiguous run of slots computed from the levels before it; slot ``num_internal`` is the
@@ -87,13 +84,6 @@ class LeafLayout:
         #: Per group: the slot of the members' common parent.
         self.group_parents: list[int] = [parent_slot(group[0]) for group in groups]
 
-    @property
-    def num_leaves(self) -> int:
-        return len(self.slab_nodes)
-
-    def is_identity(self) -> bool:
-        return self.slab_labels == list(range(len(self.slab_labels)))
-
     def tensors(self, device: torch.device) -> "LayoutTensors":
         return LayoutTensors(self, device)
 
@@ -106,8 +96,6 @@ class LayoutTensors:
             return torch.as_tensor(values, dtype=torch.long, device=device)
 
         self.node_order = as_tensor(layout.node_order)
-        self.slab_nodes = as_tensor(layout.slab_nodes)
-        self.label_channels = as_tensor(layout.label_channels)
         self.group_parents = as_tensor(layout.group_parents)
         self.internal_rows = as_tensor(layout.internal_rows)
         self.internal_groups = as_tensor(layout.internal_groups)
