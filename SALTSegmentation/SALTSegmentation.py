@@ -28,10 +28,10 @@ except ImportError:  # headless slicer-core (pytest): only the Logic is usable
     qt = None
     VTKObservationMixin = object
 
-from SALTSegmentationLib import parameters
-from SALTSegmentationLib.engine_session import DEFAULT_IDLE_TIMEOUT
-from SALTSegmentationLib.logic_core import SegmentationLogicCore
-from SALTSegmentationLib.process_runner import SubprocessRunner
+from SALTSegmentationLib.scene import parameters
+from SALTSegmentationLib.engine.engine_session import DEFAULT_IDLE_TIMEOUT
+from SALTSegmentationLib.scene.logic_core import SegmentationLogicCore
+from SALTSegmentationLib.engine.process_runner import SubprocessRunner
 
 MODULE_TITLE = "SALT Segmentation"
 ENGINE_IDLE_SETTING = "SALTSegmentation/EngineIdleSeconds"
@@ -61,7 +61,7 @@ def registerSampleData() -> None:
     """The CT phantom in the Sample Data module (generated on first use, no download), so the
     whole workflow can be tried offline with the bundled demo model."""
     import SampleData
-    from SALTSegmentationLib.sample_data import register_phantom_sample
+    from SALTSegmentationLib.scene.sample_data import register_phantom_sample
 
     thumbnail = os.path.join(os.path.dirname(__file__), "Resources", "Icons", "SALTPhantom.png")
     register_phantom_sample(SampleData.SampleDataLogic, _sampleDataFolder,
@@ -76,7 +76,7 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
     """``segment(volumeNode, segmentationNode=None, model=None, device="auto", wait=True, progress=None)``
     plus ``currentJob`` (``wait(timeout)``), ``cancel``, ``labelTree``, ``subtreeSegmentIds``,
     ``setSubtreeVisibility``, ``subtreeVisibility``, ``showOnlySubtree`` and ``mergeSubtree``
-    (see SALTSegmentationLib.logic_core). The engine runs in its own process (Slicer's Python),
+    (see SALTSegmentationLib.scene.logic_core). The engine runs in its own process (Slicer's Python),
     started on the first ``segment`` and kept loaded for ``engineIdleTimeout`` seconds."""
 
     def __init__(self) -> None:
@@ -84,13 +84,13 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
         app = getattr(slicer, "app", None)
         runner_factory = SubprocessRunner
         if qt is not None and app is not None:
-            from SALTSegmentationLib.qt_process import QProcessRunner
+            from SALTSegmentationLib.engine.qt_process import QProcessRunner
 
             runner_factory = QProcessRunner  # event-driven: the engine's output arrives as Qt signals
         SegmentationLogicCore.__init__(self, process_events=app.processEvents if app is not None else None,
                                        runner_factory=runner_factory, idle_timeout=engineIdleTimeoutSetting())
         if qt is not None:
-            from SALTSegmentationLib.model_panel import models_folder_setting
+            from SALTSegmentationLib.widgets.model_panel import models_folder_setting
 
             self.modelsHome = models_folder_setting()
         loadTerminology()
@@ -101,7 +101,7 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
     def loadPhantom(self, seed: Optional[int] = None):
         """Load the CT phantom (sample data; generated on first use) and show it; returns the volume.
         ``segment(volume)`` then uses the bundled demo model, so it works offline."""
-        from SALTSegmentationLib.sample_data import PHANTOM_SEED, load_phantom
+        from SALTSegmentationLib.scene.sample_data import PHANTOM_SEED, load_phantom
 
         volume = load_phantom(slicer.mrmlScene, _sampleDataFolder(), PHANTOM_SEED if seed is None else seed)
         if hasattr(slicer.util, "setSliceViewerLayers") and getattr(slicer, "app", None) is not None:
@@ -125,13 +125,13 @@ def loadTerminology() -> Optional[str]:
     modules = getattr(slicer, "modules", None)
     if modules is None or not hasattr(modules, "terminologies"):
         return None  # headless (pytest): no Terminologies module
-    from SALTSegmentationLib.terminology_file import TERMINOLOGY_FILE
+    from SALTSegmentationLib.scene.terminology_file import TERMINOLOGY_FILE
 
     return modules.terminologies.logic().LoadTerminologyFromFile(str(TERMINOLOGY_FILE))
 
 
 class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Binds Qt signals to :class:`SALTSegmentationLib.controller.ModuleController` (where the
+    """Binds Qt signals to :class:`SALTSegmentationLib.widgets.controller.ModuleController` (where the
     behaviour lives and is tested) and implements its view with widgets and Slicer's dialogs."""
 
     def __init__(self, parent=None) -> None:
@@ -143,12 +143,12 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._updatingGUIFromParameterNode = False
 
     def setup(self) -> None:
-        from SALTSegmentationLib.controller import ModuleController
-        from SALTSegmentationLib.engine_session import python_executable
-        from SALTSegmentationLib.model_panel import ModelPanel, model_folders_setting
-        from SALTSegmentationLib.qt_process import QProcessRunner
-        from SALTSegmentationLib.segmentation_watcher import SegmentationWatcher
-        from SALTSegmentationLib.tree_widget import TreePanelView
+        from SALTSegmentationLib.widgets.controller import ModuleController
+        from SALTSegmentationLib.engine.engine_session import python_executable
+        from SALTSegmentationLib.widgets.model_panel import ModelPanel, model_folders_setting
+        from SALTSegmentationLib.engine.qt_process import QProcessRunner
+        from SALTSegmentationLib.scene.segmentation_watcher import SegmentationWatcher
+        from SALTSegmentationLib.widgets.tree_widget import TreePanelView
 
         ScriptedLoadableModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/SALTSegmentation.ui"))
@@ -274,7 +274,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic.modelsHome = folder or None
 
     def onInputVolumeChanged(self, node=None) -> None:
-        from SALTSegmentationLib.sample_data import suggested_model
+        from SALTSegmentationLib.scene.sample_data import suggested_model
 
         suggested = suggested_model(node)
         if suggested:  # the phantom asks for the demo model
@@ -362,7 +362,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return self.ui.inputVolumeSelector.currentNode() is not None
 
     def run_settings(self):
-        from SALTSegmentationLib.controller import RunSettings
+        from SALTSegmentationLib.widgets.controller import RunSettings
 
         self.updateParameterNodeFromGUI()
         options = parameters.segment_options(self._parameterNode) if self._parameterNode else {}
@@ -406,7 +406,7 @@ class SALTSegmentationTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self) -> None:
-        from SALTSegmentationLib.dependencies import DependencyProbe
+        from SALTSegmentationLib.engine.dependencies import DependencyProbe
 
         self.setUp()
         self.test_tree_operations_without_engine()

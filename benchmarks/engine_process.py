@@ -29,7 +29,7 @@ def main() -> None:
 
     install_scripted_module_shim()
     import SALTSegmentation
-    from SALTSegmentationLib.mrml_helpers import remove_node_with_dependents
+    from SALTSegmentationLib.scene.mrml_helpers import remove_node_with_dependents
 
     scene = new_scene()
     volume = load_ct(scene, args.ct)
@@ -49,7 +49,7 @@ def main() -> None:
     from saltseg.inference.pipeline import segment_image
     from saltseg.model.model_io import load_model
     from saltseg.models import resolve_model_dir
-    from SALTSegmentationLib.mrml_helpers import sitk_from_volume
+    from SALTSegmentationLib.scene.mrml_helpers import sitk_from_volume
 
     model = load_model(resolve_model_dir(args.model), device="cpu")
     image = sitk_from_volume(volume)

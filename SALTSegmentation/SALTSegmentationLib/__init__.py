@@ -1,22 +1,14 @@
-"""Slicer-side logic of the SALTSegmentation module, kept out of ``SALTSegmentation.py`` so that
-pytest can exercise it against the real MRML library from the ``slicer-core`` wheel.
+"""Slicer-side code of the SALTSegmentation module, kept out of ``SALTSegmentation.py`` so that
+pytest exercises it against the real MRML library of the ``slicer-core`` wheel.
 
-Nothing here imports torch (the engine runs in its own process: ``engine_session``) and only
-``tree_widget``, ``model_panel`` and ``qt_process`` import Qt; the module widget alone imports them.
+Three layers, each importing only the ones below it:
+
+* ``engine``  — the engine process and other helper processes (start, talk, cancel, install);
+  no MRML, no widgets. Nothing here imports torch: the engine runs in its own process.
+* ``scene``   — MRML work: import a result as a segmentation, the label tree stored in the node,
+  subtree visibility/merge, terminology, parameter node, sample data, the console logic.
+* ``widgets`` — widget behaviour (the Qt-free ``controller``) and the few Qt views.
+
+This file and the sub-packages' ``__init__`` import nothing, so registering the module at Slicer's
+start-up costs no SimpleITK, numpy or engine import.
 """
-from .mrml_helpers import ensure_converter_rules, segment_tag
-from .tree_storage import load_tree, store_tree
-from .importer import import_result
-from .subtrees import (merge_subtree, set_subtree_visibility, show_only_subtree, subtree_segment_ids,
-                       subtree_visibility)
-from .tree_model import CheckState, TreePanelModel
-
-# Segmentations copy the registered conversion rules when they are created, so register them
-# before any segmentation node exists (no-op inside Slicer, where the Segmentations module did).
-ensure_converter_rules()
-
-__all__ = [
-    "CheckState", "TreePanelModel", "ensure_converter_rules", "import_result", "load_tree",
-    "merge_subtree", "segment_tag", "set_subtree_visibility", "show_only_subtree", "store_tree",
-    "subtree_segment_ids", "subtree_visibility",
-]

@@ -88,7 +88,8 @@ def write_png(pixels: np.ndarray, path: Path) -> None:
 def render_segmentation_views(out_path: Path) -> dict:
     """Segment-like scene (the shared CT with a real multi-structure SALT result), two views."""
     from saltseg.tree.labeltree import LabelTree
-    from SALTSegmentationLib import import_result, set_subtree_visibility, subtree_segment_ids
+    from SALTSegmentationLib.scene.importer import import_result
+    from SALTSegmentationLib.scene.subtrees import set_subtree_visibility, subtree_segment_ids
 
     tree = LabelTree.from_tree_labels_file(TREE_PATH)
     scene = new_scene()

@@ -5,9 +5,9 @@ from typing import Optional
 
 import slicer_test_support  # noqa: F401  (path set-up)
 from saltseg.errors import Cancelled
-from SALTSegmentationLib.controller import RunSettings
-from SALTSegmentationLib.dependencies import DependencyProbe
-from SALTSegmentationLib.engine_job import EngineJob
+from SALTSegmentationLib.widgets.controller import RunSettings
+from SALTSegmentationLib.engine.dependencies import DependencyProbe
+from SALTSegmentationLib.engine.engine_job import EngineJob
 
 
 class RecordingView:

@@ -21,8 +21,8 @@ from slicer_test_support import (fake_python_slicer, install_scripted_module_shi
 install_scripted_module_shim()
 import SALTSegmentation  # noqa: E402
 from saltseg.errors import Cancelled, ModelError  # noqa: E402
-from SALTSegmentationLib.engine_job import EngineCrashed, EngineJob  # noqa: E402
-from SALTSegmentationLib.logic_core import SCENE_CLOSED  # noqa: E402
+from SALTSegmentationLib.engine.engine_job import EngineCrashed, EngineJob  # noqa: E402
+from SALTSegmentationLib.scene.logic_core import SCENE_CLOSED  # noqa: E402
 
 DEMO = "salt-phantom-demo"  # bundled; long enough on the shared CT to act during inference
 
@@ -98,7 +98,7 @@ def test_second_run_reuses_the_loaded_model_until_the_idle_timeout(logic, thresh
 
 
 def test_crash_messages_name_the_cause():
-    from SALTSegmentationLib.engine_session import describe_exit
+    from SALTSegmentationLib.engine.engine_session import describe_exit
 
     assert "segmentation fault" in describe_exit(139, True, "")
     assert "memory ran out" in describe_exit(137, True, "")
@@ -196,8 +196,8 @@ def test_engine_leaves_at_once_when_slicer_goes_away(tmp_path):
     import json
 
     from slicer_test_support import CT_PATH
-    from SALTSegmentationLib.engine_session import engine_environment
-    from SALTSegmentationLib.process_runner import SubprocessRunner
+    from SALTSegmentationLib.engine.engine_session import engine_environment
+    from SALTSegmentationLib.engine.process_runner import SubprocessRunner
 
     runner = SubprocessRunner()
     lines: list[str] = []
@@ -250,7 +250,7 @@ class FailsToStartRunner:
 
 
 def test_a_start_failing_inside_start_fails_the_run_once_with_a_clear_message():
-    from SALTSegmentationLib.logic_core import SegmentationLogicCore
+    from SALTSegmentationLib.scene.logic_core import SegmentationLogicCore
 
     require_shared_data()
     logic = SegmentationLogicCore(runner_factory=FailsToStartRunner)

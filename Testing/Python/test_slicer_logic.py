@@ -13,8 +13,9 @@ from slicer_test_support import (install_scripted_module_shim, load_ct, new_scen
 install_scripted_module_shim()
 import SALTSegmentation  # noqa: E402
 from saltseg.errors import ModelError, SaltSegError  # noqa: E402
-from SALTSegmentationLib import load_tree, segment_tag  # noqa: E402
-from SALTSegmentationLib.engine_job import EngineJob as SegmentationJob  # noqa: E402
+from SALTSegmentationLib.scene.mrml_helpers import segment_tag  # noqa: E402
+from SALTSegmentationLib.scene.tree_storage import load_tree  # noqa: E402
+from SALTSegmentationLib.engine.engine_job import EngineJob as SegmentationJob  # noqa: E402
 from saltseg.io.writers import TAG_MODEL_ID  # noqa: E402
 
 
@@ -122,8 +123,8 @@ sys.path.insert(0, sys.argv[1])
 from slicer_test_support import install_scripted_module_shim, new_scene
 install_scripted_module_shim()
 import SALTSegmentation
-from SALTSegmentationLib.model_registry import model_choices
-from SALTSegmentationLib.sample_data import DEMO_MODEL_ID, load_phantom
+from SALTSegmentationLib.engine.model_registry import model_choices
+from SALTSegmentationLib.scene.sample_data import DEMO_MODEL_ID, load_phantom
 assert [c.id for c in model_choices([], [sys.argv[1]])] == [sys.argv[1]]
 import tempfile
 volume = load_phantom(new_scene(), tempfile.mkdtemp())  # the sample data works without torch

@@ -16,16 +16,16 @@ from slicer_test_support import install_scripted_module_shim, new_scene, publish
 install_scripted_module_shim()
 from saltseg.models.catalog import DEMO_MODEL_ID  # noqa: E402
 from saltseg.tree.anatomic_codes import anatomic_code  # noqa: E402
-from SALTSegmentationLib.sample_data import (DEMO_MODEL_ID as SAMPLE_DEMO_MODEL_ID,  # noqa: E402
+from SALTSegmentationLib.scene.sample_data import (DEMO_MODEL_ID as SAMPLE_DEMO_MODEL_ID,  # noqa: E402
                                              PHANTOM_SAMPLE_NAME, phantom_file_name, register_phantom_sample)
-from SALTSegmentationLib.segmentation_watcher import SegmentationWatcher  # noqa: E402
-from SALTSegmentationLib.terminology import TERMINOLOGY_CONTEXT, terminology_entry  # noqa: E402
-from SALTSegmentationLib.terminology_file import TERMINOLOGY_FILE, terminology_text  # noqa: E402
+from SALTSegmentationLib.scene.segmentation_watcher import SegmentationWatcher  # noqa: E402
+from SALTSegmentationLib.scene.terminology import TERMINOLOGY_CONTEXT, terminology_entry  # noqa: E402
+from SALTSegmentationLib.scene.terminology_file import TERMINOLOGY_FILE, terminology_text  # noqa: E402
 
 
 def test_shipped_terminology_file_is_generated_from_the_engine_table():
     assert TERMINOLOGY_FILE.read_text(encoding="utf-8") == terminology_text(), \
-        "regenerate: cd SALTSegmentation && python -m SALTSegmentationLib.terminology_file"
+        "regenerate: cd SALTSegmentation && python -m SALTSegmentationLib.scene.terminology_file"
 
 
 def test_every_segment_code_is_in_the_terminology_with_its_side(salt_tree):
@@ -157,8 +157,8 @@ def test_ui_lists_scalar_volumes_only_and_has_a_show_3d_button():
 
 def test_importing_a_result_rebuilds_the_tree_once_with_the_tree_stored(published_tree):
     from slicer_test_support import load_ct, reference_result
-    from SALTSegmentationLib import import_result
-    from SALTSegmentationLib.subtrees import tree_panel_model
+    from SALTSegmentationLib.scene.importer import import_result
+    from SALTSegmentationLib.scene.subtrees import tree_panel_model
 
     scene = new_scene()
     volume = load_ct(scene)

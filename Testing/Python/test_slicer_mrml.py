@@ -11,12 +11,14 @@ import vtk
 
 from slicer_test_support import load_ct, new_scene, published_tree, reference_result, segment_mask  # noqa: F401
 
-from SALTSegmentationLib import import_result, load_tree, segment_tag
-from SALTSegmentationLib.subtrees import (merge_subtree, segment_volumes_ml, set_subtree_visibility,
+from SALTSegmentationLib.scene.importer import import_result
+from SALTSegmentationLib.scene.mrml_helpers import segment_tag
+from SALTSegmentationLib.scene.tree_storage import load_tree
+from SALTSegmentationLib.scene.subtrees import (merge_subtree, segment_volumes_ml, set_subtree_visibility,
                                           show_only_subtree, subtree_segment_ids, subtree_visibility,
                                           tree_panel_model)
-from SALTSegmentationLib.terminology import TERMINOLOGY_TAG, terminology_entry
-from SALTSegmentationLib.tree_model import CheckState
+from SALTSegmentationLib.scene.terminology import TERMINOLOGY_TAG, terminology_entry
+from SALTSegmentationLib.scene.tree_model import CheckState
 from saltseg.io.writers import TAG_LABEL_VALUE, TAG_MODEL_ID, TAG_NODE_INDEX, TAG_TREE_PATH
 
 LUMBAR = "body,bones,spine,lumbar_spine"

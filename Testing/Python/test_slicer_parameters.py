@@ -4,7 +4,7 @@ from __future__ import annotations
 import slicer_test_support  # noqa: F401  (puts the module folder on sys.path)
 import slicer
 
-from SALTSegmentationLib.parameters import (BATCH_SIZE, OVERLAP, read_options, segment_options,
+from SALTSegmentationLib.scene.parameters import (BATCH_SIZE, OVERLAP, read_options, segment_options,
                                             set_default_parameters, write_options)
 
 

@@ -12,7 +12,7 @@ from test_models_helpers import isolated_home  # noqa: F401  (fixture)
 
 install_scripted_module_shim()
 import SALTSegmentation  # noqa: E402
-from SALTSegmentationLib.sample_data import (PHANTOM_SAMPLE_NAME, SUGGESTED_MODEL_ATTRIBUTE,  # noqa: E402
+from SALTSegmentationLib.scene.sample_data import (PHANTOM_SAMPLE_NAME, SUGGESTED_MODEL_ATTRIBUTE,  # noqa: E402
                                              load_phantom, phantom_ct_file, phantom_file_name, phantom_source_file,
                                              register_phantom_sample, suggested_model)
 from saltseg.models.catalog import DEMO_MODEL_ID  # noqa: E402
@@ -78,7 +78,7 @@ def test_phantom_loaded_by_sample_datas_own_loader_still_names_the_demo_model(ca
         def pid(self): return None
         def wait_for_activity(self, timeout): pass
 
-    from SALTSegmentationLib.logic_core import SegmentationLogicCore
+    from SALTSegmentationLib.scene.logic_core import SegmentationLogicCore
 
     logic = SegmentationLogicCore(runner_factory=RecordingRunner)
     logic.segment(volume, wait=False)

@@ -9,7 +9,7 @@ from saltseg.tree.labeltree import LabelTree
 from slicer_test_support import TREE_PATH, require_shared_data
 
 import SALTSegmentationLib  # noqa: F401  (path set-up by slicer_test_support)
-from SALTSegmentationLib.tree_model import CheckState, SegmentInfo, TreePanelModel
+from SALTSegmentationLib.scene.tree_model import CheckState, SegmentInfo, TreePanelModel
 
 LUMBAR = [f"body,bones,spine,lumbar_spine,vertebrae_L{i}" for i in range(1, 6)]
 OTHERS = ["body,bones,spine,thoracic_spine,vertebrae_T12", "body,abdominal_cavity,liver",

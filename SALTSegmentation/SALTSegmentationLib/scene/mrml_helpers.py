@@ -111,3 +111,8 @@ def remove_node_with_dependents(node: "slicer.vtkMRMLNode") -> None:
             scene.RemoveNode(dependent)
     if sh is not None and item and sh.GetItemDataNode(item) is None and item != sh.GetInvalidItemID():
         sh.RemoveItem(item, False, False)
+
+
+# Segmentations copy the registered conversion rules when they are created, so register them
+# before any segmentation node of ours exists (no-op inside Slicer, where the Segmentations module did).
+ensure_converter_rules()

@@ -11,8 +11,8 @@ from typing import Callable, Optional
 import qt
 import slicer
 
-from . import subtrees
-from .tree_model import CheckState, TreePanelModel
+from ..scene import subtrees
+from ..scene.tree_model import CheckState, TreePanelModel
 
 NODE_ROLE = qt.Qt.UserRole + 1
 _QT_STATE = {CheckState.UNCHECKED: qt.Qt.Unchecked, CheckState.PARTIAL: qt.Qt.PartiallyChecked,

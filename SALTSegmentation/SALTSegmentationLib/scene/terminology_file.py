@@ -1,7 +1,7 @@
 """The module's Slicer terminology file (``.term.json``), built from the engine's SNOMED CT table
 (``saltseg.tree.anatomic_codes``, the one source of truth). A test keeps the shipped file equal
 to :func:`terminology_document`; regenerate it with
-``python -m SALTSegmentationLib.terminology_file`` (run from the ``SALTSegmentation`` folder).
+``python -m SALTSegmentationLib.scene.terminology_file`` (run from the ``SALTSegmentation`` folder).
 
 Format: Slicer's ``SegmentationCategoryTypeModifier-*.json`` (dcmqi segment-context schema), as
 loaded by ``vtkSlicerTerminologiesModuleLogic::LoadTerminologyFromFile``.
@@ -15,8 +15,8 @@ from saltseg.tree.anatomic_codes import CODES, LEFT, RIGHT, SCHEME, anatomic_cod
 
 from .terminology import ANATOMICAL_STRUCTURE, TERMINOLOGY_CONTEXT
 
-TERMINOLOGY_FILE = Path(__file__).resolve().parents[1] / "Resources" / "SegmentationCategoryTypeModifier-SALT.term.json"
-BUNDLED_TREE = Path(__file__).resolve().parents[1] / "saltseg" / "resources" / "saros+totalseg-tree-labels.txt"
+TERMINOLOGY_FILE = Path(__file__).resolve().parents[2] / "Resources" / "SegmentationCategoryTypeModifier-SALT.term.json"
+BUNDLED_TREE = Path(__file__).resolve().parents[2] / "saltseg" / "resources" / "saros+totalseg-tree-labels.txt"
 SCHEMA = "https://raw.githubusercontent.com/qiicr/dcmqi/master/doc/segment-context-schema.json#"
 
 

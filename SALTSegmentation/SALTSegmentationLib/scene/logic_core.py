@@ -18,11 +18,11 @@ from typing import Any, Callable, Optional, Union
 from saltseg.errors import Cancelled, ModelError
 
 from . import subtrees
-from .engine_job import EngineJob, EngineResult, ProgressCallback
-from .engine_session import DEFAULT_IDLE_TIMEOUT, EngineSession
+from ..engine.engine_job import EngineJob, EngineResult, ProgressCallback
+from ..engine.engine_session import DEFAULT_IDLE_TIMEOUT, EngineSession
 from .importer import import_result
 from .mrml_helpers import ensure_converter_rules, remove_node_with_dependents, sitk_from_volume
-from .process_runner import ProcessRunner, SubprocessRunner
+from ..engine.process_runner import ProcessRunner, SubprocessRunner
 from .sample_data import suggested_model
 from .tree_storage import load_tree
 

@@ -23,7 +23,7 @@ from .process_runner import ProcessRunner, SubprocessRunner, stop_runner
 logger = logging.getLogger(__name__)
 
 #: The folder holding ``saltseg`` (and this library): put on the engine's PYTHONPATH.
-MODULE_DIR = Path(__file__).resolve().parents[1]
+MODULE_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_IDLE_TIMEOUT = 300.0
 
 

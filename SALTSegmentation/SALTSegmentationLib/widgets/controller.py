@@ -12,11 +12,11 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 from saltseg.errors import SaltSegError
 
-from .dependencies import TORCH_REQUIREMENT, DependencyProbe
-from .engine_job import error_kind
-from .model_registry import DEFAULT_DEVICES, ModelChoice, model_choices
-from .process_runner import ProcessRunner, SubprocessRunner
-from .process_task import ProcessTask, engine_command, module_command
+from ..engine.dependencies import TORCH_REQUIREMENT, DependencyProbe
+from ..engine.engine_job import error_kind
+from ..engine.model_registry import DEFAULT_DEVICES, ModelChoice, model_choices
+from ..engine.process_runner import ProcessRunner, SubprocessRunner
+from ..engine.process_task import ProcessTask, engine_command, module_command
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Talking to the engine process and to helper processes (pip): no MRML, no widgets."""

@@ -1,0 +1,1 @@
+"""Widget behaviour (the Qt-free controller) and the Qt views that bind it."""
