@@ -339,21 +339,25 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def set_output(self, node) -> None:
         self.ui.outputSegmentationSelector.setCurrentNode(node)
 
-    def install_packages(self, requirements) -> bool:
+    def install_packages(self, requirements, constraints: str) -> bool:
         import importlib.util
         import subprocess
 
-        if importlib.util.find_spec("slicer.packaging") is not None:
+        from SALTSegmentationLib.engine.pip_constraints import slicer_pip_install_arguments
+
+        packaging = importlib.util.find_spec("slicer.packaging") is not None
+        args, kwargs = slicer_pip_install_arguments(requirements, constraints, packaging)
+        if packaging:
             # Newer Slicer shows its own progress dialog and, on failure, an error dialog with
             # pip's log: a second dialog of ours would only repeat it.
             try:
-                slicer.util.pip_install(list(requirements), requester=MODULE_TITLE)
+                slicer.util.pip_install(*args, requester=MODULE_TITLE, **kwargs)
             except subprocess.CalledProcessError:
                 return False
             return True
         try:
             with slicer.util.tryWithErrorDisplay("The packages could not be installed.", waitCursor=True):
-                slicer.util.pip_install(" ".join(requirements))
+                slicer.util.pip_install(*args, **kwargs)
         except Exception:  # noqa: BLE001 - tryWithErrorDisplay has shown it
             return False
         return True

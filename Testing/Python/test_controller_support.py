@@ -1,6 +1,7 @@
 """A recording view and a scripted logic for the controller tests (no tests here)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import slicer_test_support  # noqa: F401  (path set-up)
@@ -24,6 +25,7 @@ class RecordingView:
         self.device = "auto"
         self.output = None
         self.installed: list = []
+        self.constraints: list[str] = []
         self.volume = object()
 
     def set_segment_button(self, text, enabled): self.button = (text, enabled)
@@ -36,7 +38,10 @@ class RecordingView:
     def set_devices(self, devices): self.devices = list(devices)
     def select_device(self, name): self.device = name
     def set_output(self, node): self.output = node
-    def install_packages(self, requirements): self.installed.append(list(requirements)); return True
+    def install_packages(self, requirements, constraints):
+        self.installed.append(list(requirements))
+        self.constraints.append(Path(constraints).read_text())  # what pip would have been held to
+        return True
     def has_volume(self): return self.volume is not None
     def run_settings(self): return RunSettings(self.volume, None, "m", self.device, {})
 

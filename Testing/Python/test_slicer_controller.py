@@ -17,8 +17,9 @@ from SALTSegmentationLib.engine.process_runner import SubprocessRunner
 from test_controller_support import FakeJob, Probe, RecordingView, ScriptedLogic
 
 
-def controller(view, logic=None, probe=None):
-    return ModuleController(view, logic or ScriptedLogic(), sys.executable, SubprocessRunner, probe or Probe())
+def controller(view, logic=None, probe=None, scratch=None):
+    return ModuleController(view, logic or ScriptedLogic(), sys.executable, SubprocessRunner, probe or Probe(),
+                            scratch_folder=scratch)
 
 
 def test_button_follows_the_run_and_success_is_reported():
@@ -83,9 +84,9 @@ def test_model_not_installed_offers_the_download_in_slicer_terms():
     assert "saltseg models" not in view.status and "Download selected model" in view.status
 
 
-def test_missing_packages_are_offered_and_the_model_list_refreshes():
+def test_missing_packages_are_offered_and_the_model_list_refreshes(tmp_path):
     view = RecordingView(answers=[True, False])
-    ctl = controller(view, probe=Probe(torch=None, missing=["platformdirs>=3"]))
+    ctl = controller(view, probe=Probe(torch=None, missing=["platformdirs>=3"]), scratch=str(tmp_path))
     view.models = ["stale"]
     ctl.on_segment_clicked()
     assert view.installed == [["platformdirs>=3"]]

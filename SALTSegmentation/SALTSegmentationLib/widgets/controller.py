@@ -12,11 +12,13 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 from saltseg.errors import SaltSegError
 
-from ..engine.dependencies import TORCH_REQUIREMENT, DependencyProbe
+from ..engine.dependencies import DependencyProbe
 from ..engine.engine_job import error_kind
 from ..engine.model_registry import DEFAULT_DEVICES, ModelChoice, model_choices
+from ..engine.pip_constraints import ConstraintsFolder
 from ..engine.process_runner import ProcessRunner, SubprocessRunner
-from ..engine.process_task import ProcessTask, engine_command, module_command
+from ..engine.process_task import ProcessTask, engine_command
+from ..engine.torch_install import install_with_extension, light_the_torch_commands, pytorch_utils_logic
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ class View(Protocol):
     def set_devices(self, devices: Sequence[dict]) -> None: ...
     def select_device(self, name: str) -> None: ...
     def set_output(self, node: Any) -> None: ...
-    def install_packages(self, requirements: Sequence[str]) -> bool: ...
+    def install_packages(self, requirements: Sequence[str], constraints: str) -> bool: ...
     def has_volume(self) -> bool: ...
     def run_settings(self) -> RunSettings: ...
 
@@ -53,13 +55,21 @@ class ModuleController:
     def __init__(self, view: View, logic: Any, python: str,
                  runner_factory: Callable[[], ProcessRunner] = SubprocessRunner,
                  probe: Optional[DependencyProbe] = None,
-                 model_folders: Callable[[], Sequence[str]] = tuple) -> None:
+                 model_folders: Callable[[], Sequence[str]] = tuple,
+                 pytorch_utils: Callable[[], Any] = pytorch_utils_logic,
+                 scratch_folder: Optional[str] = None) -> None:
         self.view = view
         self.logic = logic
         self.python = python
         self.runner_factory = runner_factory
         self.probe = probe or DependencyProbe()
         self.model_folders = model_folders
+        #: The PyTorch extension's logic, or None without the extension.
+        self.pytorch_utils = pytorch_utils
+        #: Where the pip constraints files of installs are written (None: the system's temp folder).
+        self.scratch_folder = scratch_folder
+        #: The PyTorch extension's install runs (it blocks, but lets Qt process events per pip line).
+        self._extension_installing = False
         self.task: Optional[ProcessTask] = None  # model list, model transfer or PyTorch install
         self.task_kind = ""  # "list", "transfer" or "install"
         self.models: list[ModelChoice] = []
@@ -84,7 +94,7 @@ class ModuleController:
 
     @property
     def _installing(self) -> bool:
-        return self.task is not None and not self.task.finished and self.task_kind == "install"
+        return self._extension_installing or self.task is not None and not self.task.finished and self.task_kind == "install"
 
     # ------------------------------------------------------------------ module life
     def on_enter(self) -> None:
@@ -159,24 +169,48 @@ class ModuleController:
         if missing:
             if not self.view.ask_yes_no(f"SALT needs these Python packages: {', '.join(missing)}. Install them now?"):
                 return False
-            installed = self.view.install_packages(missing)
+            with ConstraintsFolder(self.scratch_folder) as constraints:
+                installed = self.view.install_packages(missing, str(constraints))
             self.refresh_models()  # the model list can be read once they are there
             if not installed:
                 return False
         problem = self.probe.torch_problem()
         if problem is not None:
             if self.view.ask_yes_no(f"{problem} Install it now? This downloads 1-3 GB and may take several "
-                                    "minutes; Slicer stays usable meanwhile."):
+                                    "minutes."):
                 self.install_torch()
             return False
         return True
 
     def install_torch(self) -> None:
-        """light-the-torch in a process (what the PyTorch extension runs, minus its final
-        ``import torch`` in Slicer's process), then the model list is read again."""
-        commands = [module_command(self.python, "pip", "install", "light-the-torch>=0.5"),
-                    module_command(self.python, "light_the_torch", "install", TORCH_REQUIREMENT)]
-        self._start_task("install", commands, "Installing PyTorch…", "PyTorch is installed; press Segment.")
+        """Through the PyTorch extension when it is there (blocking; it honours the version
+        requirement), else light-the-torch in processes with Cancel; then the model list is read
+        again. Either way pip is held to Slicer's own package versions (a constraints file)."""
+        if self._extension_installing:  # a second click while its pip lines are processed
+            return
+        logic = self.pytorch_utils()
+        constraints = ConstraintsFolder(self.scratch_folder)
+        if logic is None:
+            self._start_task("install", light_the_torch_commands(self.python, constraints.path),
+                             "Installing PyTorch…", "PyTorch is installed; press Segment.", cleanup=constraints.remove)
+            return
+        self.view.set_status("Installing PyTorch through the PyTorch extension (this takes minutes; "
+                             "pip's output is in the Python console)…")
+        self._extension_installing = True
+        self.update_button()
+        try:
+            with constraints:
+                version = install_with_extension(logic, constraints.path)
+        except Exception as error:  # noqa: BLE001 - the extension raises what pip and its import raise
+            logger.exception("PyTorch installation through the PyTorch extension failed")
+            self.view.show_error(f"PyTorch could not be installed through the PyTorch extension: {error}")
+        else:
+            self.view.set_status("PyTorch was not installed." if version is None
+                                 else f"PyTorch {version} is installed; press Segment.")
+        finally:
+            self._extension_installing = False
+        self.refresh_models()
+        self.update_button()
 
     # ------------------------------------------------------------------ models
     def refresh_models(self) -> None:
@@ -234,14 +268,17 @@ class ModuleController:
             self.task.cancel()
 
     # ------------------------------------------------------------------ background tasks
-    def _start_task(self, kind: str, commands, title: str, success: str) -> None:
+    def _start_task(self, kind: str, commands, title: str, success: str,
+                    cleanup: Callable[[], None] = lambda: None) -> None:
         if self.task is not None and not self.task.finished:
             if self.task_kind != "list":
+                cleanup()
                 self.view.show_error("Another installation or download is still running.")
                 return
             self.task.cancel()
 
         def done(task: ProcessTask) -> None:
+            cleanup()
             self.view.set_progress(False)
             if task.cancelled:
                 self.view.set_status("Cancelled.")
