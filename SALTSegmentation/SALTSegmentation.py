@@ -34,6 +34,16 @@ from SALTSegmentationLib.scene.logic_core import SegmentationLogicCore
 from SALTSegmentationLib.engine.process_runner import SubprocessRunner
 
 MODULE_TITLE = "SALT Segmentation"
+#: This project's repository (EXTENSION_REPOSITORY_URL of the top-level CMakeLists.txt).
+REPOSITORY_URL = "https://github.com/UMEssen/SlicerSALTSegmentation"
+#: The citations of CITATION.cff, as the README gives them.
+SALT_CITATION = ("Becker S.S., Baldini G., Schmidt C.S., et al. SALT: Introducing a framework for hierarchical "
+                 "segmentations in medical imaging using label trees. Sci Rep 15, 44140 (2025). "
+                 "doi:10.1038/s41598-025-31639-1")
+SALT_PREPRINT = ("Koitka S., Baldini G., Schmidt C.S., Pollok O.B., Pelka O., Kohnke J., Borys K., Friedrich C.M., "
+                 "Schaarschmidt B.M., Forsting M., Umutlu L., Haubold J., Nensa F., Hosch R. SALT: Introducing a "
+                 "Framework for Hierarchical Segmentations in Medical Imaging using Softmax for Arbitrary Label "
+                 "Trees. arXiv:2407.08878 (2024)")
 ENGINE_IDLE_SETTING = "SALTSegmentation/EngineIdleSeconds"
 
 
@@ -48,9 +58,11 @@ class SALTSegmentation(ScriptedLoadableModule):
             "Segments a whole-body CT into about 145 anatomical structures with SALT (Softmax for "
             "Arbitrary Label Trees) and shows them nested by anatomy: check a node of the tree to show "
             "its whole subtree, double-click to jump to a structure. "
-            "See <a href='https://github.com/UMEssen/SALT'>UMEssen/SALT</a>.")
+            f"See the <a href='{REPOSITORY_URL}'>documentation</a> and SALT's "
+            "<a href='https://github.com/UMEssen/SALT'>reference code</a>.")
         parent.acknowledgementText = (
-            "SALT: Softmax for Arbitrary Label Trees. Sci Rep 15, 44140 (2025); arXiv:2407.08878. "
+            "If you use this module, please cite SALT: " + SALT_CITATION + ". Preprint: " + SALT_PREPRINT
+            + " (Koitka S. and Baldini G. contributed equally). "
             "Reference implementation and model: UMEssen/SALT (MIT licence).")
         app = getattr(slicer, "app", None)
         if app is not None:
