@@ -94,7 +94,8 @@ class ModuleController:
 
     @property
     def _installing(self) -> bool:
-        return self._extension_installing or self.task is not None and not self.task.finished and self.task_kind == "install"
+        task_running = self.task is not None and not self.task.finished and self.task_kind == "install"
+        return self._extension_installing or task_running
 
     # ------------------------------------------------------------------ module life
     def on_enter(self) -> None:
@@ -192,7 +193,8 @@ class ModuleController:
         constraints = ConstraintsFolder(self.scratch_folder)
         if logic is None:
             self._start_task("install", light_the_torch_commands(self.python, constraints.path),
-                             "Installing PyTorch…", "PyTorch is installed; press Segment.", cleanup=constraints.remove)
+                             "Installing PyTorch…", "PyTorch is installed; press Segment.",
+                             cleanup=constraints.remove)
             return
         self.view.set_status("Installing PyTorch through the PyTorch extension (this takes minutes; "
                              "pip's output is in the Python console)…")
