@@ -38,34 +38,45 @@ def estimated_bytes(path: Path, voxels: int) -> int:
     return SMALL_OUTPUT_BYTES
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """The same path after resolving links, or the same inode (a hard link)."""
-    if a.resolve() == b.resolve():
-        return True
+def _inode(path: Path) -> Optional[tuple[int, int]]:
     try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return False
+        stat = path.stat()
+    except OSError:  # does not exist (yet)
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def refuse_outputs_on_inputs(outputs: Sequence[PathLike], inputs: Iterable[PathLike]) -> None:
     """Raise :class:`OutputError` when an output would replace an input file (same path, symbolic
-    or hard link) or land directly inside an input DICOM folder, or when two outputs are one file."""
-    outputs = [Path(p) for p in outputs]
-    for index, output in enumerate(outputs):
-        for other in outputs[:index]:
-            if _same_file(output, other):
-                raise OutputError(f"two outputs are the same file {output}; give them different names")
+    or hard link) or land directly inside an input DICOM folder, or when two outputs are one file.
+    Linear in the number of paths (a batch compares thousands of outputs with thousands of inputs)."""
+    files: dict[Path, Path] = {}
+    inodes: dict[tuple[int, int], Path] = {}
+    folders: dict[Path, Path] = {}
     for item in inputs:
         source = Path(item)
-        for output in outputs:
-            if source.is_dir():
-                if output.parent.resolve() == source.resolve():
-                    raise OutputError(f"output {output} would be written into the input DICOM folder {source}; "
-                                      "write it elsewhere (nothing was written)")
-            elif _same_file(output, source):
-                raise OutputError(f"output {output} is the input {source}: writing it would destroy the input; "
-                                  "choose another output name (nothing was written)")
+        if source.is_dir():
+            folders[source.resolve()] = source
+            continue
+        files[source.resolve()] = source
+        inode = _inode(source)
+        if inode is not None:
+            inodes[inode] = source
+    seen: dict[Path, Path] = {}
+    for item in outputs:
+        output = Path(item)
+        resolved = output.resolve()
+        if resolved in seen:
+            raise OutputError(f"two outputs are the same file {output}; give them different names")
+        seen[resolved] = output
+        source = files.get(resolved) or inodes.get(_inode(output) or (-1, -1))
+        if source is not None:
+            raise OutputError(f"output {output} is the input {source}: writing it would destroy the input; "
+                              "choose another output name (nothing was written)")
+        folder = folders.get(resolved.parent)
+        if folder is not None:
+            raise OutputError(f"output {output} would be written into the input DICOM folder {folder}; "
+                              "write it elsewhere (nothing was written)")
 
 
 def _check_writable(folder: Path, output: Path) -> None:
