@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     output = check_output_path(args.output)  # the format, before anything is read
     if args.preview is not None and args.preview.suffix.lower() != ".png":
         raise OutputError(f"--preview must name a .png file, got {args.preview.name}")
-    refuse_outputs_on_inputs([output] + ([args.preview] if args.preview else []), [args.input])
+    known_now = [output] + ([args.preview] if args.preview else [])  # the masks' names need the model's tree
+    refuse_outputs_on_inputs(known_now, [args.input])
+    check_output_locations(known_now)  # before the model loads; everything again below, with the space needed
     model_dir = resolve_model_dir(args.model, catalog_file=args.catalog)
     model = load_model(model_dir, args.device)
     for node in args.mask:
