@@ -119,6 +119,8 @@ def check_output_locations(outputs: Sequence[PathLike], voxels: int = 0) -> list
         if free < total + MARGIN_BYTES:
             raise OutputError(f"not enough free space in {folder}: {free / _MB:.0f} MB free, the outputs need up to "
                               f"{(total + MARGIN_BYTES) / _MB:.0f} MB; free some space or write elsewhere")
+    logger.info("%d output location(s) checked%s", len(paths),
+                f"; {len(existing)} existing file(s) will be replaced" if existing else "")
     return existing
 
 
