@@ -42,5 +42,10 @@ class OutputError(SaltSegError):
     """The output cannot be written (bad extension, unwritable folder...)."""
 
 
+class RequestError(SaltSegError):
+    """A front end sent the engine service a request it cannot accept (not JSON, a missing or
+    unknown field, a value of the wrong type): a client mistake, not an engine failure."""
+
+
 class Cancelled(SaltSegError):
     """The user cancelled the run; nothing was written."""

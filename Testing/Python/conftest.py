@@ -27,6 +27,15 @@ SMALL_RULES = ((-10000.0, "background"), (-500.0, "body,fat"), (0.0, "body,soft_
                (300.0, "body,bone"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _network_cache_in_tmp(tmp_path_factory):
+    """Network conversions (ONNX) of the session go to a pytest folder, not the user's cache:
+    tests write only under pytest's temporary folders (subprocesses inherit the variable)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SALTSEG_CACHE_DIR", str(tmp_path_factory.mktemp("network-cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

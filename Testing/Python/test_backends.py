@@ -96,6 +96,24 @@ def test_corrupt_cache_entry_is_converted_again(model_dir):
     assert predictor.backend is not None and beside.stat().st_size > 1000
 
 
+def test_partial_conversion_of_a_killed_run_is_removed_by_the_next_conversion(model_dir):
+    name = next((n for n in RUNTIME_NAMES if runtimes.is_installed(n)), None)
+    if name is None:
+        pytest.skip("openvino is not installed")
+    beside, _ = candidate_paths(model_dir, model_checksum(model_dir))
+    orphan = model_dir / f".{beside.name}.k1ll3d_0.part.onnx"  # what a kill during the export leaves
+    orphan.write_bytes(b"\0" * 65536)
+    other_model = model_dir / ".model-0123456789abcdef.features.onnx.abcdefgh.part.onnx"  # not this target's
+    other_model.write_bytes(b"\0")
+    notes = model_dir / "notes.part.onnx"  # not of our naming
+    notes.write_bytes(b"\0")
+    model = load_model(model_dir, "cpu")
+    predictor = WindowNetwork(model, backend=name)
+    _labels(model, predictor)
+    assert predictor.backend is not None and beside.is_file()
+    assert not orphan.exists() and other_model.exists() and notes.exists()
+
+
 def test_runtime_that_disagrees_with_torch_is_not_used(model_dir, monkeypatch):
     class Wrong:
         name = "openvino"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +112,14 @@ def test_demo_segments_a_phantom_offline_with_the_bundled_model(tmp_path, isolat
     assert "not for clinical use" in completed.stderr
     assert "kidney_right→kidney_left" not in completed.stderr, completed.stderr
     assert "kidney_left→kidney_right" not in completed.stderr, completed.stderr
+    # What the README's quick start promises the demo prints: the mean Dice, the three lowest, swaps.
+    scores = [line for line in completed.stderr.splitlines() if line.startswith("against the phantom's own labels")]
+    assert len(scores) == 1 and re.fullmatch(r"against the phantom's own labels: mean Dice 0\.\d{3} over \d+ "
+                                             r"structures \(lowest: (.+ \d\.\d\d, ){2}.+ \d\.\d\d\); "
+                                             r"left/right swaps: none", scores[0]), scores
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8").split())
+    assert ("prints the mean Dice over the structures against the phantom's own labels, the three lowest, and "
+            "whether any left/right pair was swapped") in readme
     written = [Path(line) for line in completed.stdout.split()]
     assert [p.name for p in written] == ["phantom_03000.nii.gz", "phantom_03000_truth.nii.gz",
                                          "phantom_03000.seg.nrrd", "phantom_03000_preview.png"]

@@ -126,8 +126,7 @@ import SALTSegmentation
 from SALTSegmentationLib.engine.model_registry import model_choices
 from SALTSegmentationLib.scene.sample_data import DEMO_MODEL_ID, load_phantom
 assert [c.id for c in model_choices([], [sys.argv[1]])] == [sys.argv[1]]
-import tempfile
-volume = load_phantom(new_scene(), tempfile.mkdtemp())  # the sample data works without torch
+volume = load_phantom(new_scene(), sys.argv[2])  # the sample data works without torch
 assert volume.GetAttribute("SALT.SuggestedModel") == DEMO_MODEL_ID
 logic = SALTSegmentation.SALTSegmentationLogic()
 scene = new_scene()
@@ -137,12 +136,16 @@ print("ok")
 """
 
 
-def test_module_loads_without_torch_or_registry_packages():
+def test_module_loads_without_torch_or_registry_packages(tmp_path):
+    import os
     import subprocess
     import sys
     from pathlib import Path
 
     here = Path(__file__).resolve().parent
-    run = subprocess.run([sys.executable, "-c", IMPORT_WITHOUT_TORCH, str(here)], capture_output=True, text=True,
-                         timeout=120)
+    system_temp = tmp_path / "system-temp"  # stands for /tmp: nothing may be left there
+    system_temp.mkdir()
+    run = subprocess.run([sys.executable, "-c", IMPORT_WITHOUT_TORCH, str(here), str(tmp_path / "samples")],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(system_temp)})
     assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-2000:]
+    assert list(system_temp.iterdir()) == [] and (tmp_path / "samples" / "SALTPhantom_03000.nii.gz").is_file()

@@ -1,46 +1,20 @@
-"""DICOM series in a folder: find each one (one case per series) and read one by its files."""
+"""DICOM series in a folder for the batch: find each one (one case per series) and read one by its
+files. Listing and reading are :mod:`saltseg.io.dicom_series` (shared with ``saltseg segment``)."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Sequence
 
 import SimpleITK as sitk
 
-from ..errors import InputImageError
-
-logger = logging.getLogger(__name__)
-
-_MODALITY_TAG = "0008|0060"
+from ..io.dicom_series import list_series, read_series_files
 
 
 def find_series(folder: Path) -> dict[str, tuple[str, ...]]:
     """Series UID → its files in slice order, for the series directly in ``folder`` (not below)."""
-    reader = sitk.ImageSeriesReader()
-    series = {}
-    for uid in reader.GetGDCMSeriesIDs(str(folder)):
-        files = tuple(reader.GetGDCMSeriesFileNames(str(folder), uid))
-        if files:
-            series[uid] = files
-    return series
+    return {series.uid: series.files for series in list_series(folder)}
 
 
 def read_series(files: Sequence[str], where: str) -> sitk.Image:
     """Read one DICOM series from its files (in slice order, as :func:`find_series` gives them)."""
-    missing = [name for name in files if not Path(name).is_file()]
-    if missing:
-        raise InputImageError(f"DICOM series in {where}: {len(missing)} of its {len(files)} files are gone "
-                              f"(first: {missing[0]})")
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(list(files))
-    reader.MetaDataDictionaryArrayUpdateOn()
-    reader.LoadPrivateTagsOff()
-    try:
-        image = reader.Execute()
-    except RuntimeError as error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        raise InputImageError(f"cannot read the DICOM series in {where}: "
-                              f"{lines[-1] if lines else 'unreadable'}") from error
-    if reader.HasMetaDataKey(0, _MODALITY_TAG):
-        image.SetMetaData(_MODALITY_TAG, reader.GetMetaData(0, _MODALITY_TAG).strip())
-    return image
+    return read_series_files(files, where)

@@ -18,6 +18,8 @@ from tqdm import tqdm
 
 from ..errors import InputImageError, OutputError, SaltSegError
 from ..inference.pipeline import SegmentOptions
+from ..io.output_check import refuse_outputs_on_inputs
+from ..io.writers import label_table_path
 from ..models import DEFAULT_MODEL_ID, resolve_model_dir
 from ..models.lock import ProcessLock
 from .cases import Case, discover_cases
@@ -50,6 +52,18 @@ def _plan(cases: Sequence[Case], tables: BatchTables, settings: CaseSettings) ->
                 logger.info("case %s: segmenting again (%s)", case.name, problem)
             pending.append(case)
     return pending, skipped
+
+
+def _refuse_outputs_on_inputs(cases: Sequence[Case], outdir: Path, output_format: str) -> None:
+    """No case's output (or its label table) may replace any input of the cohort or land in an
+    input DICOM folder: checked for the whole cohort before any work."""
+    outputs = []
+    for case in cases:
+        output = outdir / (case.name + FORMATS[output_format])
+        outputs.append(output)
+        if output_format == "nii.gz":
+            outputs.append(label_table_path(output))
+    refuse_outputs_on_inputs(outputs, [case.input for case in cases])
 
 
 def _collect(future, case: Case, settings: CaseSettings, allowed_failures: int) -> CaseOutcome:
@@ -137,6 +151,7 @@ def run_batch(inputs: Sequence[PathLike], outdir: PathLike, *, model: Optional[P
         if not cases:
             raise InputImageError(f"no CT found in {', '.join(map(str, inputs))} (NIfTI/NRRD/MHA files, "
                                   "DICOM series or a CSV list with an 'input' column)")
+        _refuse_outputs_on_inputs(cases, outdir, output_format)
         model_dir = resolve_model_dir(model, catalog_file=catalog)
         model_id = str(model) if model is not None else DEFAULT_MODEL_ID
         settings = CaseSettings(str(outdir), str(model_dir.absolute()), model_id, device, output_format,

@@ -5,6 +5,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Optional
 
 from ..errors import OutputError
 from ..io.image_io import read_image
@@ -12,7 +13,9 @@ from ..model.model_io import load_model
 from ..models import resolve_model_dir
 from ..inference.pipeline import segment_image
 from ..io.preview import write_preview
-from ..io.writers import check_output_path, write_node_mask, write_result
+from ..io.output_check import check_output_locations, refuse_outputs_on_inputs, replaced_note
+from ..io.writers import (check_output_path, label_table_path, node_mask_path, output_kind, write_node_mask,
+                          write_result)
 from .segment_options import add_segment_options, segment_options_from_args
 from .progress_bar import StageProgressBar
 
@@ -50,16 +53,33 @@ def _is_node(tree, node: str) -> bool:
     return True
 
 
+def planned_outputs(output: Path, tree, nodes: list[str], preview: Optional[Path]) -> list[Path]:
+    """Every file the run will write: what the pre-flight check must see (add new outputs here)."""
+    outputs = [output]
+    if output_kind(output) == "labelmap":
+        outputs.append(label_table_path(output))
+    outputs += [node_mask_path(output, tree.node_id(node)) for node in nodes]
+    if preview is not None:
+        outputs.append(preview)
+    return outputs
+
+
 def run(args: argparse.Namespace) -> int:
-    output = check_output_path(args.output)  # fail before minutes of work
+    output = check_output_path(args.output)  # the format, before anything is read
     if args.preview is not None and args.preview.suffix.lower() != ".png":
         raise OutputError(f"--preview must name a .png file, got {args.preview.name}")
+    known_now = [output] + ([args.preview] if args.preview else [])  # the masks' names need the model's tree
+    refuse_outputs_on_inputs(known_now, [args.input])
+    check_output_locations(known_now)  # before the model loads; everything again below, with the space needed
     model_dir = resolve_model_dir(args.model, catalog_file=args.catalog)
     model = load_model(model_dir, args.device)
     for node in args.mask:
         if not _is_node(model.tree, node):
             raise OutputError(f"--mask {node!r}: no such node in the model's label tree")
     image = read_image(args.input)
+    outputs = planned_outputs(output, model.tree, args.mask, args.preview)
+    refuse_outputs_on_inputs(outputs, [args.input])
+    replaced = check_output_locations(outputs, voxels=image.GetNumberOfPixels())  # before minutes of work
     options = segment_options_from_args(args)
     with StageProgressBar(enabled=not args.quiet) as bar:
         result = segment_image(image, model, options, progress=bar, model_id=str(args.model or model_dir.name))
@@ -70,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
         written.append(write_preview(image, result.labelmap, result.tree, args.preview))
     names = ", ".join(entry.name for entry in result.label_table()[:8])
     more = len(result.present_values) - 8
+    note = replaced_note(replaced)
     print(f"{len(result.present_values)} structures ({names}{f', … {more} more' if more > 0 else ''}) "
-          f"in {sum(result.timings.values()):.1f} s on {model.device}", file=sys.stderr)
+          f"in {sum(result.timings.values()):.1f} s on {model.device}" + (f"; {note}" if note else ""),
+          file=sys.stderr)
     for path in written:
         print(path)
     return 0

@@ -10,6 +10,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputImageError
+from .dicom_series import read_dicom_folder
 from .nifti_check import nifti_truncation
 
 logger = logging.getLogger(__name__)
@@ -27,28 +28,9 @@ _MAX_ABS_HU = 1e5
 
 
 def read_dicom_series(folder: Path) -> sitk.Image:
-    """The largest DICOM series in ``folder`` (other series are named in a warning)."""
-    reader = sitk.ImageSeriesReader()
-    series_ids = reader.GetGDCMSeriesIDs(str(folder))
-    if not series_ids:
-        raise InputImageError(f"{folder} is a folder but holds no DICOM series")
-    files_by_series = {sid: reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids}
-    chosen = max(files_by_series, key=lambda sid: len(files_by_series[sid]))
-    if len(series_ids) > 1:
-        others = ", ".join(f"{sid} ({len(files_by_series[sid])} files)" for sid in series_ids if sid != chosen)
-        logger.warning("%s holds %d DICOM series; using %s (%d files), ignoring %s", folder,
-                       len(series_ids), chosen, len(files_by_series[chosen]), others)
-    reader.SetFileNames(files_by_series[chosen])
-    reader.MetaDataDictionaryArrayUpdateOn()
-    reader.LoadPrivateTagsOff()
-    try:
-        image = reader.Execute()
-    except RuntimeError as error:
-        raise InputImageError(f"cannot read the DICOM series in {folder}: {_first_line(error)}") from error
-    modality = reader.GetMetaData(0, "0008|0060").strip() if reader.HasMetaDataKey(0, "0008|0060") else ""
-    if modality:
-        image.SetMetaData("0008|0060", modality)
-    return image
+    """The DICOM series of ``folder`` chosen by :data:`.dicom_series.CHOICE_RULE` (others are named
+    in a warning)."""
+    return read_dicom_folder(folder)
 
 
 def _first_line(error: Exception) -> str:

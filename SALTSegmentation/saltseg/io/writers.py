@@ -1,6 +1,10 @@
-"""Writing results: a Slicer ``.seg.nrrd`` or a labelmap (``.nii.gz``/``.nrrd``/``.mha``) with a
-JSON label table beside it. Every file appears only complete (temp file, then rename)."""
+"""Writing results: a Slicer ``.seg.nrrd`` or a labelmap (``.nii.gz``/``.nrrd``/``.mha``/``.mhd``)
+with a JSON label table beside it. Every file appears only complete (temp file, then rename);
+``.mhd``/``.nhdr`` (header + separate data file) are written so that the header names the final data
+file and appears after it."""
 from __future__ import annotations
+
+import logging
 
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -8,19 +12,27 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import SimpleITK as sitk
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, atomic_write_with_data_files, remove_stale_parts
 from ..errors import OutputError
 from ..tree.label_table import label_table, label_table_json
 from ..tree.labeltree import LabelTree
+from .output_check import check_output_locations
 
 SEG_NRRD = ".seg.nrrd"
-LABELMAP_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+LABELMAP_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".nhdr")
 #: Segment tag keys (Slicer stores tags as ``key:value|``); the tree path is the stable key.
 TAG_TREE_PATH = "SALT.TreePath"
 TAG_NODE_INDEX = "SALT.NodeIndex"
 TAG_LABEL_VALUE = "SALT.LabelValue"
 TAG_MODEL_ID = "SALT.ModelId"
 HEADER_TREE = "SALT_LabelTree"
+#: Formats whose header names a separate data file.
+DETACHED_SUFFIXES = (".mhd", ".nhdr")
+#: A temporary file of an earlier run this old was left by a killed process: writing one output
+#: takes seconds, and the temporary file is created just before.
+STALE_PART_AGE_S = 3600.0
+
+logger = logging.getLogger(__name__)
 
 
 def output_kind(path: Union[str, Path]) -> str:
@@ -51,14 +63,24 @@ def label_table_path(labelmap_path: Union[str, Path]) -> Path:
 
 
 def check_output_path(path: Union[str, Path]) -> Path:
-    """Fail before any computation if the output cannot be written."""
+    """Fail before any computation if the output cannot be written (format, folder, not a folder)."""
     path = Path(path)
     output_kind(path)
-    if not path.parent.is_dir():
-        raise OutputError(f"output folder {path.parent} does not exist")
-    if path.is_dir():
-        raise OutputError(f"output {path} is a folder; give a file name")
+    check_output_locations([path])
     return path
+
+
+def write_image_file(image: sitk.Image, path: Union[str, Path], compress: bool = True) -> list[Path]:
+    """Write ``image`` to ``path`` atomically (format from the suffix); returns the files written
+    (the header first for ``.mhd``/``.nhdr``). Temporary files a killed earlier run left for this
+    output are removed first."""
+    path = Path(path)
+    remove_stale_parts(path, older_than_s=STALE_PART_AGE_S)
+    if path.exists():
+        logger.info("replacing the existing %s", path)
+    if path.name.lower().endswith(DETACHED_SUFFIXES):
+        return atomic_write_with_data_files(path, lambda tmp: sitk.WriteImage(image, str(tmp), compress))
+    return [atomic_write(path, lambda tmp: sitk.WriteImage(image, str(tmp), compress), suffix=_suffix(path))]
 
 
 def present_values(labelmap: sitk.Image, background_value: Optional[int]) -> list[int]:
@@ -74,7 +96,7 @@ def write_labelmap(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree
     values = present_values(labelmap, tree.background_value)
     atomic_write(table_path, lambda tmp: tmp.write_text(label_table_json(tree, values, model_id=model_id)))
     try:
-        atomic_write(path, lambda tmp: sitk.WriteImage(labelmap, str(tmp), True), suffix=_suffix(path))
+        write_image_file(labelmap, path)
     except BaseException:
         table_path.unlink(missing_ok=True)
         raise
@@ -141,6 +163,9 @@ def write_seg_nrrd(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree
 
     path = check_output_path(path)
     document = segmentation_document(labelmap, tree, model_id)
+    remove_stale_parts(path, older_than_s=STALE_PART_AGE_S)
+    if path.exists():
+        logger.info("replacing the existing %s", path)
     atomic_write(path, lambda tmp: slicerio.write_segmentation(str(tmp), document), suffix=SEG_NRRD)
     return path
 
@@ -153,8 +178,7 @@ def node_mask_path(output: Union[str, Path], node_id: str) -> Path:
 
 
 def write_node_mask(mask: sitk.Image, output: Union[str, Path], node_id: str) -> Path:
-    path = node_mask_path(output, node_id)
-    return atomic_write(path, lambda tmp: sitk.WriteImage(mask, str(tmp), True), suffix=".nii.gz")
+    return write_image_file(mask, node_mask_path(output, node_id))[0]
 
 
 def write_result(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree, model_id: str = "") -> list[Path]:

@@ -4,6 +4,8 @@
 handles even inside one process, so threads are covered as well. The lock dies with the process,
 so a crashed download never leaves a stale lock behind. Lock files are never deleted: removing a
 lock file while another process waits on it would let a third process lock a different inode.
+The holder writes its pid and start time into the file, so a refused process can say who holds the
+lock and for how long.
 """
 from __future__ import annotations
 
@@ -49,6 +51,25 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def holder_description(path: Path) -> str:
+    """``pid 1234, running for 3 min`` from what the holder wrote into the lock file, or ""."""
+    try:
+        pid, started = path.read_text(encoding="ascii").split()[:2]
+        return f"pid {int(pid)}, running for {_duration(max(0.0, time.time() - float(started)))}"
+    except (OSError, ValueError):  # no holder info yet (older version), or unreadable (Windows lock)
+        return ""
+
+
 class ProcessLock:
     """``with ProcessLock(path, timeout=..., cancel=...):`` — waits (polling, so a cancel token
     and a timeout are honoured) until no other holder of ``path`` remains."""
@@ -74,16 +95,29 @@ class ProcessLock:
                     told = True
                 if self.cancel is not None:
                     self.cancel.raise_if_cancelled()
-                if self.timeout is not None and time.monotonic() - start > self.timeout:
-                    raise LockTimeoutError(
-                        f"another saltseg process (Slicer or command line) is still working on {self.what} "
-                        f"after {self.timeout:.0f} s; wait for it to finish and try again (lock: {self.path})"
-                    )
+                if self.timeout is not None and time.monotonic() - start >= self.timeout:
+                    raise LockTimeoutError(self._busy_message(time.monotonic() - start))
                 time.sleep(self.poll_interval)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
+        self._write_holder(fd)
+
+    def _write_holder(self, fd: int) -> None:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {time.time():.3f}\n".encode("ascii"))
+        except OSError as error:  # the lock holds anyway; only the message loses detail
+            logger.info("cannot note this process in %s: %s", self.path, error)
+
+    def _busy_message(self, waited: float) -> str:
+        holder = holder_description(self.path)
+        who = f"another saltseg process (Slicer or command line{'; ' + holder if holder else ''})"
+        waiting = f" (waited {_duration(waited)})" if self.timeout else ""
+        return (f"{who} is working on {self.what}{waiting}; wait for it to finish and try again "
+                f"(lock: {self.path})")
 
     def release(self) -> None:
         if self._fd is not None:

@@ -16,10 +16,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from ..errors import OutputError
 
 from .errors import ThrottledProgress, report_error
 from .protocol import BYE, DONE, READY, EventWriter
+
+if TYPE_CHECKING:
+    from .requests import SegmentRequest
 
 logger = logging.getLogger(__name__)
 
@@ -57,21 +62,26 @@ class LoadedModel:
         return self._model, False
 
 
-def segment_request(request: dict, cache: LoadedModel, emit: Callable[..., None]) -> None:
-    import SimpleITK as sitk
-
-    from ..atomic import atomic_write
-    from ..inference.pipeline import SegmentOptions, segment_image
+def segment_request(request: SegmentRequest, cache: LoadedModel, emit: Callable[..., None]) -> None:
+    """Segment ``request.input`` into ``request.output`` (a labelmap). The input goes through the
+    CLI's checked reader and the output location is checked before the model is even loaded."""
+    from ..inference.pipeline import segment_image
+    from ..io.image_io import read_image
+    from ..io.output_check import check_output_locations, refuse_outputs_on_inputs
+    from ..io.writers import output_kind, write_image_file
 
     progress = ThrottledProgress(emit)
     progress("loading model", 0.0)
-    folder, model_id = resolve_model(request.get("model"), request.get("home"))
-    model, reused = cache.get(folder, request.get("device") or "auto")
-    image = sitk.ReadImage(request["input"])
-    options = SegmentOptions(**(request.get("options") or {}))
-    result = segment_image(image, model, options, progress, model_id=model_id)
-    output = Path(request["output"])
-    atomic_write(output, lambda tmp: sitk.WriteImage(result.labelmap, str(tmp), False), suffix=output.suffix)
+    output = Path(request.output)
+    if output_kind(output) != "labelmap":
+        raise OutputError(f"the engine writes a labelmap (.nrrd, .nii.gz, .mha, ...), not {output.name}")
+    refuse_outputs_on_inputs([output], [request.input])
+    image = read_image(request.input)
+    check_output_locations([output], voxels=image.GetNumberOfPixels())
+    folder, model_id = resolve_model(request.model, request.home)
+    model, reused = cache.get(folder, request.device)
+    result = segment_image(image, model, request.options, progress, model_id=model_id)
+    write_image_file(result.labelmap, output, compress=False)
     emit(DONE, labelmap=str(output), tree=result.tree.to_json_dict(), model_id=result.model_id,
          warnings=list(result.warnings), timings=result.timings, device=str(model.device),
          model_reused=reused, model_loads=cache.loads)
@@ -98,8 +108,6 @@ def own_process_group() -> None:
 
 
 def serve(idle_timeout: float) -> int:
-    import json
-
     own_process_group()
     emit = EventWriter()
     lines: "queue.Queue[str]" = queue.Queue()
@@ -116,11 +124,10 @@ def serve(idle_timeout: float) -> int:
             continue
         started = time.perf_counter()
         try:
-            request = json.loads(line)
-            operation = OPERATIONS.get(request.get("op"))
-            if operation is None:
-                raise ValueError(f"unknown request {request.get('op')!r}")
-            operation(request, cache, emit)
+            from .requests import parse_request  # imports the pipeline (torch): after READY
+
+            request = parse_request(line)
+            OPERATIONS["segment"](request, cache, emit)
         except BaseException as error:  # noqa: BLE001 - every failure becomes an error event
             report_error(emit, error)
             if isinstance(error, (KeyboardInterrupt, SystemExit)):

@@ -7,12 +7,18 @@ an interrupted conversion leaves nothing behind. A read-only model folder (a sha
 registry copy owned by someone else) falls back to the user's cache folder
 (``$SALTSEG_CACHE_DIR`` or the platform's cache dir), and so do models shipped inside the
 package (the demo model).
+
+A conversion holds a lock on its target (two processes never convert the same model at once) and,
+holding it, first removes the partial files of that target that an earlier, killed conversion left
+(up to the size of the model each): with the lock held, none of them is being written by a live
+process.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -20,9 +26,10 @@ from typing import Optional
 import platformdirs
 import torch
 
-from ...atomic import atomic_write
+from ...atomic import atomic_write, remove_stale_parts
 from ...model.logits import LogitsFunction
 from ...model.model_io import MODEL_FILE
+from ...models.lock import ProcessLock
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +64,11 @@ def candidate_paths(model_dir: Path, checksum: str, kind: str = "features") -> l
     return [model_dir / name, user]
 
 
+def conversion_lock_path(target: Path) -> Path:
+    """The lock file beside ``target`` held while it is converted (never deleted, see ProcessLock)."""
+    return target.with_name(f".{target.name}.lock")
+
+
 def export_network_onnx(function: LogitsFunction, example: torch.Tensor, target: Path) -> Path:
     """Write the network function as ONNX (batch and all spatial sizes dynamic), atomically."""
     axes = {0: "batch", 2: "x", 3: "y", 4: "z"}
@@ -87,8 +99,13 @@ def cached_network_onnx(model_dir: Path, kind: str, function: LogitsFunction, ex
     for path in candidates:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            logger.info("converting the network of %s to ONNX: %s", model_dir, path)
-            return export_network_onnx(function, example, path)
+            with ProcessLock(conversion_lock_path(path), what=f"the ONNX conversion {path}"):
+                if not refresh and path.is_file() and path.stat().st_size > 0:
+                    return path  # another process converted it while this one waited
+                # Holding the lock: any partial file of this target is an orphan of a killed conversion.
+                remove_stale_parts(path, before=time.time())
+                logger.info("converting the network of %s to ONNX: %s", model_dir, path)
+                return export_network_onnx(function, example, path)
         except OSError as failure:  # read-only model folder: try the user cache
             logger.info("cannot write %s (%s)", path, failure.strerror or failure)
             error = failure

@@ -1,0 +1,128 @@
+"""The DICOM series of a folder: list them with their number and description, choose one by a
+stated rule, and read it. GDCM's own warnings (one per file it cannot parse) are kept off the
+terminal: our error message says what matters."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import SimpleITK as sitk
+
+from ..errors import InputImageError
+
+logger = logging.getLogger(__name__)
+
+_MODALITY_TAG = "0008|0060"
+_SERIES_NUMBER_TAG = "0020|0011"
+_SERIES_DESCRIPTION_TAG = "0008|103e"
+
+#: Said in the warning when a folder holds several series, and in the README.
+CHOICE_RULE = "the one with the most slices; among equal ones the lowest series number, then the lowest UID"
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """One DICOM series of a folder: its files in slice order and what names it to a person."""
+
+    uid: str
+    files: tuple[str, ...]
+    number: str = ""
+    description: str = ""
+
+    @property
+    def label(self) -> str:
+        """``series 3 "CT Body 3.0" (20 slices, UID 1.2.3)``; blank fields are said, not left empty."""
+        number = f"series {self.number}" if self.number else "series without number"
+        description = f' "{self.description}"' if self.description else " (no description)"
+        uid = f"UID {self.uid}" if self.uid else "no UID"
+        return f"{number}{description} ({len(self.files)} slices, {uid})"
+
+    def sort_key(self) -> tuple:
+        """Most slices first, then the lowest series number (blank last), then the UID."""
+        try:
+            number = (0, int(self.number))
+        except ValueError:
+            number = (1, 0)
+        return (-len(self.files), number, self.uid)
+
+
+@contextlib.contextmanager
+def quiet_itk() -> Iterator[None]:
+    """ITK warnings off (GDCM prints one per unreadable file, and "No Series were found")."""
+    was = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(was)
+
+
+def _header_tags(file: str) -> tuple[str, str]:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(file)
+    reader.LoadPrivateTagsOff()
+    try:
+        with quiet_itk():
+            reader.ReadImageInformation()
+    except RuntimeError:
+        return "", ""
+
+    def tag(key: str) -> str:
+        return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else ""
+
+    return tag(_SERIES_NUMBER_TAG), tag(_SERIES_DESCRIPTION_TAG)
+
+
+def list_series(folder: Path) -> list[SeriesInfo]:
+    """Every DICOM series directly in ``folder`` (not below), in the order :data:`CHOICE_RULE` prefers."""
+    reader = sitk.ImageSeriesReader()
+    with quiet_itk():
+        uids = reader.GetGDCMSeriesIDs(str(folder))
+        series = []
+        for uid in uids:
+            files = tuple(reader.GetGDCMSeriesFileNames(str(folder), uid))
+            if files:
+                series.append(SeriesInfo(uid, files, *_header_tags(files[0])))
+    return sorted(series, key=SeriesInfo.sort_key)
+
+
+def choose_series(folder: Path) -> SeriesInfo:
+    """The series to segment in ``folder`` (see :data:`CHOICE_RULE`); the others are named in a warning."""
+    series = list_series(folder)
+    if not series:
+        raise InputImageError(f"{folder} is a folder but holds no DICOM series")
+    chosen = series[0]
+    if len(series) > 1:
+        logger.warning("%s holds %d DICOM series; using %s — %s; ignoring %s", folder, len(series),
+                       chosen.label, CHOICE_RULE, "; ".join(other.label for other in series[1:]))
+    return chosen
+
+
+def read_series_files(files: Sequence[str], where: str) -> sitk.Image:
+    """Read one DICOM series from its files in slice order; the modality tag is kept on the image."""
+    missing = [name for name in files if not Path(name).is_file()]
+    if missing:
+        raise InputImageError(f"DICOM series in {where}: {len(missing)} of its {len(files)} files are gone "
+                              f"(first: {missing[0]})")
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(list(files))
+    reader.MetaDataDictionaryArrayUpdateOn()
+    reader.LoadPrivateTagsOff()
+    try:
+        with quiet_itk():
+            image = reader.Execute()
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise InputImageError(f"cannot read the DICOM series in {where}: "
+                              f"{lines[-1] if lines else 'unreadable'}") from error
+    if reader.HasMetaDataKey(0, _MODALITY_TAG):
+        image.SetMetaData(_MODALITY_TAG, reader.GetMetaData(0, _MODALITY_TAG).strip())
+    return image
+
+
+def read_dicom_folder(folder: Path) -> sitk.Image:
+    """The chosen series of ``folder`` (:func:`choose_series`)."""
+    return read_series_files(choose_series(folder).files, str(folder))
