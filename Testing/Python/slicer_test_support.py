@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import types
+import unittest
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,9 @@ def install_scripted_module_shim() -> None:
         def __init__(self, parent=None):
             pass
 
-    class ScriptedLoadableModuleTest:
+    class ScriptedLoadableModuleTest(unittest.TestCase):
+        # A unittest.TestCase, as Slicer's is: slicer.testing.runUnitTest loads it with
+        # unittest.TestLoader, so each test_* method runs on its own.
         def delayDisplay(self, message, msec=0):
             print(message)
 
