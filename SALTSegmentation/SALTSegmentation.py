@@ -29,13 +29,18 @@ except ImportError:  # headless slicer-core (pytest): only the Logic is usable
     qt = None
     VTKObservationMixin = object
 
+# Slicer executes this file at every start-up: only light imports here (the library's heavy
+# parts, SimpleITK, numpy and the engine are imported when the module is used).
 from SALTSegmentationLib.scene import parameters
-from SALTSegmentationLib.engine.engine_session import DEFAULT_IDLE_TIMEOUT
 from SALTSegmentationLib.scene.logic_core import SegmentationLogicCore
 from SALTSegmentationLib.engine.process_runner import SubprocessRunner
 
 MODULE_TITLE = "SALT Segmentation"
 ENGINE_IDLE_SETTING = "SALTSegmentation/EngineIdleSeconds"
+#: The module's terminology (same file as SALTSegmentationLib.scene.terminology_file.TERMINOLOGY_FILE,
+#: spelled out so that loading it at start-up imports nothing of the engine).
+TERMINOLOGY_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Resources",
+                                "SegmentationCategoryTypeModifier-SALT.term.json")
 
 
 class SALTSegmentation(ScriptedLoadableModule):
@@ -55,6 +60,9 @@ class SALTSegmentation(ScriptedLoadableModule):
             "Reference implementation and model: UMEssen/SALT (MIT licence).")
         app = getattr(slicer, "app", None)
         if app is not None:
+            # Once Slicer has started (as SlicerTotalSegmentator does): the terminology before any
+            # scene or .seg.nrrd naming the SALT context is loaded, even if the module is never opened.
+            app.connect("startupCompleted()", loadTerminology)
             app.connect("startupCompleted()", registerSampleData)
 
 
@@ -94,7 +102,7 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
             from SALTSegmentationLib.widgets.model_panel import models_folder_setting
 
             self.modelsHome = models_folder_setting()
-        loadTerminology()
+        loadTerminology()  # no-op when start-up loaded it; needed when the module was added later
 
     def setDefaultParameters(self, parameterNode) -> None:
         parameters.set_default_parameters(parameterNode)
@@ -112,6 +120,8 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
 
 def engineIdleTimeoutSetting() -> float:
     """Seconds the engine keeps its model loaded after a run (setting ``SALTSegmentation/EngineIdleSeconds``)."""
+    from SALTSegmentationLib.engine.engine_session import DEFAULT_IDLE_TIMEOUT
+
     if qt is None:
         return DEFAULT_IDLE_TIMEOUT
     try:
@@ -120,15 +130,20 @@ def engineIdleTimeoutSetting() -> float:
         return DEFAULT_IDLE_TIMEOUT
 
 
+_loadedTerminology: Optional[str] = None
+
+
 def loadTerminology() -> Optional[str]:
-    """Load the module's terminology (the SNOMED CT types of SALT's structures, with laterality)
-    into Slicer, as SlicerTotalSegmentator does; returns its context name."""
+    """Load the module's terminology (the SNOMED CT types of SALT's structures, with laterality
+    and the engine's colours) into Slicer once; returns its context name."""
+    global _loadedTerminology
+    if _loadedTerminology is not None:
+        return _loadedTerminology
     modules = getattr(slicer, "modules", None)
     if modules is None or not hasattr(modules, "terminologies"):
         return None  # headless (pytest): no Terminologies module
-    from SALTSegmentationLib.scene.terminology_file import TERMINOLOGY_FILE
-
-    return modules.terminologies.logic().LoadTerminologyFromFile(str(TERMINOLOGY_FILE))
+    _loadedTerminology = modules.terminologies.logic().LoadTerminologyFromFile(TERMINOLOGY_FILE) or None
+    return _loadedTerminology
 
 
 class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
