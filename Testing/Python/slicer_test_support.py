@@ -31,6 +31,11 @@ def require_shared_data() -> None:
 
 
 def new_scene() -> "slicer.vtkMRMLScene":
+    from SALTSegmentationLib.scene.mrml_helpers import ensure_converter_rules
+
+    # What Slicer's Segmentations module does at application start-up (the wheel has no
+    # application): segmentations copy the registered conversion rules when they are created.
+    ensure_converter_rules()
     scene = slicer.vtkMRMLScene()
     # Slicer's application always has the subject hierarchy node; create it up front so tests
     # that compare scenes before/after a run see only what the run did.
@@ -209,7 +214,7 @@ STARTUP_SCRIPT = r'''
 import json, sys, time, types
 sys.path.insert(0, sys.argv[1])
 import slicer, vtk
-from slicer_test_support import install_scripted_module_shim, new_scene
+from slicer_test_support import install_scripted_module_shim
 install_scripted_module_shim()
 
 class App:  # slicer.app: records what the module connects to startupCompleted()
@@ -236,7 +241,7 @@ class TerminologiesModule:
 original_load = terminologies.LoadTerminologyFromFile
 slicer.app = App()
 slicer.modules = types.SimpleNamespace(terminologies=TerminologiesModule())
-slicer.mrmlScene = new_scene()
+slicer.mrmlScene = slicer.vtkMRMLScene()
 slicer.mrmlScene.GetCacheManager = CacheManager
 sys.modules["SampleData"] = types.SimpleNamespace(SampleDataLogic=SampleDataLogic)
 

@@ -16,6 +16,9 @@ from pathlib import Path
 from slicer_test_support import install_scripted_module_shim, new_scene, published_tree  # noqa: F401
 
 install_scripted_module_shim()
+
+import slicer  # noqa: E402
+import vtk  # noqa: E402
 from saltseg.models.catalog import DEMO_MODEL_ID  # noqa: E402
 from saltseg.tree.anatomic_codes import anatomic_code  # noqa: E402
 from SALTSegmentationLib.scene.sample_data import (DEMO_MODEL_ID as SAMPLE_DEMO_MODEL_ID,  # noqa: E402
@@ -178,3 +181,75 @@ def test_importing_a_result_rebuilds_the_tree_once_with_the_tree_stored(publishe
     import_result(reference_result(published_tree), node, volume)
     assert len(models) == 1 and models[0] is not None  # one rebuild, after the tree was stored
     assert models[0].children(None)
+
+
+def loaded_terminology_colors() -> dict[tuple[str, str], tuple[tuple[int, int, int], str]]:
+    """(type code, modifier code or "") → (recommended colour, 3D Slicer label), as slicer-core's
+    real terminology logic reads them from the shipped file."""
+    logic = slicer.vtkSlicerTerminologiesModuleLogic()
+    name = logic.LoadTerminologyFromFile(str(TERMINOLOGY_FILE))
+    assert name == TERMINOLOGY_CONTEXT
+    category = slicer.vtkSlicerTerminologyCategory()
+    assert logic.GetNthCategoryInTerminology(name, 0, category)
+    colors = {}
+    for index in range(logic.GetNumberOfTypesInTerminologyCategory(name, category)):
+        entry = slicer.vtkSlicerTerminologyType()
+        logic.GetNthTypeInTerminologyCategory(name, category, index, entry)
+        colors[(entry.GetCodeValue(), "")] = (tuple(entry.GetRecommendedDisplayRGBValue()), entry.GetSlicerLabel())
+        for side in range(logic.GetNumberOfTypeModifiersInTerminologyType(name, category, entry)):
+            modifier = slicer.vtkSlicerTerminologyType()
+            logic.GetNthTypeModifierInTerminologyType(name, category, entry, side, modifier)
+            colors[(entry.GetCodeValue(), modifier.GetCodeValue())] = (
+                tuple(modifier.GetRecommendedDisplayRGBValue()), modifier.GetSlicerLabel())
+    return colors
+
+
+def test_terminology_types_carry_the_colour_and_name_of_the_engine(published_tree):
+    from saltseg.tree.colors import node_colors, to_rgb255
+
+    colors = loaded_terminology_colors()
+    assert len([key for key in colors if not key[1]]) == 68
+    grey = (127, 127, 127)  # what Slicer gives a type without recommendedDisplayRGBValue
+    assert all(color != grey for color, _ in colors.values())
+    engine = node_colors(published_tree)
+    checked = set()
+    for node in range(len(published_tree)):
+        code = anatomic_code(published_tree.path(node))
+        if code is None:
+            continue
+        key = (code.value, code.laterality[0] if code.laterality else "")
+        color, label = colors[key]
+        assert color == to_rgb255(engine[node]), published_tree.path(node)
+        assert label == published_tree.display_name(node)
+        checked.add(key)
+    sided = {code for code, side in colors if side}
+    # Every structure was checked; only a sided type's own entry (e.g. "Kidney") is no tree node.
+    assert checked == {key for key in colors if key[1] or key[0] not in sided}
+
+
+def test_imported_segments_have_the_colour_their_terminology_type_recommends(published_tree):
+    from slicer_test_support import load_ct, reference_result
+    from saltseg.tree.colors import to_rgb255
+    from SALTSegmentationLib.scene.importer import import_result
+    from SALTSegmentationLib.scene.terminology import TERMINOLOGY_TAG
+
+    colors = loaded_terminology_colors()
+    scene = new_scene()
+    volume = load_ct(scene)
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    node.CreateDefaultDisplayNodes()
+    import_result(reference_result(published_tree), node, volume)
+    segmentation = node.GetSegmentation()
+    compared = 0
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment = segmentation.GetNthSegment(index)
+        entry = vtk.reference("")
+        if not segment.GetTag(TERMINOLOGY_TAG, entry):
+            continue
+        fields = str(entry).split("~")
+        if fields[0] != TERMINOLOGY_CONTEXT:
+            continue  # a structure without a SALT code keeps Slicer's default entry ("Tissue")
+        type_code, modifier_code = fields[2].split("^")[1], fields[3].split("^")[1]
+        assert to_rgb255(segment.GetColor()) == colors[(type_code, modifier_code)][0], segment.GetName()
+        compared += 1
+    assert compared >= 30
