@@ -121,7 +121,8 @@ class EngineSession:
                 self._start()
 
     def _start(self) -> None:
-        stop_runner(self.runner, self.engine_pid)  # a process that could not take the request must not linger
+        old, self.runner = self.runner, None  # its finished() (emitted from kill) is then ignored
+        stop_runner(old, self.engine_pid)  # a process that could not take the request must not linger
         runner = self._runner_factory()
         runner.on_stdout_line = self._on_stdout
         runner.on_stderr_line = self._on_stderr

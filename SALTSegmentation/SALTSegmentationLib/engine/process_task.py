@@ -87,8 +87,8 @@ class ProcessTask:
             self._on_line(line.strip())
 
     def _finished(self, runner: ProcessRunner, exit_code: int, crashed: bool) -> None:
-        if runner is not self.runner or self.finished:
-            return
+        if runner is not self.runner or self.finished or self.cancelled:
+            return  # (QProcess reports a killed process from within kill(): Cancel decides)
         if exit_code == 0 and not crashed:
             self._next()
         elif self._engine_error is not None:
