@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence
 
 from saltseg.service.protocol import DONE, ERROR, PROGRESS, READY, decode
 
-from .engine_session import describe_exit, engine_environment
+from .engine_session import describe_exit, engine_environment, identity_problem
 from .process_runner import ProcessRunner, SubprocessRunner, stop_runner
 
 
@@ -74,6 +74,10 @@ class ProcessTask:
                 self._on_line(line.strip())
         elif event["event"] == READY:
             self.child_pid = event.get("pid")
+            problem = identity_problem(event)
+            if problem is not None:  # another saltseg shadows the bundled one: stop it at once
+                stop_runner(self.runner, self.child_pid)
+                self._finish(problem)
         elif event["event"] == PROGRESS and self._on_progress is not None:
             self._on_progress(event.get("stage", ""), float(event.get("fraction", 0.0)))
         elif event["event"] == DONE:
