@@ -130,6 +130,9 @@ class EngineSession:
         self._resent = False
         self._said_bye = False
         self._stderr: deque[str] = deque(maxlen=40)
+        #: Receives every line the engine writes besides its protocol (its stderr: warnings,
+        #: tracebacks, library output) — the module's log panel.
+        self.on_output: Optional[Callable[[str], None]] = None
 
     # ------------------------------------------------------------------ requests
     @property
@@ -189,6 +192,7 @@ class EngineSession:
         if event is None:
             if line.strip():
                 logger.info("engine: %s", line)
+                self._output(line)
             return
         kind = event["event"]
         if kind == READY:
@@ -215,6 +219,14 @@ class EngineSession:
     def _on_stderr(self, line: str) -> None:
         self._stderr.append(line)
         logger.debug("engine stderr: %s", line)
+        self._output(line)
+
+    def _output(self, line: str) -> None:
+        if self.on_output is not None:
+            try:
+                self.on_output(line)
+            except Exception:  # noqa: BLE001 - the log must never break the engine's conversation
+                logger.exception("showing the engine's output")
 
     def _on_finished(self, runner: ProcessRunner, exit_code: int, crashed: bool) -> None:
         if runner is not self.runner:
