@@ -77,6 +77,26 @@ def registerSampleData() -> None:
                             lambda: SALTSegmentationLogic().loadPhantom(), thumbnail)
 
 
+#: The packages next to this file that "Reload" must reload too (the engine included: a new engine
+#: process runs the edited files, so the front end must as well).
+LIBRARY_PACKAGES = ("SALTSegmentationLib", "saltseg")
+
+
+def reloadLibrary(packages=LIBRARY_PACKAGES) -> list:
+    """Forget the library's modules so that the next import executes the files on disk again.
+
+    ``slicer.util.reloadScriptedModule`` re-executes only this file (Slicer's
+    Base/Python/slicer/util.py, ``reloadScriptedModule``); the re-executed file then imports the
+    library afresh, each module after the ones it imports (dependency order), as SlicerNNUnet's
+    ``onReload`` reloads its library. Returns the names forgotten."""
+    import sys
+
+    names = [name for name in sys.modules if any(name == p or name.startswith(p + ".") for p in packages)]
+    for name in names:
+        del sys.modules[name]
+    return names
+
+
 def _sampleDataFolder() -> str:
     return slicer.mrmlScene.GetCacheManager().GetRemoteCacheDirectory()
 
@@ -172,8 +192,10 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SALTSegmentationLogic()
+        # Dialogs are opened from the event loop, never inside a QProcess slot (see the controller).
         self.controller = ModuleController(self, self.logic, python_executable(), QProcessRunner,
-                                           model_folders=model_folders_setting)
+                                           model_folders=model_folders_setting,
+                                           defer=lambda action: qt.QTimer.singleShot(0, action))
         self.treeView = TreePanelView(self.ui.structureTreeWidget, self.show_error)
         self.modelPanel = ModelPanel(self.ui.modelComboBox, self.ui.modelMenuButton, self.controller,
                                      on_models_folder_changed=self.onModelsFolderChanged)
@@ -185,6 +207,11 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.watcher = SegmentationWatcher(self._rebuildTimer.start, self.treeView.refresh_check_states)
         self.ui.progressBar.hide()
         self.ui.taskCancelButton.hide()
+        from SALTSegmentationLib.widgets.activity_log import MAX_LINES
+
+        self.ui.logTextEdit.maximumBlockCount = MAX_LINES
+        self.ui.copyLogButton.connect("clicked()", self.onCopyLog)
+        self.ui.clearLogButton.connect("clicked()", self.onClearLog)
 
         self.ui.segmentButton.connect("clicked(bool)", lambda checked: self.controller.on_segment_clicked())
         self.ui.taskCancelButton.connect("clicked()", self.controller.cancel_task)
@@ -211,12 +238,21 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.controller.on_enter()
 
     def cleanup(self) -> None:
+        # Reload or exit: start no process, and let no callback reach these widgets any more.
         self.removeObservers()
         self.watcher.stop()
+        self._rebuildTimer.stop()
         if self.controller is not None:
-            self.controller.cancel_task()
+            self.controller.shutdown()
         if self.logic is not None:
             self.logic.shutdownEngine()
+
+    def onReload(self) -> None:
+        """Reload the library and the engine too, not only this file: the warm engine is stopped
+        (the next run starts one with the edited ``saltseg``), then the library is re-imported."""
+        self.cleanup()
+        reloadLibrary()
+        ScriptedLoadableModuleWidget.onReload(self)
 
     def enter(self) -> None:
         self.initializeParameterNode()
@@ -305,10 +341,23 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def set_status(self, text: str) -> None:
         self.ui.statusLabel.text = text
 
-    def show_error(self, message: str) -> None:
+    def show_error(self, message: str, details: str = "") -> None:
         logging.error(message)
         self.ui.statusLabel.text = f"Error: {message}"
-        slicer.util.errorDisplay(message, windowTitle=MODULE_TITLE)
+        if details:  # "Show Details…": the log's last lines
+            slicer.util.errorDisplay(message, windowTitle=MODULE_TITLE, detailedText=details)
+        else:
+            slicer.util.errorDisplay(message, windowTitle=MODULE_TITLE)
+
+    def append_log(self, line: str) -> None:
+        self.ui.logTextEdit.appendPlainText(line)
+
+    def onCopyLog(self) -> None:
+        qt.QApplication.clipboard().setText(self.controller.log.text())
+
+    def onClearLog(self) -> None:
+        self.controller.log.clear()
+        self.ui.logTextEdit.clear()
 
     def set_progress(self, visible: bool, percent: int = 0, text: str = "") -> None:
         self.ui.progressBar.setVisible(visible)

@@ -36,5 +36,8 @@ class ActivityLog:
     def text(self) -> str:
         return "\n".join(self._lines)
 
+    def clear(self) -> None:
+        self._lines.clear()
+
     def __len__(self) -> int:
         return len(self._lines)
