@@ -37,6 +37,8 @@ from SALTSegmentationLib.engine.process_runner import SubprocessRunner
 
 MODULE_TITLE = "SALT Segmentation"
 ENGINE_IDLE_SETTING = "SALTSegmentation/EngineIdleSeconds"
+#: Quiet time after the last segment event before the tree panel is updated (a burst → one update).
+TREE_UPDATE_DELAY_MS = 300
 #: The module's terminology (same file as SALTSegmentationLib.scene.terminology_file.TERMINOLOGY_FILE,
 #: spelled out so that loading it at start-up imports nothing of the engine).
 TERMINOLOGY_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Resources",
@@ -183,7 +185,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SALTSegmentationLib.engine.engine_session import python_executable
         from SALTSegmentationLib.widgets.model_panel import ModelPanel, model_folders_setting
         from SALTSegmentationLib.engine.qt_process import QProcessRunner
-        from SALTSegmentationLib.scene.segmentation_watcher import SegmentationWatcher
+        from SALTSegmentationLib.scene.segmentation_watcher import SegmentationWatcher, TreeUpdateBatcher
         from SALTSegmentationLib.widgets.tree_widget import TreePanelView
 
         ScriptedLoadableModuleWidget.setup(self)
@@ -199,12 +201,15 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.treeView = TreePanelView(self.ui.structureTreeWidget, self.show_error)
         self.modelPanel = ModelPanel(self.ui.modelComboBox, self.ui.modelMenuButton, self.controller,
                                      on_models_folder_changed=self.onModelsFolderChanged)
-        # Segments added, removed or renamed elsewhere rebuild the tree (once per burst of events).
+        # Segments added or removed elsewhere rebuild the tree, painted ones update their volumes:
+        # once per burst (the timer restarts on every event; the Segment Editor sends one per stroke).
         self._rebuildTimer = qt.QTimer()
         self._rebuildTimer.setSingleShot(True)
-        self._rebuildTimer.setInterval(0)
-        self._rebuildTimer.connect("timeout()", self.rebuildTree)
-        self.watcher = SegmentationWatcher(self._rebuildTimer.start, self.treeView.refresh_check_states)
+        self._rebuildTimer.setInterval(TREE_UPDATE_DELAY_MS)
+        self.treeUpdates = TreeUpdateBatcher(self._rebuildTimer.start, self.rebuildTree, self.treeView.update_segments)
+        self._rebuildTimer.connect("timeout()", self.treeUpdates.flush)
+        self.watcher = SegmentationWatcher(self.treeUpdates.structure_changed, self.treeView.refresh_check_states,
+                                           self.treeUpdates.segment_modified)
         self.ui.progressBar.hide()
         self.ui.taskCancelButton.hide()
         from SALTSegmentationLib.widgets.activity_log import MAX_LINES
@@ -242,6 +247,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.removeObservers()
         self.watcher.stop()
         self._rebuildTimer.stop()
+        self.treeUpdates.clear()
         if self.controller is not None:
             self.controller.shutdown()
         if self.logic is not None:
