@@ -11,7 +11,6 @@ Console use (blocking by default)::
 """
 from __future__ import annotations
 
-import logging
 import os
 import unittest
 from typing import Optional
@@ -34,17 +33,12 @@ except ImportError:  # headless slicer-core (pytest): only the Logic is usable
 from SALTSegmentationLib.scene import parameters
 from SALTSegmentationLib.scene.logic_core import SegmentationLogicCore
 from SALTSegmentationLib.engine.process_runner import SubprocessRunner
+from SALTSegmentationLib.module_setup import loadTerminology, reloadLibrary
 
 MODULE_TITLE = "SALT Segmentation"
 ENGINE_IDLE_SETTING = "SALTSegmentation/EngineIdleSeconds"
 #: Quiet time after the last segment event before the tree panel is updated (a burst → one update).
 TREE_UPDATE_DELAY_MS = 300
-#: The module's terminology (same file as SALTSegmentationLib.scene.terminology_file.TERMINOLOGY_FILE,
-#: spelled out so that loading it at start-up imports nothing of the engine).
-TERMINOLOGY_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Resources",
-                                "SegmentationCategoryTypeModifier-SALT.term.json")
-
-
 class SALTSegmentation(ScriptedLoadableModule):
     def __init__(self, parent) -> None:
         ScriptedLoadableModule.__init__(self, parent)
@@ -77,26 +71,6 @@ def registerSampleData() -> None:
     thumbnail = os.path.join(os.path.dirname(__file__), "Resources", "Icons", "SALTPhantom.png")
     register_phantom_sample(SampleData.SampleDataLogic, _sampleDataFolder,
                             lambda: SALTSegmentationLogic().loadPhantom(), thumbnail)
-
-
-#: The packages next to this file that "Reload" must reload too (the engine included: a new engine
-#: process runs the edited files, so the front end must as well).
-LIBRARY_PACKAGES = ("SALTSegmentationLib", "saltseg")
-
-
-def reloadLibrary(packages=LIBRARY_PACKAGES) -> list:
-    """Forget the library's modules so that the next import executes the files on disk again.
-
-    ``slicer.util.reloadScriptedModule`` re-executes only this file (Slicer's
-    Base/Python/slicer/util.py, ``reloadScriptedModule``); the re-executed file then imports the
-    library afresh, each module after the ones it imports (dependency order), as SlicerNNUnet's
-    ``onReload`` reloads its library. Returns the names forgotten."""
-    import sys
-
-    names = [name for name in sys.modules if any(name == p or name.startswith(p + ".") for p in packages)]
-    for name in names:
-        del sys.modules[name]
-    return names
 
 
 def _sampleDataFolder() -> str:
@@ -152,22 +126,6 @@ def engineIdleTimeoutSetting() -> float:
         return DEFAULT_IDLE_TIMEOUT
 
 
-_loadedTerminology: Optional[str] = None
-
-
-def loadTerminology() -> Optional[str]:
-    """Load the module's terminology (the SNOMED CT types of SALT's structures, with laterality
-    and the engine's colours) into Slicer once; returns its context name."""
-    global _loadedTerminology
-    if _loadedTerminology is not None:
-        return _loadedTerminology
-    modules = getattr(slicer, "modules", None)
-    if modules is None or not hasattr(modules, "terminologies"):
-        return None  # headless (pytest): no Terminologies module
-    _loadedTerminology = modules.terminologies.logic().LoadTerminologyFromFile(TERMINOLOGY_FILE) or None
-    return _loadedTerminology
-
-
 class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Binds Qt signals to :class:`SALTSegmentationLib.widgets.controller.ModuleController` (where the
     behaviour lives and is tested) and implements its view with widgets and Slicer's dialogs."""
@@ -184,6 +142,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SALTSegmentationLib.widgets.controller import ModuleController
         from SALTSegmentationLib.engine.engine_session import python_executable
         from SALTSegmentationLib.widgets.model_panel import ModelPanel, model_folders_setting
+        from SALTSegmentationLib.widgets.module_view import ModuleView
         from SALTSegmentationLib.engine.qt_process import QProcessRunner
         from SALTSegmentationLib.scene.segmentation_watcher import SegmentationWatcher, TreeUpdateBatcher
         from SALTSegmentationLib.widgets.tree_widget import TreePanelView
@@ -195,12 +154,14 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SALTSegmentationLogic()
         # Dialogs are opened from the event loop, never inside a QProcess slot (see the controller).
-        self.controller = ModuleController(self, self.logic, python_executable(), QProcessRunner,
+        self.view = ModuleView(self.ui, MODULE_TITLE, self.run_settings)
+        self.controller = ModuleController(self.view, self.logic, python_executable(), QProcessRunner,
                                            model_folders=model_folders_setting,
                                            defer=lambda action: qt.QTimer.singleShot(0, action))
-        self.treeView = TreePanelView(self.ui.structureTreeWidget, self.show_error)
+        self.treeView = TreePanelView(self.ui.structureTreeWidget, self.view.show_error)
         self.modelPanel = ModelPanel(self.ui.modelComboBox, self.ui.modelMenuButton, self.controller,
                                      on_models_folder_changed=self.onModelsFolderChanged)
+        self.view.controller, self.view.model_panel = self.controller, self.modelPanel
         # Segments added or removed elsewhere rebuild the tree, painted ones update their volumes:
         # once per burst (the timer restarts on every event; the Segment Editor sends one per stroke).
         self._rebuildTimer = qt.QTimer()
@@ -215,8 +176,8 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SALTSegmentationLib.widgets.activity_log import MAX_LINES
 
         self.ui.logTextEdit.maximumBlockCount = MAX_LINES
-        self.ui.copyLogButton.connect("clicked()", self.onCopyLog)
-        self.ui.clearLogButton.connect("clicked()", self.onClearLog)
+        self.ui.copyLogButton.connect("clicked()", self.view.copy_log)
+        self.ui.clearLogButton.connect("clicked()", self.view.clear_log)
 
         self.ui.segmentButton.connect("clicked(bool)", lambda checked: self.controller.on_segment_clicked())
         self.ui.taskCancelButton.connect("clicked()", self.controller.cancel_task)
@@ -339,99 +300,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.modelPanel.select(suggested)
         self.controller.update_button()
 
-    # ------------------------------------------------------------------ the controller's view
-    def set_segment_button(self, text: str, enabled: bool) -> None:
-        self.ui.segmentButton.text = text
-        self.ui.segmentButton.enabled = enabled
-
-    def set_status(self, text: str) -> None:
-        self.ui.statusLabel.text = text
-
-    def show_error(self, message: str, details: str = "") -> None:
-        logging.error(message)
-        self.ui.statusLabel.text = f"Error: {message}"
-        if details:  # "Show Details…": the log's last lines
-            slicer.util.errorDisplay(message, windowTitle=MODULE_TITLE, detailedText=details)
-        else:
-            slicer.util.errorDisplay(message, windowTitle=MODULE_TITLE)
-
-    def append_log(self, line: str) -> None:
-        self.ui.logTextEdit.appendPlainText(line)
-
-    def onCopyLog(self) -> None:
-        qt.QApplication.clipboard().setText(self.controller.log.text())
-
-    def onClearLog(self) -> None:
-        self.controller.log.clear()
-        self.ui.logTextEdit.clear()
-
-    def set_progress(self, visible: bool, percent: int = 0, text: str = "") -> None:
-        self.ui.progressBar.setVisible(visible)
-        self.ui.progressBar.value = percent
-        if text:
-            self.ui.progressBar.format = text
-        task = self.controller.task
-        self.ui.taskCancelButton.setVisible(visible and task is not None and not task.finished)
-
-    def ask_yes_no(self, message: str) -> bool:
-        return slicer.util.confirmYesNoDisplay(message, windowTitle=MODULE_TITLE)
-
-    def ask_text(self, title: str, label: str) -> Optional[str]:
-        # PythonQt's static QInputDialog.getText returns only the text, so Cancel and an empty
-        # answer look alike; a dialog instance tells them apart.
-        dialog = qt.QInputDialog(slicer.util.mainWindow())
-        dialog.setWindowTitle(title)
-        dialog.setLabelText(label)
-        accepted = dialog.exec_() == qt.QDialog.Accepted
-        text = dialog.textValue()
-        dialog.deleteLater()
-        return text if accepted else None
-
-    def set_models(self, choices) -> None:
-        self.modelPanel.set_choices(choices)
-
-    def set_devices(self, devices) -> None:
-        combo = self.ui.deviceComboBox
-        current = combo.currentData
-        combo.clear()
-        labels = {"auto": "Auto", "cuda": "CUDA (NVIDIA GPU)", "mps": "Apple MPS", "cpu": "CPU"}
-        for index, device in enumerate(devices):
-            name = device["name"]
-            combo.addItem(labels.get(name, name), name)
-            combo.model().item(index).setEnabled(bool(device["available"]))
-            combo.setItemData(index, device.get("reason") or labels.get(name, name), qt.Qt.ToolTipRole)
-        self.select_device(current or "auto")
-
-    def select_device(self, name: str) -> None:
-        index = self.ui.deviceComboBox.findData(name)
-        if index >= 0:
-            self.ui.deviceComboBox.setCurrentIndex(index)
-
-    def set_output(self, node) -> None:
-        self.ui.outputSegmentationSelector.setCurrentNode(node)
-
-    def install_packages(self, requirements) -> bool:
-        import importlib.util
-        import subprocess
-
-        if importlib.util.find_spec("slicer.packaging") is not None:
-            # Newer Slicer shows its own progress dialog and, on failure, an error dialog with
-            # pip's log: a second dialog of ours would only repeat it.
-            try:
-                slicer.util.pip_install(list(requirements), requester=MODULE_TITLE)
-            except subprocess.CalledProcessError:
-                return False
-            return True
-        try:
-            with slicer.util.tryWithErrorDisplay("The packages could not be installed.", waitCursor=True):
-                slicer.util.pip_install(" ".join(requirements))
-        except Exception:  # noqa: BLE001 - tryWithErrorDisplay has shown it
-            return False
-        return True
-
-    def has_volume(self) -> bool:
-        return self.ui.inputVolumeSelector.currentNode() is not None
-
+    # ------------------------------------------------------------------ run settings (for the view)
     def run_settings(self):
         from SALTSegmentationLib.widgets.controller import RunSettings
 

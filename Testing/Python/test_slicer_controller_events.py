@@ -154,3 +154,23 @@ def test_closing_the_module_during_a_download_starts_nothing_and_reaches_no_widg
     ctl.on_enter()
     ctl.refresh_models()
     assert len(started) == 1 and visible_models(isolated_home) == []
+
+
+def test_the_qt_view_implements_everything_the_controller_calls():
+    """ModuleView needs Qt (not importable here): its methods are read from its source."""
+    import ast
+    import inspect
+
+    from slicer_test_support import MODULE_DIR
+    from SALTSegmentationLib.widgets.controller import View
+
+    source = (MODULE_DIR / "SALTSegmentationLib" / "widgets" / "module_view.py").read_text()
+    (view_class,) = [node for node in ast.parse(source).body if isinstance(node, ast.ClassDef)]
+    methods = {node.name: node for node in view_class.body if isinstance(node, ast.FunctionDef)}
+    attributes = {target.attr for node in ast.walk(methods["__init__"]) if isinstance(node, ast.Assign)
+                  for target in node.targets if isinstance(target, ast.Attribute)}
+    required = {name for name, member in vars(View).items() if callable(member) and not name.startswith("_")}
+    assert required - set(methods) - attributes == set()
+    for name in required & set(methods):  # same parameters as the protocol
+        expected = [p for p in inspect.signature(getattr(View, name)).parameters]
+        assert [a.arg for a in methods[name].args.args] == expected, name

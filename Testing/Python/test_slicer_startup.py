@@ -16,6 +16,7 @@ install_scripted_module_shim()
 import slicer  # noqa: E402
 
 import SALTSegmentation  # noqa: E402
+from SALTSegmentationLib import module_setup  # noqa: E402
 from SALTSegmentationLib.scene.terminology import TERMINOLOGY_CONTEXT  # noqa: E402
 from SALTSegmentationLib.scene.terminology_file import TERMINOLOGY_FILE  # noqa: E402
 
@@ -24,7 +25,7 @@ TESTS = Path(__file__).parent
 ALLOWED_AT_STARTUP = {"SALTSegmentation", "SALTSegmentationLib", "SALTSegmentationLib.engine",
                       "SALTSegmentationLib.engine.process_runner", "SALTSegmentationLib.scene",
                       "SALTSegmentationLib.scene.logic_core", "SALTSegmentationLib.scene.parameters",
-                      "SALTSegmentationLib.scene.sample_data"}
+                      "SALTSegmentationLib.scene.sample_data", "SALTSegmentationLib.module_setup"}
 HEAVY = ("saltseg", "SimpleITK", "numpy", "scipy", "torch", "vtkmodules.util.numpy_support")
 
 
@@ -63,14 +64,14 @@ def test_terminology_is_loaded_once_whatever_creates_logic(monkeypatch):
         def logic(self):
             return CountingLogic()
 
-    monkeypatch.setattr(SALTSegmentation, "_loadedTerminology", None)
+    monkeypatch.setattr(module_setup, "_loadedTerminology", None)
     monkeypatch.setattr(slicer, "modules", type("Modules", (), {"terminologies": TerminologiesModule()})(),
                         raising=False)
     assert SALTSegmentation.loadTerminology() == TERMINOLOGY_CONTEXT
     SALTSegmentation.SALTSegmentationLogic()
     SALTSegmentation.SALTSegmentationLogic()
-    assert loads == [SALTSegmentation.TERMINOLOGY_FILE]
-    assert Path(SALTSegmentation.TERMINOLOGY_FILE) == TERMINOLOGY_FILE
+    assert loads == [module_setup.TERMINOLOGY_FILE]
+    assert Path(module_setup.TERMINOLOGY_FILE) == TERMINOLOGY_FILE
 
 
 CONVERTER_RULES_SCRIPT = r"""
