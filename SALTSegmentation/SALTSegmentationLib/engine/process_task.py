@@ -76,8 +76,9 @@ class ProcessTask:
             self.child_pid = event.get("pid")
             problem = identity_problem(event)
             if problem is not None:  # another saltseg shadows the bundled one: stop it at once
-                stop_runner(self.runner, self.child_pid)
-                self._finish(problem)
+                runner = self.runner
+                self._finish(problem)  # first: the process's end (reported from kill) is then ignored
+                stop_runner(runner, self.child_pid)
         elif event["event"] == PROGRESS and self._on_progress is not None:
             self._on_progress(event.get("stage", ""), float(event.get("fraction", 0.0)))
         elif event["event"] == DONE:
