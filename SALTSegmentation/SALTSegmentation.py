@@ -11,8 +11,8 @@ Console use (blocking by default)::
 """
 from __future__ import annotations
 
-import logging
 import os
+import unittest
 from typing import Optional
 
 import slicer
@@ -28,10 +28,12 @@ except ImportError:  # headless slicer-core (pytest): only the Logic is usable
     qt = None
     VTKObservationMixin = object
 
+# Slicer executes this file at every start-up: only light imports here (the library's heavy
+# parts, SimpleITK, numpy and the engine are imported when the module is used).
 from SALTSegmentationLib.scene import parameters
-from SALTSegmentationLib.engine.engine_session import DEFAULT_IDLE_TIMEOUT
 from SALTSegmentationLib.scene.logic_core import SegmentationLogicCore
 from SALTSegmentationLib.engine.process_runner import SubprocessRunner
+from SALTSegmentationLib.module_setup import loadTerminology, reloadLibrary
 
 MODULE_TITLE = "SALT Segmentation"
 #: This project's repository (EXTENSION_REPOSITORY_URL of the top-level CMakeLists.txt).
@@ -45,6 +47,8 @@ SALT_PREPRINT = ("Koitka S., Baldini G., Schmidt C.S., Pollok O.B., Pelka O., Ko
                  "Framework for Hierarchical Segmentations in Medical Imaging using Softmax for Arbitrary Label "
                  "Trees. arXiv:2407.08878 (2024)")
 ENGINE_IDLE_SETTING = "SALTSegmentation/EngineIdleSeconds"
+#: Quiet time after the last segment event before the tree panel is updated (a burst → one update).
+TREE_UPDATE_DELAY_MS = 300
 
 
 class SALTSegmentation(ScriptedLoadableModule):
@@ -66,6 +70,9 @@ class SALTSegmentation(ScriptedLoadableModule):
             "Reference implementation and model: UMEssen/SALT (MIT licence).")
         app = getattr(slicer, "app", None)
         if app is not None:
+            # Once Slicer has started (as SlicerTotalSegmentator does): the terminology before any
+            # scene or .seg.nrrd naming the SALT context is loaded, even if the module is never opened.
+            app.connect("startupCompleted()", loadTerminology)
             app.connect("startupCompleted()", registerSampleData)
 
 
@@ -105,7 +112,7 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
             from SALTSegmentationLib.widgets.model_panel import models_folder_setting
 
             self.modelsHome = models_folder_setting()
-        loadTerminology()
+        loadTerminology()  # no-op when start-up loaded it; needed when the module was added later
 
     def setDefaultParameters(self, parameterNode) -> None:
         parameters.set_default_parameters(parameterNode)
@@ -123,23 +130,14 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
 
 def engineIdleTimeoutSetting() -> float:
     """Seconds the engine keeps its model loaded after a run (setting ``SALTSegmentation/EngineIdleSeconds``)."""
+    from SALTSegmentationLib.engine.engine_session import DEFAULT_IDLE_TIMEOUT
+
     if qt is None:
         return DEFAULT_IDLE_TIMEOUT
     try:
         return float(qt.QSettings().value(ENGINE_IDLE_SETTING, DEFAULT_IDLE_TIMEOUT))
     except (TypeError, ValueError):
         return DEFAULT_IDLE_TIMEOUT
-
-
-def loadTerminology() -> Optional[str]:
-    """Load the module's terminology (the SNOMED CT types of SALT's structures, with laterality)
-    into Slicer, as SlicerTotalSegmentator does; returns its context name."""
-    modules = getattr(slicer, "modules", None)
-    if modules is None or not hasattr(modules, "terminologies"):
-        return None  # headless (pytest): no Terminologies module
-    from SALTSegmentationLib.scene.terminology_file import TERMINOLOGY_FILE
-
-    return modules.terminologies.logic().LoadTerminologyFromFile(str(TERMINOLOGY_FILE))
 
 
 class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -158,8 +156,9 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SALTSegmentationLib.widgets.controller import ModuleController
         from SALTSegmentationLib.engine.engine_session import python_executable
         from SALTSegmentationLib.widgets.model_panel import ModelPanel, model_folders_setting
+        from SALTSegmentationLib.widgets.module_view import ModuleView
         from SALTSegmentationLib.engine.qt_process import QProcessRunner
-        from SALTSegmentationLib.scene.segmentation_watcher import SegmentationWatcher
+        from SALTSegmentationLib.scene.segmentation_watcher import SegmentationWatcher, TreeUpdateBatcher
         from SALTSegmentationLib.widgets.tree_widget import TreePanelView
 
         ScriptedLoadableModuleWidget.setup(self)
@@ -168,19 +167,31 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SALTSegmentationLogic()
-        self.controller = ModuleController(self, self.logic, python_executable(), QProcessRunner,
-                                           model_folders=model_folders_setting)
-        self.treeView = TreePanelView(self.ui.structureTreeWidget, self.show_error)
+        # Dialogs are opened from the event loop, never inside a QProcess slot (see the controller).
+        self.view = ModuleView(self.ui, MODULE_TITLE, self.run_settings)
+        self.controller = ModuleController(self.view, self.logic, python_executable(), QProcessRunner,
+                                           model_folders=model_folders_setting,
+                                           defer=lambda action: qt.QTimer.singleShot(0, action))
+        self.treeView = TreePanelView(self.ui.structureTreeWidget, self.view.show_error)
         self.modelPanel = ModelPanel(self.ui.modelComboBox, self.ui.modelMenuButton, self.controller,
                                      on_models_folder_changed=self.onModelsFolderChanged)
-        # Segments added, removed or renamed elsewhere rebuild the tree (once per burst of events).
+        self.view.controller, self.view.model_panel = self.controller, self.modelPanel
+        # Segments added or removed elsewhere rebuild the tree, painted ones update their volumes:
+        # once per burst (the timer restarts on every event; the Segment Editor sends one per stroke).
         self._rebuildTimer = qt.QTimer()
         self._rebuildTimer.setSingleShot(True)
-        self._rebuildTimer.setInterval(0)
-        self._rebuildTimer.connect("timeout()", self.rebuildTree)
-        self.watcher = SegmentationWatcher(self._rebuildTimer.start, self.treeView.refresh_check_states)
+        self._rebuildTimer.setInterval(TREE_UPDATE_DELAY_MS)
+        self.treeUpdates = TreeUpdateBatcher(self._rebuildTimer.start, self.rebuildTree, self.treeView.update_segments)
+        self._rebuildTimer.connect("timeout()", self.treeUpdates.flush)
+        self.watcher = SegmentationWatcher(self.treeUpdates.structure_changed, self.treeView.refresh_check_states,
+                                           self.treeUpdates.segment_modified)
         self.ui.progressBar.hide()
         self.ui.taskCancelButton.hide()
+        from SALTSegmentationLib.widgets.activity_log import MAX_LINES
+
+        self.ui.logTextEdit.maximumBlockCount = MAX_LINES
+        self.ui.copyLogButton.connect("clicked()", self.view.copy_log)
+        self.ui.clearLogButton.connect("clicked()", self.view.clear_log)
 
         self.ui.segmentButton.connect("clicked(bool)", lambda checked: self.controller.on_segment_clicked())
         self.ui.taskCancelButton.connect("clicked()", self.controller.cancel_task)
@@ -207,12 +218,22 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.controller.on_enter()
 
     def cleanup(self) -> None:
+        # Reload or exit: start no process, and let no callback reach these widgets any more.
         self.removeObservers()
         self.watcher.stop()
+        self._rebuildTimer.stop()
+        self.treeUpdates.clear()
         if self.controller is not None:
-            self.controller.cancel_task()
+            self.controller.shutdown()
         if self.logic is not None:
             self.logic.shutdownEngine()
+
+    def onReload(self) -> None:
+        """Reload the library and the engine too, not only this file: the warm engine is stopped
+        (the next run starts one with the edited ``saltseg``), then the library is re-imported."""
+        self.cleanup()
+        reloadLibrary()
+        ScriptedLoadableModuleWidget.onReload(self)
 
     def enter(self) -> None:
         self.initializeParameterNode()
@@ -293,90 +314,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.modelPanel.select(suggested)
         self.controller.update_button()
 
-    # ------------------------------------------------------------------ the controller's view
-    def set_segment_button(self, text: str, enabled: bool) -> None:
-        self.ui.segmentButton.text = text
-        self.ui.segmentButton.enabled = enabled
-
-    def set_status(self, text: str) -> None:
-        self.ui.statusLabel.text = text
-
-    def show_error(self, message: str) -> None:
-        logging.error(message)
-        self.ui.statusLabel.text = f"Error: {message}"
-        slicer.util.errorDisplay(message, windowTitle=MODULE_TITLE)
-
-    def set_progress(self, visible: bool, percent: int = 0, text: str = "") -> None:
-        self.ui.progressBar.setVisible(visible)
-        self.ui.progressBar.value = percent
-        if text:
-            self.ui.progressBar.format = text
-        task = self.controller.task
-        self.ui.taskCancelButton.setVisible(visible and task is not None and not task.finished)
-
-    def ask_yes_no(self, message: str) -> bool:
-        return slicer.util.confirmYesNoDisplay(message, windowTitle=MODULE_TITLE)
-
-    def ask_text(self, title: str, label: str) -> Optional[str]:
-        # PythonQt's static QInputDialog.getText returns only the text, so Cancel and an empty
-        # answer look alike; a dialog instance tells them apart.
-        dialog = qt.QInputDialog(slicer.util.mainWindow())
-        dialog.setWindowTitle(title)
-        dialog.setLabelText(label)
-        accepted = dialog.exec_() == qt.QDialog.Accepted
-        text = dialog.textValue()
-        dialog.deleteLater()
-        return text if accepted else None
-
-    def set_models(self, choices) -> None:
-        self.modelPanel.set_choices(choices)
-
-    def set_devices(self, devices) -> None:
-        combo = self.ui.deviceComboBox
-        current = combo.currentData
-        combo.clear()
-        labels = {"auto": "Auto", "cuda": "CUDA (NVIDIA GPU)", "mps": "Apple MPS", "cpu": "CPU"}
-        for index, device in enumerate(devices):
-            name = device["name"]
-            combo.addItem(labels.get(name, name), name)
-            combo.model().item(index).setEnabled(bool(device["available"]))
-            combo.setItemData(index, device.get("reason") or labels.get(name, name), qt.Qt.ToolTipRole)
-        self.select_device(current or "auto")
-
-    def select_device(self, name: str) -> None:
-        index = self.ui.deviceComboBox.findData(name)
-        if index >= 0:
-            self.ui.deviceComboBox.setCurrentIndex(index)
-
-    def set_output(self, node) -> None:
-        self.ui.outputSegmentationSelector.setCurrentNode(node)
-
-    def install_packages(self, requirements, constraints: str) -> bool:
-        import importlib.util
-        import subprocess
-
-        from SALTSegmentationLib.engine.pip_constraints import slicer_pip_install_arguments
-
-        packaging = importlib.util.find_spec("slicer.packaging") is not None
-        args, kwargs = slicer_pip_install_arguments(requirements, constraints, packaging)
-        if packaging:
-            # Newer Slicer shows its own progress dialog and, on failure, an error dialog with
-            # pip's log: a second dialog of ours would only repeat it.
-            try:
-                slicer.util.pip_install(*args, requester=MODULE_TITLE, **kwargs)
-            except subprocess.CalledProcessError:
-                return False
-            return True
-        try:
-            with slicer.util.tryWithErrorDisplay("The packages could not be installed.", waitCursor=True):
-                slicer.util.pip_install(*args, **kwargs)
-        except Exception:  # noqa: BLE001 - tryWithErrorDisplay has shown it
-            return False
-        return True
-
-    def has_volume(self) -> bool:
-        return self.ui.inputVolumeSelector.currentNode() is not None
-
+    # ------------------------------------------------------------------ run settings (for the view)
     def run_settings(self):
         from SALTSegmentationLib.widgets.controller import RunSettings
 
@@ -416,21 +354,33 @@ class SALTSegmentationTest(ScriptedLoadableModuleTest):
     """Reload and Test. The engine part (segmenting the phantom sample with the bundled demo
     model, in the engine process) needs PyTorch, which the Extensions Index build machines do not
     have (the PyTorch extension installs it on demand): there it is skipped, as
-    SlicerTotalSegmentator does, and only the torch-free part runs."""
+    SlicerTotalSegmentator does, and only the torch-free part runs.
+
+    Slicer's ctest runs this class through ``slicer.testing.runUnitTest``, i.e.
+    ``unittest.TestLoader().loadTestsFromName``: every ``test_*`` method runs on its own and
+    ``runTest`` is never called (Slicer's Base/Python/slicer/testing.py, ``runUnitTest``), so each
+    method guards itself with ``skipTest``."""
 
     def setUp(self) -> None:
         slicer.mrmlScene.Clear()
 
-    def runTest(self) -> None:
+    def requireEngine(self) -> None:
+        """Skip the calling test when the engine cannot run in this Slicer (no PyTorch)."""
         from SALTSegmentationLib.engine.dependencies import DependencyProbe
 
-        self.setUp()
-        self.test_tree_operations_without_engine()
-        if DependencyProbe().torch_problem() is not None:
-            self.delayDisplay("PyTorch is not installed: skipping the engine test")
-            return
-        self.setUp()
-        self.test_phantom_sample_offline()
+        problem = DependencyProbe().torch_problem()
+        if problem is not None:
+            self.skipTest(f"{problem} Skipping the engine test.")
+
+    def runTest(self) -> None:
+        # "Reload and Test" calls runTest: run every test, reporting a skipped one instead of
+        # failing on unittest's SkipTest.
+        for name in ("test_tree_operations_without_engine", "test_phantom_sample_offline"):
+            self.setUp()
+            try:
+                getattr(self, name)()
+            except unittest.SkipTest as reason:
+                self.delayDisplay(f"{name} skipped: {reason}")
 
     def test_tree_operations_without_engine(self) -> None:
         self.delayDisplay("Loading the phantom sample (generated, no download)")
@@ -443,6 +393,7 @@ class SALTSegmentationTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def test_phantom_sample_offline(self) -> None:
+        self.requireEngine()
         self.delayDisplay("Segmenting the phantom sample with the bundled demo model (engine process)")
         logic = SALTSegmentationLogic()
         volume = logic.loadPhantom()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import types
+import unittest
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,11 @@ def require_shared_data() -> None:
 
 
 def new_scene() -> "slicer.vtkMRMLScene":
+    from SALTSegmentationLib.scene.mrml_helpers import ensure_converter_rules
+
+    # What Slicer's Segmentations module does at application start-up (the wheel has no
+    # application): segmentations copy the registered conversion rules when they are created.
+    ensure_converter_rules()
     scene = slicer.vtkMRMLScene()
     # Slicer's application always has the subject hierarchy node; create it up front so tests
     # that compare scenes before/after a run see only what the run did.
@@ -72,7 +78,9 @@ def install_scripted_module_shim() -> None:
         def __init__(self, parent=None):
             pass
 
-    class ScriptedLoadableModuleTest:
+    class ScriptedLoadableModuleTest(unittest.TestCase):
+        # A unittest.TestCase, as Slicer's is: slicer.testing.runUnitTest loads it with
+        # unittest.TestLoader, so each test_* method runs on its own.
         def delayDisplay(self, message, msec=0):
             print(message)
 
@@ -195,3 +203,61 @@ def process_gone(pid: int, within: float) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
+
+
+#: Slicer's start-up as far as this module is concerned, in a fresh interpreter: the module file is
+#: executed, its ScriptedLoadableModule created, then the slots it connected to ``startupCompleted``
+#: run (sample data registration, terminology). ``slicer.app`` is a stand-in recording connections,
+#: the terminology logic is slicer-core's real one. Prints one JSON line: the modules this imported,
+#: the seconds it took, and the terminology contexts loaded. argv: tests folder, cache folder.
+STARTUP_SCRIPT = r'''
+import json, sys, time, types
+sys.path.insert(0, sys.argv[1])
+import slicer, vtk
+from slicer_test_support import install_scripted_module_shim
+install_scripted_module_shim()
+
+class App:  # slicer.app: records what the module connects to startupCompleted()
+    def __init__(self):
+        self.slots = []
+    def connect(self, signal, slot):
+        self.slots.append((signal, slot))
+
+class CacheManager:
+    def GetRemoteCacheDirectory(self):
+        return sys.argv[2]
+
+class SampleDataLogic:  # the SampleData module's registry (Slicer's own module)
+    sources = []
+    @classmethod
+    def registerCustomSampleDataSource(cls, **kwargs):
+        cls.sources.append(kwargs["sampleName"])
+
+terminologies = slicer.vtkSlicerTerminologiesModuleLogic()
+loads = []
+class TerminologiesModule:
+    def logic(self):
+        return terminologies
+original_load = terminologies.LoadTerminologyFromFile
+slicer.app = App()
+slicer.modules = types.SimpleNamespace(terminologies=TerminologiesModule())
+slicer.mrmlScene = slicer.vtkMRMLScene()
+slicer.mrmlScene.GetCacheManager = CacheManager
+sys.modules["SampleData"] = types.SimpleNamespace(SampleDataLogic=SampleDataLogic)
+
+before = set(sys.modules)
+started = time.perf_counter()
+import SALTSegmentation
+SALTSegmentation.SALTSegmentation(types.SimpleNamespace())
+for signal, slot in slicer.app.slots:
+    if signal == "startupCompleted()":
+        slot()
+elapsed = time.perf_counter() - started
+imported = sorted(set(sys.modules) - before)
+contexts = []
+names = vtk.vtkStringArray()
+terminologies.GetLoadedTerminologyNames(names)
+contexts = [names.GetValue(i) for i in range(names.GetNumberOfValues())]
+print(json.dumps({"imported": imported, "seconds": elapsed, "terminologies": contexts,
+                  "samples": SampleDataLogic.sources}))
+'''

@@ -27,10 +27,14 @@ class RecordingView:
         self.installed: list = []
         self.constraints: list[str] = []
         self.volume = object()
+        self.details: list[str] = []
+        self.log: list[str] = []
 
     def set_segment_button(self, text, enabled): self.button = (text, enabled)
     def set_status(self, text): self.status = text
-    def show_error(self, message): self.errors.append(message); self.status = f"Error: {message}"
+    def show_error(self, message, details=""):
+        self.errors.append(message); self.details.append(details); self.status = f"Error: {message}"
+    def append_log(self, line): self.log.append(line)
     def set_progress(self, visible, percent=0, text=""): self.progress = (visible, percent, text)
     def ask_yes_no(self, message): self.questions.append(message); return self.answers.pop(0)
     def ask_text(self, title, label): return self.text

@@ -109,10 +109,20 @@ def test_crash_messages_name_the_cause():
     assert "killed" in behind_launcher and "memory" in behind_launcher and "code 1" not in behind_launcher
 
 
-def test_background_cancel_is_quick_and_leaves_nothing_behind(logic, tmp_path):
+def test_background_cancel_is_quick_and_leaves_nothing_behind(logic, tmp_path, monkeypatch):
     """Through a launcher like Slicer's PythonSlicer, which runs the real Python as its child:
-    Cancel must end the engine itself, not only the launcher."""
+    Cancel must end the engine itself, not only the launcher, and remove the run's temporary
+    folder only once the engine has ended (on Windows its open files would block the removal)."""
     require_shared_data()
+    from SALTSegmentationLib.engine import engine_job, temp_folder
+
+    removals = []
+
+    def remove_folder_recorded(path):
+        removals.append((path, [process_gone(p, 0) for p in (engine_pid, launcher_pid)]))
+        return temp_folder.remove_folder(path)
+
+    monkeypatch.setattr(engine_job, "remove_folder", remove_folder_recorded)
     logic.engine.python = fake_python_slicer(tmp_path)
     scene = new_scene()
     volume = load_ct(scene)
@@ -125,9 +135,11 @@ def test_background_cancel_is_quick_and_leaves_nothing_behind(logic, tmp_path):
     assert node.GetScene() is scene and logic.currentJob.state == EngineJob.RUNNING  # returned at once
     wait_for_stage(logic, stages, "inference")
     pid, launcher_pid = logic.engine.engine_pid, logic.engine.runner.pid()
+    engine_pid = pid
     assert pid != launcher_pid
     started = time.perf_counter()
     logic.cancel()
+    assert [ended for _, ended in removals] == [[True, True]]  # both had ended when the folder went
     assert process_gone(pid, 2.0 - (time.perf_counter() - started))
     assert process_gone(launcher_pid, 0.5)
     assert logic.currentJob.state == EngineJob.CANCELLED and isinstance(logic.currentJob.error, Cancelled)

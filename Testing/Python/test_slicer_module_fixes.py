@@ -8,12 +8,17 @@ import json
 import subprocess
 import sys
 import urllib.request
+
+import pytest
 from pathlib import Path
 
 
 from slicer_test_support import install_scripted_module_shim, new_scene, published_tree  # noqa: F401
 
 install_scripted_module_shim()
+
+import slicer  # noqa: E402
+import vtk  # noqa: E402
 from saltseg.models.catalog import DEMO_MODEL_ID  # noqa: E402
 from saltseg.tree.anatomic_codes import anatomic_code  # noqa: E402
 from SALTSegmentationLib.scene.sample_data import (DEMO_MODEL_ID as SAMPLE_DEMO_MODEL_ID,  # noqa: E402
@@ -87,10 +92,11 @@ def test_download_sample_gets_a_generated_phantom_through_the_url_rewrite_rule(t
 
 MODULE_TEST_WITHOUT_TORCH = r"""
 import sys
-sys.modules["torch"] = None  # an Extensions Index build machine: torch is installed on demand only
+sys.modules["torch"] = None  # an Extensions Index build machine: "import torch" fails
 sys.path.insert(0, sys.argv[1])
+import unittest
 import slicer
-from slicer_test_support import install_scripted_module_shim, new_scene, published_tree  # noqa: F401
+from slicer_test_support import install_scripted_module_shim, new_scene
 install_scripted_module_shim()
 slicer.mrmlScene = new_scene()
 
@@ -99,22 +105,27 @@ class CacheManager:
         return sys.argv[2]
 
 slicer.mrmlScene.GetCacheManager = CacheManager
-import SALTSegmentation
-test = SALTSegmentation.SALTSegmentationTest()
-test.assertIsNotNone = lambda value: None if value is not None else sys.exit("None")
-test.assertIsNone = lambda value: None if value is None else sys.exit("not None")
-test.assertEqual = lambda a, b: None if a == b else sys.exit(f"{a} != {b}")
-test.runTest()
-print("engine part skipped:", "torch" not in sys.modules or sys.modules["torch"] is None)
+# What slicer.testing.runUnitTest does for slicer_add_python_unittest(SCRIPT SALTSegmentation.py).
+suite = unittest.TestLoader().loadTestsFromName(sys.argv[3])
+result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+print("RESULT", result.testsRun, len(result.errors), len(result.failures), len(result.skipped))
+print("torch imported:", sys.modules.get("torch") is not None)
 """
 
 
-def test_registered_module_test_passes_without_torch(tmp_path):
+@pytest.mark.parametrize("name", ["SALTSegmentation", "SALTSegmentation.SALTSegmentationTest"])
+def test_slicer_unit_test_runner_skips_the_engine_test_without_torch(tmp_path, name):
     run = subprocess.run([sys.executable, "-c", MODULE_TEST_WITHOUT_TORCH, str(Path(__file__).parent),
-                          str(tmp_path)], capture_output=True, text=True, timeout=180)
+                          str(tmp_path), name], capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-2000:]
-    assert "skipping the engine test" in run.stdout
-    assert run.stdout.strip().endswith("engine part skipped: True")
+    output = run.stdout + run.stderr
+    # Both test methods ran on their own (runTest is never called); the engine one skipped itself.
+    assert "test_phantom_sample_offline" in output and "skipped" in output, output[-3000:]
+    assert "test_tree_operations_without_engine" in output
+    summary = next(line for line in run.stdout.splitlines() if line.startswith("RESULT"))
+    tests_run, errors, failures, skipped = map(int, summary.split()[1:])
+    assert (errors, failures, skipped) == (0, 0, 1) and tests_run >= 2, output[-3000:]
+    assert "torch imported: False" in run.stdout
 
 
 def test_tree_panel_follows_segments_added_removed_and_renamed_elsewhere():
@@ -170,3 +181,75 @@ def test_importing_a_result_rebuilds_the_tree_once_with_the_tree_stored(publishe
     import_result(reference_result(published_tree), node, volume)
     assert len(models) == 1 and models[0] is not None  # one rebuild, after the tree was stored
     assert models[0].children(None)
+
+
+def loaded_terminology_colors() -> dict[tuple[str, str], tuple[tuple[int, int, int], str]]:
+    """(type code, modifier code or "") → (recommended colour, 3D Slicer label), as slicer-core's
+    real terminology logic reads them from the shipped file."""
+    logic = slicer.vtkSlicerTerminologiesModuleLogic()
+    name = logic.LoadTerminologyFromFile(str(TERMINOLOGY_FILE))
+    assert name == TERMINOLOGY_CONTEXT
+    category = slicer.vtkSlicerTerminologyCategory()
+    assert logic.GetNthCategoryInTerminology(name, 0, category)
+    colors = {}
+    for index in range(logic.GetNumberOfTypesInTerminologyCategory(name, category)):
+        entry = slicer.vtkSlicerTerminologyType()
+        logic.GetNthTypeInTerminologyCategory(name, category, index, entry)
+        colors[(entry.GetCodeValue(), "")] = (tuple(entry.GetRecommendedDisplayRGBValue()), entry.GetSlicerLabel())
+        for side in range(logic.GetNumberOfTypeModifiersInTerminologyType(name, category, entry)):
+            modifier = slicer.vtkSlicerTerminologyType()
+            logic.GetNthTypeModifierInTerminologyType(name, category, entry, side, modifier)
+            colors[(entry.GetCodeValue(), modifier.GetCodeValue())] = (
+                tuple(modifier.GetRecommendedDisplayRGBValue()), modifier.GetSlicerLabel())
+    return colors
+
+
+def test_terminology_types_carry_the_colour_and_name_of_the_engine(published_tree):
+    from saltseg.tree.colors import node_colors, to_rgb255
+
+    colors = loaded_terminology_colors()
+    assert len([key for key in colors if not key[1]]) == 68
+    grey = (127, 127, 127)  # what Slicer gives a type without recommendedDisplayRGBValue
+    assert all(color != grey for color, _ in colors.values())
+    engine = node_colors(published_tree)
+    checked = set()
+    for node in range(len(published_tree)):
+        code = anatomic_code(published_tree.path(node))
+        if code is None:
+            continue
+        key = (code.value, code.laterality[0] if code.laterality else "")
+        color, label = colors[key]
+        assert color == to_rgb255(engine[node]), published_tree.path(node)
+        assert label == published_tree.display_name(node)
+        checked.add(key)
+    sided = {code for code, side in colors if side}
+    # Every structure was checked; only a sided type's own entry (e.g. "Kidney") is no tree node.
+    assert checked == {key for key in colors if key[1] or key[0] not in sided}
+
+
+def test_imported_segments_have_the_colour_their_terminology_type_recommends(published_tree):
+    from slicer_test_support import load_ct, reference_result
+    from saltseg.tree.colors import to_rgb255
+    from SALTSegmentationLib.scene.importer import import_result
+    from SALTSegmentationLib.scene.terminology import TERMINOLOGY_TAG
+
+    colors = loaded_terminology_colors()
+    scene = new_scene()
+    volume = load_ct(scene)
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    node.CreateDefaultDisplayNodes()
+    import_result(reference_result(published_tree), node, volume)
+    segmentation = node.GetSegmentation()
+    compared = 0
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment = segmentation.GetNthSegment(index)
+        entry = vtk.reference("")
+        if not segment.GetTag(TERMINOLOGY_TAG, entry):
+            continue
+        fields = str(entry).split("~")
+        if fields[0] != TERMINOLOGY_CONTEXT:
+            continue  # a structure without a SALT code keeps Slicer's default entry ("Tissue")
+        type_code, modifier_code = fields[2].split("^")[1], fields[3].split("^")[1]
+        assert to_rgb255(segment.GetColor()) == colors[(type_code, modifier_code)][0], segment.GetName()
+        compared += 1
+    assert compared >= 30

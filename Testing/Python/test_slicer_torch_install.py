@@ -175,6 +175,20 @@ def test_cancelled_light_the_torch_install_removes_its_constraints(tmp_path, mon
     assert view.status == "Cancelled." and list(scratch.iterdir()) == []
 
 
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the recording launcher is a POSIX shell script")
+def test_closing_the_module_during_a_light_the_torch_install_removes_its_constraints(tmp_path, monkeypatch):
+    # shutdown() (Reload, application exit) cuts the task's follow-ups; the scratch files must still go.
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", None)
+    launcher = tmp_path / "PythonSlicer"
+    launcher.write_text("#!/bin/sh\nexec sleep 60\n")
+    launcher.chmod(0o755)
+    view, ctl, scratch = torch_offer(tmp_path, python=str(launcher))
+    ctl.on_segment_clicked()
+    assert len(list(scratch.iterdir())) == 1
+    ctl.shutdown()
+    assert list(scratch.iterdir()) == []
+
 def test_the_engine_packages_are_installed_held_to_the_constraints(tmp_path):
     view = RecordingView(answers=[True, False])
     ctl = ModuleController(view, ScriptedLogic(), sys.executable, SubprocessRunner,

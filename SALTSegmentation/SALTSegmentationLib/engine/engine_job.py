@@ -8,7 +8,6 @@ signals) or the thread calling :meth:`EngineJob.wait`.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from saltseg.tree.label_table import LabelEntry, label_table
 from saltseg.tree.labeltree import LabelTree
 
 from .engine_session import EngineSession
+from .temp_folder import leftover_message, remove_folder
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,8 @@ class EngineJob:
         self.error: Optional[BaseException] = None
         self.result: Optional[EngineResult] = None
         self.started_at = 0.0
+        #: Set when the temporary folder could not be removed (the user is told where it is).
+        self.cleanup_error: Optional[str] = None
 
     @property
     def finished(self) -> bool:
@@ -173,7 +175,10 @@ class EngineJob:
     def _finish(self, state: str) -> None:
         self.state = state
         self.session.release(self)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        # A cancel has killed the engine and waited for its end; Windows may still hold its files
+        # a moment, which remove_folder retries.
+        if not remove_folder(self.temp_dir):
+            self.cleanup_error = leftover_message(self.temp_dir)
         callback, self.on_finished = self.on_finished, None
         if callback is not None:
             callback(self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 from collections import deque
@@ -49,6 +50,41 @@ def engine_environment() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+#: The engine bundled with this module (next to it in the extension).
+BUNDLED_SALTSEG = MODULE_DIR / "saltseg"
+MISMATCH_KIND = "EngineMismatch"
+
+
+def bundled_version(package: Path = BUNDLED_SALTSEG) -> str:
+    """``__version__`` of the bundled ``saltseg``, read from its file: in Slicer's process
+    ``import saltseg`` could itself find another copy."""
+    text = (package / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", text, re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+def _same_folder(a: str, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def identity_problem(ready: dict, package: Path = BUNDLED_SALTSEG) -> Optional[str]:
+    """Why the process that sent ``ready`` must not be used (it runs another ``saltseg`` than the
+    one bundled with the module), or None. The CTK launcher puts Slicer's site-packages on the
+    path before the module's folder, so a ``pip install saltseg`` into Slicer's Python shadows it
+    and the front end and engine would disagree on the protocol and the models."""
+    path, version = ready.get("saltseg_path"), ready.get("saltseg_version")
+    expected = bundled_version(package)
+    if path and _same_folder(path, package) and version == expected:
+        return None
+    found = f"saltseg {version} from {path}" if path else "an older saltseg that does not say which it is"
+    return (f"The SALT engine process loaded {found} instead of the copy bundled with this module "
+            f"(saltseg {expected} in {package}). A saltseg installed into Slicer's Python takes precedence; "
+            f"remove it (in Slicer's Python console: slicer.util.pip_uninstall('saltseg')) and try again.")
 
 
 #: What the CTK launcher (``PythonSlicer``) writes on stderr when the program it runs crashed
@@ -94,6 +130,9 @@ class EngineSession:
         self._resent = False
         self._said_bye = False
         self._stderr: deque[str] = deque(maxlen=40)
+        #: Receives every line the engine writes besides its protocol (its stderr: warnings,
+        #: tracebacks, library output) — the module's log panel.
+        self.on_output: Optional[Callable[[str], None]] = None
 
     # ------------------------------------------------------------------ requests
     @property
@@ -121,7 +160,8 @@ class EngineSession:
                 self._start()
 
     def _start(self) -> None:
-        stop_runner(self.runner, self.engine_pid)  # a process that could not take the request must not linger
+        old, self.runner = self.runner, None  # its finished() (emitted from kill) is then ignored
+        stop_runner(old, self.engine_pid)  # a process that could not take the request must not linger
         runner = self._runner_factory()
         runner.on_stdout_line = self._on_stdout
         runner.on_stderr_line = self._on_stderr
@@ -152,10 +192,14 @@ class EngineSession:
         if event is None:
             if line.strip():
                 logger.info("engine: %s", line)
+                self._output(line)
             return
         kind = event["event"]
         if kind == READY:
             self.engine_pid = event.get("pid")
+            problem = identity_problem(event)
+            if problem is not None:
+                self._refuse(problem)
         elif kind == BYE:
             self._said_bye = True
         elif self._handler is not None:
@@ -164,9 +208,25 @@ class EngineSession:
                 self.release()
             handler.on_event(event)
 
+    def _refuse(self, problem: str) -> None:
+        """Stop an engine running the wrong ``saltseg``; the open request fails with ``problem``."""
+        logger.error("%s", problem)
+        handler = self._handler
+        self.stop()
+        if handler is not None:
+            handler.on_event({"event": ERROR, "type": MISMATCH_KIND, "message": problem})
+
     def _on_stderr(self, line: str) -> None:
         self._stderr.append(line)
         logger.debug("engine stderr: %s", line)
+        self._output(line)
+
+    def _output(self, line: str) -> None:
+        if self.on_output is not None:
+            try:
+                self.on_output(line)
+            except Exception:  # noqa: BLE001 - the log must never break the engine's conversation
+                logger.exception("showing the engine's output")
 
     def _on_finished(self, runner: ProcessRunner, exit_code: int, crashed: bool) -> None:
         if runner is not self.runner:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Callable, Optional, Protocol, Sequence
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ class ProcessRunner(Protocol):
 
     def write_line(self, text: str) -> None: ...
 
-    def kill(self) -> None: ...
+    def kill(self) -> Optional[list[int]]:
+        """End the process and everything it started; returns the pids ended (to wait for)."""
 
     def is_running(self) -> bool: ...
 
@@ -45,30 +47,105 @@ class ProcessRunner(Protocol):
         delivered to the callbacks (for a caller without an event loop)."""
 
 
-def kill_process_tree(pid: Optional[int]) -> None:
-    """End the process group led by ``pid`` (POSIX; nothing when ``pid`` leads none). The runners
-    terminate the process itself."""
+def _child_pids() -> dict[int, list[int]]:
+    """Parent pid → its children's pids, for every process of this user the system lists (POSIX)."""
+    children: dict[int, list[int]] = {}
+    try:
+        listing = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True,
+                                 timeout=5, check=True).stdout
+    except (OSError, subprocess.SubprocessError):  # no ps (a minimal Linux): read /proc
+        listing = "\n".join(_proc_listing())
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
+            children.setdefault(int(fields[1]), []).append(int(fields[0]))
+    return children
+
+
+def _proc_listing() -> list[str]:
+    lines = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                    lines.append(f"{entry} {stat.read().rpartition(')')[2].split()[1]}")
+            except (OSError, IndexError):
+                pass
+    return lines
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, grandchildren…), parents before children (POSIX)."""
+    children, found, queue_ = _child_pids(), [], [pid]
+    while queue_:
+        for child in children.get(queue_.pop(0), ()):
+            if child not in found and child != pid:
+                found.append(child)
+                queue_.append(child)
+    return found
+
+
+def kill_process_tree(pid: Optional[int]) -> list[int]:
+    """End ``pid`` and every process below it, now; returns the pids it ended (to wait for).
+
+    Windows: ``taskkill /T /F`` (TerminateProcess alone ends one process; pip's and the engine's
+    children would go on). POSIX: the tree is listed first (killing a parent re-parents its
+    children), then each process is killed, and the process group of each one that leads its own
+    (the engine and ``run_module`` do, so their later children go too). This covers a Cancel
+    before the ``ready`` message, when only the launcher's pid is known."""
     if not pid:
-        return
-    if hasattr(os, "killpg"):
+        return []
+    if sys.platform == "win32":
+        subprocess.run(["taskkill", "/T", "/F", "/PID", str(pid)], capture_output=True,
+                       creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0), check=False)
+        return [pid]
+    tree = [pid] + descendants(pid)
+    own_group = os.getpgrp()
+    for member in tree:
         try:
-            os.killpg(pid, signal.SIGKILL)
+            if os.getpgid(member) == member and member != own_group:
+                os.killpg(member, signal.SIGKILL)
+            os.kill(member, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+    return tree
 
 
-def end_reported_process(pid: Optional[int]) -> None:
-    """End a process known by the pid it reported itself (it leads its own process group on POSIX,
-    so its children go with it; on Windows ``os.kill`` terminates it)."""
-    if not pid:
-        return
+def _gone(pid: int) -> bool:
     try:
-        if hasattr(os, "killpg"):
-            os.killpg(pid, signal.SIGKILL)
-        else:
-            os.kill(pid, signal.SIGTERM)  # TerminateProcess
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # an ended orphan waits for init to reap it: a zombie ("Z") holds no files any more
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
     except OSError:
-        pass
+        return False
+
+
+def wait_for_exit(pids: Sequence[int], timeout: float = 2.0) -> bool:
+    """Wait until the killed processes have ended (their open files closed); True when they have.
+    On Windows the removal of their folder retries instead (see :mod:`.temp_folder`)."""
+    if sys.platform == "win32":
+        return True
+    deadline = time.monotonic() + timeout
+    pending = list(pids)
+    while pending:
+        pending = [pid for pid in pending if not _gone(pid)]
+        if not pending:
+            return True
+        if time.monotonic() >= deadline:
+            logger.warning("processes %s did not end within %.1f s of being killed", pending, timeout)
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def end_reported_process(pid: Optional[int]) -> list[int]:
+    """End a process known by the pid it reported itself, with its children."""
+    return kill_process_tree(pid)
 
 
 def stop_runner(runner: Optional["ProcessRunner"], reported_pid: Optional[int]) -> None:
@@ -79,9 +156,11 @@ def stop_runner(runner: Optional["ProcessRunner"], reported_pid: Optional[int]) 
     exits as soon as its child does, so the pid is not a recycled one)."""
     if runner is None:
         return
+    ended: list[int] = []
     if reported_pid and runner.is_running() and reported_pid != runner.pid():
-        end_reported_process(reported_pid)
-    runner.kill()
+        ended += end_reported_process(reported_pid)
+    ended += runner.kill() or []
+    wait_for_exit(ended)  # before the caller removes the folder the processes wrote to
 
 
 class SubprocessRunner:
@@ -120,11 +199,11 @@ class SubprocessRunner:
         self._process.stdin.write(text.rstrip("\n") + "\n")
         self._process.stdin.flush()
 
-    def kill(self) -> None:
+    def kill(self) -> list[int]:
         process = self._process
         if process is None or process.poll() is not None:
-            return
-        kill_process_tree(process.pid)
+            return []
+        ended = kill_process_tree(process.pid)
         process.kill()
         try:
             process.wait(timeout=2.0)  # reap it: no zombie left behind
@@ -134,6 +213,7 @@ class SubprocessRunner:
             process.stdin.close()
         except OSError:
             pass
+        return ended
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence
 
 from saltseg.service.protocol import DONE, ERROR, PROGRESS, READY, decode
 
-from .engine_session import describe_exit, engine_environment
+from .engine_session import describe_exit, engine_environment, identity_problem
 from .process_runner import ProcessRunner, SubprocessRunner, stop_runner
 
 
@@ -74,6 +74,11 @@ class ProcessTask:
                 self._on_line(line.strip())
         elif event["event"] == READY:
             self.child_pid = event.get("pid")
+            problem = identity_problem(event)
+            if problem is not None:  # another saltseg shadows the bundled one: stop it at once
+                runner = self.runner
+                self._finish(problem)  # first: the process's end (reported from kill) is then ignored
+                stop_runner(runner, self.child_pid)
         elif event["event"] == PROGRESS and self._on_progress is not None:
             self._on_progress(event.get("stage", ""), float(event.get("fraction", 0.0)))
         elif event["event"] == DONE:
@@ -87,8 +92,8 @@ class ProcessTask:
             self._on_line(line.strip())
 
     def _finished(self, runner: ProcessRunner, exit_code: int, crashed: bool) -> None:
-        if runner is not self.runner or self.finished:
-            return
+        if runner is not self.runner or self.finished or self.cancelled:
+            return  # (QProcess reports a killed process from within kill(): Cancel decides)
         if exit_code == 0 and not crashed:
             self._next()
         elif self._engine_error is not None:

@@ -88,11 +88,16 @@ class QProcessRunner:
             raise RuntimeError("the process is not running")
         self._process.write((text.rstrip("\n") + "\n").encode("utf-8"))
 
-    def kill(self) -> None:
+    def kill(self) -> list[int]:
         if not self.is_running():
-            return
-        kill_process_tree(self.pid())
+            return []
+        ended = kill_process_tree(self.pid())
         self._process.kill()
+        # Wait for the end (handles closed) before the caller removes the folder it wrote to;
+        # finished() is emitted from here, synchronously.
+        if not self._process.waitForFinished(2000):
+            logger.warning("process %s did not end within 2 s of being killed", ended[:1])
+        return ended
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.state() != qt.QProcess.NotRunning

@@ -13,24 +13,27 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from saltseg.errors import Cancelled, ModelError
-
-from . import subtrees
-from ..engine.engine_job import EngineJob, EngineResult, ProgressCallback
-from ..engine.engine_session import DEFAULT_IDLE_TIMEOUT, EngineSession
-from .importer import import_result
-from .mrml_helpers import ensure_converter_rules, remove_node_with_dependents, sitk_from_volume
 from ..engine.process_runner import ProcessRunner, SubprocessRunner
-from .sample_data import suggested_model
-from .tree_storage import load_tree
+
+if TYPE_CHECKING:
+    from ..engine.engine_job import EngineJob, ProgressCallback
+
+# Slicer executes SALTSegmentation.py, which subclasses SegmentationLogicCore, at every start-up:
+# this file imports nothing heavy (no SimpleITK, numpy, saltseg) until the logic is used.
 
 logger = logging.getLogger(__name__)
 
 ModelSpec = Union[None, str, Path]  # registry id or model folder
 OPTION_NAMES = ("overlap", "batch_size", "largest_component")
 SCENE_CLOSED = "The scene was closed during the segmentation; nothing was imported."
+
+
+def _subtrees():
+    from . import subtrees  # numpy, saltseg: loaded when the tree is first used
+
+    return subtrees
 
 
 def engine_options(options: Any) -> dict:
@@ -51,6 +54,8 @@ def model_argument(model: Any) -> Optional[str]:
     if model is None:
         return None
     if not isinstance(model, (str, Path)):
+        from saltseg.errors import ModelError
+
         raise ModelError("pass the model as a registry id or a model folder; the engine runs in its own "
                          "process, so a model loaded in Slicer cannot be used")
     return str(model)
@@ -59,11 +64,13 @@ def model_argument(model: Any) -> Optional[str]:
 class SegmentationLogicCore:
     def __init__(self, process_events: Optional[Callable[[], None]] = None,
                  runner_factory: Callable[[], ProcessRunner] = SubprocessRunner,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
+                 idle_timeout: Optional[float] = None) -> None:
+        from ..engine.engine_session import DEFAULT_IDLE_TIMEOUT, EngineSession
+
         #: Called while a blocking ``segment`` waits (Slicer: ``slicer.app.processEvents``).
         self.processEvents = process_events
         #: The engine process, kept warm for ``idle_timeout`` seconds after a run.
-        self.engine = EngineSession(runner_factory, idle_timeout)
+        self.engine = EngineSession(runner_factory, DEFAULT_IDLE_TIMEOUT if idle_timeout is None else idle_timeout)
         self.currentJob: Optional[EngineJob] = None
         #: Models folder overriding SALTSEG_HOME / the default (Slicer: the module's setting).
         self.modelsHome: Optional[str] = None
@@ -80,12 +87,18 @@ class SegmentationLogicCore:
 
     # ------------------------------------------------------------------ segmenting
     def segment(self, volumeNode, segmentationNode=None, model: ModelSpec = None, device: str = "auto",
-                wait: bool = True, progress: Optional[ProgressCallback] = None, options: Any = None,
-                onFinished: Optional[Callable[[EngineJob], None]] = None):
+                wait: bool = True, progress: Optional["ProgressCallback"] = None, options: Any = None,
+                onFinished: Optional[Callable[["EngineJob"], None]] = None):
         """Segment ``volumeNode`` into ``segmentationNode`` (a new one named after the volume if
         None). Blocks by default; with ``wait=False`` returns at once and the result appears when
         the job finishes (``self.currentJob``; ``onFinished(job)`` is then called). ``model=None``:
         the model the volume names (the phantom sample: the bundled demo model), else the default."""
+        from saltseg.errors import Cancelled
+
+        from ..engine.engine_job import EngineJob, EngineResult
+        from .importer import import_result
+        from .mrml_helpers import ensure_converter_rules, remove_node_with_dependents, sitk_from_volume
+        from .sample_data import suggested_model
         if self.currentJob is not None and not self.currentJob.finished:
             raise RuntimeError("a segmentation is already running; cancel it first")
         if volumeNode is None or volumeNode.GetImageData() is None:
@@ -115,7 +128,7 @@ class SegmentationLogicCore:
             segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)
         output = segmentationNode
 
-        def on_success(result: EngineResult) -> None:
+        def on_success(result: "EngineResult") -> None:
             if output.GetScene() is not scene or volumeNode.GetScene() is not scene:
                 raise Cancelled(SCENE_CLOSED)
             import_result(result, output, volumeNode)
@@ -135,11 +148,11 @@ class SegmentationLogicCore:
                 raise job.error
         return output
 
-    def _finisher(self, scene, job: EngineJob, onFinished):
+    def _finisher(self, scene, job: "EngineJob", onFinished):
         """Cancel the job when the scene closes; stop watching the scene once the job is done."""
         tag = scene.AddObserver(scene.StartCloseEvent, lambda caller, event: job.cancel(SCENE_CLOSED))
 
-        def finished(finished_job: EngineJob) -> None:
+        def finished(finished_job: "EngineJob") -> None:
             scene.RemoveObserver(tag)
             if onFinished is not None:
                 onFinished(finished_job)
@@ -165,22 +178,24 @@ class SegmentationLogicCore:
     # ------------------------------------------------------------------ the tree
     def labelTree(self, segmentationNode):
         """The :class:`saltseg.tree.labeltree.LabelTree` stored with the segmentation, or None."""
+        from .tree_storage import load_tree
+
         return load_tree(segmentationNode)
 
     def subtreeSegmentIds(self, segmentationNode, path) -> list[str]:
-        return subtrees.subtree_segment_ids(segmentationNode, path)
+        return _subtrees().subtree_segment_ids(segmentationNode, path)
 
     def setSubtreeVisibility(self, segmentationNode, path, visible: bool) -> list[str]:
-        return subtrees.set_subtree_visibility(segmentationNode, path, visible)
+        return _subtrees().set_subtree_visibility(segmentationNode, path, visible)
 
     def subtreeVisibility(self, segmentationNode, path) -> str:
-        return subtrees.subtree_visibility(segmentationNode, path)
+        return _subtrees().subtree_visibility(segmentationNode, path)
 
     def showOnlySubtree(self, segmentationNode, path) -> None:
-        subtrees.show_only_subtree(segmentationNode, path)
+        _subtrees().show_only_subtree(segmentationNode, path)
 
     def mergeSubtree(self, segmentationNode, path, removeMerged: bool = True) -> str:
-        return subtrees.merge_subtree(segmentationNode, path, remove_merged=removeMerged)
+        return _subtrees().merge_subtree(segmentationNode, path, remove_merged=removeMerged)
 
     def treePanelModel(self, segmentationNode):
-        return subtrees.tree_panel_model(segmentationNode)
+        return _subtrees().tree_panel_model(segmentationNode)

@@ -1,6 +1,7 @@
 """Small MRML utilities shared by the importer, the subtree operations and the logic."""
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 import numpy as np
@@ -9,25 +10,45 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
+logger = logging.getLogger(__name__)
+
 BINARY_LABELMAP = "Binary labelmap"
 CLOSED_SURFACE = "Closed surface"
 
 
-def ensure_converter_rules() -> None:
+def _rules_registered(factory) -> bool:
+    """Whether ``factory`` has conversion rules. ``GetConverterRules()`` returns a
+    ``std::vector<vtkSmartPointer<…>>`` that older VTK wrappers (Slicer 5.8's VTK 9.2) may not wrap;
+    a conversion-path query answers the same question with wrapped types only."""
+    try:
+        return bool(factory.GetConverterRules())
+    except (AttributeError, TypeError, NotImplementedError):
+        pass
+    converter = slicer.vtkSegmentationConverter()  # copies the factory's rules when created
+    paths = slicer.vtkSegmentationConversionPaths()
+    converter.GetPossibleConversions(BINARY_LABELMAP, CLOSED_SURFACE, paths)
+    return paths.GetNumberOfPaths() > 0
+
+
+def ensure_converter_rules(factory=None) -> None:
     """Register the labelmap/surface conversion rules when nobody has.
 
     Slicer's Segmentations module registers them at application start-up; the headless
     ``slicer-core`` wheel does not, and without them a segmentation cannot even create an
-    empty binary labelmap. Inside Slicer this is a no-op.
+    empty binary labelmap. Inside Slicer this is a no-op, and it never raises: a wrapping
+    difference between VTK versions must not keep the module from loading.
     """
-    factory = slicer.vtkSegmentationConverterFactory.GetInstance()
-    if factory.GetConverterRules():
-        return
-    for rule in (slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule,
-                 slicer.vtkClosedSurfaceToBinaryLabelmapConversionRule,
-                 slicer.vtkClosedSurfaceToFractionalLabelmapConversionRule,
-                 slicer.vtkFractionalLabelmapToClosedSurfaceConversionRule):
-        factory.RegisterConverterRule(rule())
+    factory = factory or slicer.vtkSegmentationConverterFactory.GetInstance()
+    try:
+        if _rules_registered(factory):
+            return
+        for rule in (slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule,
+                     slicer.vtkClosedSurfaceToBinaryLabelmapConversionRule,
+                     slicer.vtkClosedSurfaceToFractionalLabelmapConversionRule,
+                     slicer.vtkFractionalLabelmapToClosedSurfaceConversionRule):
+            factory.RegisterConverterRule(rule())
+    except Exception:  # noqa: BLE001 - inside Slicer the Segmentations module has registered them
+        logger.warning("could not check the segmentation conversion rules", exc_info=True)
 
 
 def segment_tag(segment: "slicer.vtkSegment", key: str) -> Optional[str]:

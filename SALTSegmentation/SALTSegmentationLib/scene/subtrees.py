@@ -172,6 +172,49 @@ def segment_volumes_ml(segmentation_node) -> dict[str, float]:
     return volumes
 
 
+def segment_volume_ml(segmentation_node, segment_id: str) -> float:
+    """Volume of one segment in mL: its voxels in its labelmap layer only (for one painted segment,
+    instead of the histogram of every layer)."""
+    segmentation = segmentation_node.GetSegmentation()
+    segment = segmentation.GetSegment(segment_id)
+    image = segment.GetRepresentation(BINARY_LABELMAP) if segment is not None else None
+    scalars = image.GetPointData().GetScalars() if image is not None else None
+    if scalars is None:
+        return 0.0
+    count = np.count_nonzero(numpy_support.vtk_to_numpy(scalars) == segment.GetLabelValue())
+    spacing = image.GetSpacing()
+    return float(count) * float(spacing[0] * spacing[1] * spacing[2]) / 1000.0
+
+
+def refresh_tree_panel_model(segmentation_node, model, segment_ids: Optional[set] = None) -> Optional[set]:
+    """Bring ``model`` up to date after segments were modified (e.g. painted in the Segment Editor):
+    only their volumes are measured again (all of them when ``segment_ids`` is None). Returns the
+    tree nodes whose shown numbers changed, or None when the tree's structure changed (a segment
+    appeared, went or now stands for another node): then the panel is rebuilt."""
+    segmentation = segmentation_node.GetSegmentation()
+    if segment_ids is None:
+        volumes = segment_volumes_ml(segmentation_node)
+        segment_ids = set(volumes)
+    else:
+        volumes = {}
+    changed: set = set()
+    for segment_id in segment_ids:
+        segment = segmentation.GetSegment(segment_id)
+        if segment is None:
+            return None
+        tag = segment_tag(segment, TAG_TREE_PATH)
+        path = tuple(tag.split(",")) if tag else None
+        if not model.has_segment(segment_id):
+            if path is not None and model.knows_path(path):
+                return None  # now a tree structure: the panel shows a new node
+            continue  # a user-added segment outside the tree
+        if path != model.segment_path(segment_id):
+            return None
+        volume = volumes[segment_id] if segment_id in volumes else segment_volume_ml(segmentation_node, segment_id)
+        changed |= model.set_volume(segment_id, volume)
+    return changed
+
+
 def tree_panel_model(segmentation_node):
     """The Qt-free tree panel model of ``segmentation_node``; None when it has no label tree."""
     from .tree_model import SegmentInfo, TreePanelModel

@@ -9,7 +9,9 @@ loaded by ``vtkSlicerTerminologiesModuleLogic::LoadTerminologyFromFile``.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from saltseg.tree.anatomic_codes import CODES, LEFT, RIGHT, SCHEME, anatomic_code
 
@@ -24,29 +26,52 @@ def _code(value: str, meaning: str) -> dict:
     return {"CodingSchemeDesignator": SCHEME, "CodeValue": value, "CodeMeaning": meaning}
 
 
-def _sides_used() -> dict[str, set[tuple[str, str]]]:
-    """Code value → the sides the published SALT tree uses it with (``kidney_left`` → Kidney: Left).
+@dataclass(frozen=True)
+class _Structure:
+    """A node of the published tree as the terminology offers it: its colour and readable name."""
 
-    Only those sides are offered, so the selector never proposes a left middle lobe of the lung.
-    """
+    color: tuple[int, int, int]  # 0-255, the colour the engine gives the segment
+    label: str
+
+
+def _structures() -> dict[tuple[str, Optional[tuple[str, str]]], _Structure]:
+    """(code value, side) → the published SALT tree's node using that code (``kidney_left`` →
+    Kidney: Left). Only those sides are offered, so the selector never proposes a left middle
+    lobe of the lung; the colours are the engine's (``saltseg.tree.colors``), so choosing a SALT
+    type in Slicer's terminology selector gives a segment the colour a SALT result has."""
+    from saltseg.tree.colors import node_colors, to_rgb255
     from saltseg.tree.labeltree import LabelTree
 
     tree = LabelTree.from_tree_labels_file(BUNDLED_TREE)
-    sides: dict[str, set[tuple[str, str]]] = {}
+    colors = node_colors(tree)
+    structures = {}
     for node in range(len(tree)):
         code = anatomic_code(tree.path(node))
-        if code is not None and code.laterality is not None:
-            sides.setdefault(code.value, set()).add(code.laterality)
-    return sides
+        if code is not None:
+            structures[(code.value, code.laterality)] = _Structure(to_rgb255(colors[node]), tree.display_name(node))
+    return structures
+
+
+def _with_structure(entry: dict, structure: Optional[_Structure]) -> dict:
+    if structure is not None:
+        entry["recommendedDisplayRGBValue"] = list(structure.color)
+        entry["3dSlicerLabel"] = structure.label
+    return entry
 
 
 def terminology_document() -> dict:
-    sides = _sides_used()
+    structures = _structures()
     types = []
     for name, (value, meaning) in sorted(CODES.items(), key=lambda item: item[1][1].lower()):
-        entry = _code(value, meaning)
-        if value in sides:
-            entry["Modifier"] = [_code(*side) for side in (RIGHT, LEFT) if side in sides[value]]
+        sides = [side for side in (RIGHT, LEFT) if (value, side) in structures]
+        if sides:
+            # The type itself takes its first side's colour (a segment typed before its side is
+            # chosen is not grey); each side carries its own colour and name.
+            entry = _code(value, meaning)
+            entry["recommendedDisplayRGBValue"] = list(structures[(value, sides[0])].color)
+            entry["Modifier"] = [_with_structure(_code(*side), structures[(value, side)]) for side in sides]
+        else:
+            entry = _with_structure(_code(value, meaning), structures.get((value, None)))
         types.append(entry)
     category_scheme, category_value, category_meaning = ANATOMICAL_STRUCTURE.split("^")
     category = {"CodingSchemeDesignator": category_scheme, "CodeValue": category_value,

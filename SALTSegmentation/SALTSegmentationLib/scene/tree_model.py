@@ -36,7 +36,7 @@ class TreePanelModel:
         self._segments: dict[str, SegmentInfo] = {}
         self._node_segments: dict[int, list[str]] = {}  # node → segments in its subtree
         self._own_segment: dict[int, str] = {}  # node → the segment standing for the node itself
-        known = set(tree.paths)
+        known = self._paths = set(tree.paths)
         for info in segments:
             if info.path not in known:
                 continue  # a user-added segment outside the tree stays in the Segments table only
@@ -99,6 +99,25 @@ class TreePanelModel:
             if sid in self._segments:
                 info = self._segments[sid]
                 self._segments[sid] = SegmentInfo(info.segment_id, info.path, bool(visible), info.volume_ml)
+
+    def has_segment(self, segment_id: str) -> bool:
+        return segment_id in self._segments
+
+    def segment_path(self, segment_id: str) -> tuple[str, ...]:
+        return self._segments[segment_id].path
+
+    def knows_path(self, path: tuple[str, ...]) -> bool:
+        return path in self._paths
+
+    def set_volume(self, segment_id: str, volume_ml: float) -> set[int]:
+        """Record a segment's new volume; returns the nodes whose shown volume changed (its node
+        and the ancestors), empty when it did not change."""
+        info = self._segments[segment_id]
+        if info.volume_ml == volume_ml:
+            return set()
+        self._segments[segment_id] = SegmentInfo(info.segment_id, info.path, info.visible, volume_ml)
+        node = self.tree.index(info.path)
+        return {node, *self.tree.ancestors(node)}
 
     def volume_ml(self, node: int) -> float:
         return sum(self._segments[sid].volume_ml for sid in self._node_segments.get(node, ()))

@@ -2,6 +2,12 @@
 progress, the out-of-memory → CPU retry, dependency offers, the model list (refreshed after every
 install) and model transfers. The Qt widget implements :class:`View` and binds signals to the
 ``on_*`` methods, nothing more — so pytest checks the behaviour with a recording view.
+
+Dialogs never open inside a process callback: those run in a ``QProcess`` slot, where a modal
+dialog's nested event loop would let later output overtake earlier output and start a retry
+inside the slot. They go through ``defer`` (the widget: ``qt.QTimer.singleShot(0, …)``), which
+runs them once the slot has returned. After :meth:`ModuleController.shutdown` (module closed,
+Reload, exit) nothing starts and no callback reaches the view.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from ..engine.pip_constraints import ConstraintsFolder
 from ..engine.process_runner import ProcessRunner, SubprocessRunner
 from ..engine.process_task import ProcessTask, engine_command
 from ..engine.torch_install import install_with_extension, light_the_torch_commands, pytorch_utils_logic
+from .activity_log import DETAIL_LINES, ActivityLog
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +45,8 @@ class RunSettings:
 class View(Protocol):
     def set_segment_button(self, text: str, enabled: bool) -> None: ...
     def set_status(self, text: str) -> None: ...
-    def show_error(self, message: str) -> None: ...
+    def show_error(self, message: str, details: str = "") -> None: ...
+    def append_log(self, line: str) -> None: ...
     def set_progress(self, visible: bool, percent: int = 0, text: str = "") -> None: ...
     def ask_yes_no(self, message: str) -> bool: ...
     def ask_text(self, title: str, label: str) -> Optional[str]: ...
@@ -57,7 +65,8 @@ class ModuleController:
                  probe: Optional[DependencyProbe] = None,
                  model_folders: Callable[[], Sequence[str]] = tuple,
                  pytorch_utils: Callable[[], Any] = pytorch_utils_logic,
-                 scratch_folder: Optional[str] = None) -> None:
+                 scratch_folder: Optional[str] = None,
+                 defer: Optional[Callable[[Callable[[], None]], None]] = None) -> None:
         self.view = view
         self.logic = logic
         self.python = python
@@ -79,6 +88,56 @@ class ModuleController:
         self._dependency_state: Optional[tuple] = None
         self._run_model: Optional[str] = None
         self._run_device = "auto"
+        #: Runs an action once the current Qt slot has returned (default: at once, for scripts).
+        self.defer = defer or (lambda action: action())
+        self.closed = False
+        self._task_cleanup: Optional[Callable[[], None]] = None
+        self.log = ActivityLog(on_line=self._show_log_line)
+        engine = getattr(logic, "engine", None)
+        if engine is not None and hasattr(engine, "on_output"):
+            engine.on_output = lambda line: self.log.add("engine", line)
+
+    # ------------------------------------------------------------------ log, status, dialogs
+    def _show_log_line(self, line: str) -> None:
+        if not self.closed:
+            self.view.append_log(line)
+
+    def _status(self, text: str) -> None:
+        if self.closed:
+            return
+        self.view.set_status(text)
+        self.log.add("module", text)
+
+    def _error(self, message: str, then: Optional[Callable[[], None]] = None) -> None:
+        """Show ``message`` in an error dialog with the log's last lines as details, after the
+        current slot (then run ``then``, e.g. a question that follows the error)."""
+        if self.closed:
+            return
+        self.log.add("error", message)
+
+        def show() -> None:
+            if self.closed:
+                return
+            self.view.show_error(message, self.log.tail(DETAIL_LINES))
+            if then is not None:
+                then()
+
+        self.defer(show)
+
+    def shutdown(self) -> None:
+        """The module is closing (Reload, application exit): cancel the background task without
+        its follow-ups (no model-list refresh is started) and cut every callback to the view."""
+        self.closed = True
+        task, self.task = self.task, None
+        if task is not None:
+            task.on_done = None
+            task.cancel()
+        cleanup, self._task_cleanup = self._task_cleanup, None
+        if cleanup is not None:
+            cleanup()
+        engine = getattr(self.logic, "engine", None)
+        if engine is not None and hasattr(engine, "on_output"):
+            engine.on_output = None
 
     # ------------------------------------------------------------------ state shown
     @property
@@ -87,6 +146,8 @@ class ModuleController:
         return job is not None and not job.finished
 
     def update_button(self) -> None:
+        if self.closed:
+            return
         if self.running:
             self.view.set_segment_button(CANCEL, True)
         else:
@@ -101,6 +162,8 @@ class ModuleController:
     def on_enter(self) -> None:
         """Entering the module: refresh the model list if something was installed meanwhile
         (e.g. PyTorch from the PyTorch module)."""
+        if self.closed:
+            return
         state = self.probe.state()
         if state != self._dependency_state:
             self.refresh_models()
@@ -119,13 +182,13 @@ class ModuleController:
             return
         settings = self.view.run_settings()
         self._run_model, self._run_device = settings.model, settings.device
-        self.view.set_status("Starting the engine…")
+        self._status("Starting the engine…")
         try:
             node = self.logic.segment(settings.volume, settings.segmentation, model=settings.model,
                                       device=settings.device, wait=False, progress=self.on_progress,
                                       options=settings.options, onFinished=self.on_finished)
         except (SaltSegError, ValueError, RuntimeError) as error:
-            self.view.show_error(str(error))
+            self._error(str(error))
             self.update_button()
             return
         self.view.set_output(node)
@@ -133,34 +196,51 @@ class ModuleController:
         self.update_button()
 
     def on_progress(self, stage: str, fraction: float) -> None:
+        if self.closed:
+            return
         self.view.set_progress(True, int(round(100 * fraction)), f"{stage.capitalize()}: %p%")
         self.view.set_status("")
 
     def on_finished(self, job: Any) -> None:
+        """The run ended (called from the engine's output slot: dialogs are deferred)."""
+        if self.closed:
+            return
         self.view.set_progress(False)
         self.update_button()
+        leftover = getattr(job, "cleanup_error", None)
+        leftover = f"\n{leftover}" if leftover else ""
         if job.state == job.SUCCEEDED:
             result = job.result
             elapsed = time.perf_counter() - job.started_at
             text = f"{len(result.present_values)} structures in {elapsed:.0f} s"
             text += " (model already loaded)." if result.model_reused else "."
-            self.view.set_status(text + "".join(f"\nWarning: {w}" for w in result.warnings))
+            self._status(text + "".join(f"\nWarning: {w}" for w in result.warnings) + leftover)
             return
         if job.state == job.CANCELLED:
             message = str(job.error)
-            self.view.set_status("Cancelled; nothing was changed." if "by the user" in message else message)
+            self._status(("Cancelled; nothing was changed." if "by the user" in message else message) + leftover)
             return
         kind = error_kind(job.error)
         if kind == "ModelNotInstalledError" and self._run_model:
-            if self.view.ask_yes_no(f"The model '{self._run_model}' is not installed yet. Download it now?"):
-                self.download_model(self._run_model)
-            else:
-                self.view.set_status(f"The model '{self._run_model}' is not installed: choose Manage… → "
-                                     "Download selected model.")
+            self.log.add("error", str(job.error))
+            self.defer(lambda model=self._run_model: self._offer_download(model))
             return
-        self.view.show_error(str(job.error))
-        if kind in MEMORY_ERRORS and self._run_device != "cpu" and self.view.ask_yes_no(
-                f"{job.error}\n\nRetry on the CPU? It is slower but has more memory."):
+        device = self._run_device
+        retry = None
+        if kind in MEMORY_ERRORS and device != "cpu":
+            retry = lambda error=job.error: self._offer_cpu_retry(error)  # noqa: E731
+        self._error(str(job.error) + leftover, then=retry)
+
+    def _offer_download(self, model: str) -> None:
+        if self.closed:
+            return
+        if self.view.ask_yes_no(f"The model '{model}' is not installed yet. Download it now?"):
+            self.download_model(model)
+        else:
+            self._status(f"The model '{model}' is not installed: choose Manage… → Download selected model.")
+
+    def _offer_cpu_retry(self, error: BaseException) -> None:
+        if not self.closed and self.view.ask_yes_no(f"{error}\n\nRetry on the CPU? It is slower but has more memory."):
             self.view.select_device("cpu")
             self.on_segment_clicked()
 
@@ -217,6 +297,8 @@ class ModuleController:
     # ------------------------------------------------------------------ models
     def refresh_models(self) -> None:
         """Ask the engine for the model list and devices (it owns the registry)."""
+        if self.closed:
+            return  # never a new process while the module closes
         self._dependency_state = self.probe.state()
         if self.task is not None and not self.task.finished:
             self._refresh_after_task = True
@@ -230,10 +312,10 @@ class ModuleController:
         task.start()
 
     def _models_listed(self, task: ProcessTask) -> None:
-        if task.cancelled:  # replaced by a transfer, which lists the models again when it is done
+        if task.cancelled or self.closed:  # replaced by a transfer, which lists the models again
             return
         if task.error is not None:
-            self.view.set_status(f"Could not read the model list: {task.error}")
+            self._status(f"Could not read the model list: {task.error}")
             self._show_models([], DEFAULT_DEVICES)
         else:
             self.models_folder = task.result.get("models_folder")
@@ -275,28 +357,40 @@ class ModuleController:
         if self.task is not None and not self.task.finished:
             if self.task_kind != "list":
                 cleanup()
-                self.view.show_error("Another installation or download is still running.")
+                self._error("Another installation or download is still running.")
                 return
             self.task.cancel()
 
         def done(task: ProcessTask) -> None:
+            self._task_cleanup = None
             cleanup()
+            if self.closed:
+                return
             self.view.set_progress(False)
             if task.cancelled:
-                self.view.set_status("Cancelled.")
+                self._status("Cancelled.")
             elif task.error is not None:
-                self.view.show_error(task.error)
+                self._error(task.error)
             else:
-                self.view.set_status(success)
+                self._status(success)
             self.task = None
             self.refresh_models()  # after any install, download or removal
             self.update_button()
 
-        task = ProcessTask(commands, self.runner_factory,
-                           on_progress=lambda stage, f: self.view.set_progress(True, int(100 * f), f"{title} %p%"),
-                           on_line=lambda line: self.view.set_status(f"{title}\n{line[-200:]}"), on_done=done)
+        def progress(stage: str, fraction: float) -> None:
+            if not self.closed:
+                self.view.set_progress(True, int(100 * fraction), f"{title} %p%")
+
+        def line(text: str) -> None:
+            if self.closed:
+                return
+            self.log.add(kind, text)
+            self.view.set_status(f"{title}\n{text[-200:]}")
+
+        task = ProcessTask(commands, self.runner_factory, on_progress=progress, on_line=line, on_done=done)
         self.task, self.task_kind = task, kind
-        self.view.set_status(title)
+        self._task_cleanup = cleanup  # shutdown() cuts on_done but must still remove scratch files
+        self._status(title)
         self.view.set_progress(True, 0, f"{title} %p%")
         task.start()
         self.update_button()

@@ -71,6 +71,21 @@ class TreePanelView:
             self._add_children(node, item, expanded)
             item.setExpanded(node in expanded or self.model.tree.depth(node) < 1)
 
+    def update_segments(self, segment_ids=None) -> None:
+        """Segments were modified elsewhere (painted, renamed): update the volumes they changed, or
+        rebuild when the tree's structure changed (see ``subtrees.refresh_tree_panel_model``)."""
+        if self.model is None or self.segmentation_node is None:
+            self.rebuild()
+            return
+        changed = subtrees.refresh_tree_panel_model(self.segmentation_node, self.model, segment_ids)
+        if changed is None:
+            self.rebuild()
+            return
+        for node in changed:
+            item = self._items.get(node)
+            if item is not None:
+                item.setText(1, f"{self.model.volume_ml(node):.1f}")
+
     # ------------------------------------------------------------------ state
     def refresh_check_states(self) -> None:
         """Re-read visibility from MRML (e.g. the user toggled a segment in Segmentations)."""

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 from . import models_ops
 from .errors import report_error
-from .protocol import READY, EventWriter
+from .protocol import READY, EventWriter, identity
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +45,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     own_process_group()  # so that Cancel ends this process and its children together
     emit = EventWriter()
-    emit(READY, pid=os.getpid())  # behind Slicer's PythonSlicer launcher the front end knows only the launcher's pid
+    emit(READY, pid=os.getpid(), **identity())  # behind Slicer's PythonSlicer launcher the front end knows only the launcher's pid
     try:
         getattr(models_ops, args.action)(args, emit)
     except BaseException as error:  # noqa: BLE001 - reported as an event, exit code 1

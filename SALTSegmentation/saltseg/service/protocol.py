@@ -4,7 +4,9 @@ module imports it to read the engine's messages.
 Front end → engine (stdin of ``serve``): one request per line, ``{"op": "segment", ...}``.
 Engine → front end (stdout): one event per line with an ``event`` key:
 
-- ``ready``     ``{"pid"}`` once, when the process accepts requests
+- ``ready``     ``{"pid", "saltseg_version", "saltseg_path"}`` once, when the process accepts
+  requests: its pid (behind Slicer's launcher) and which ``saltseg`` it runs (the front end refuses
+  an engine that imported another copy than its own)
 - ``progress``  ``{"stage", "fraction"}`` (downloads add ``"done"``/``"total"`` bytes)
 - ``done``      ``{...result fields}`` the request succeeded
 - ``error``     ``{"type", "message"}`` the request failed; ``message`` is the engine's own text
@@ -15,10 +17,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, Optional, TextIO
 
 READY, PROGRESS, DONE, ERROR, BYE = "ready", "progress", "done", "error", "bye"
 EVENTS = (READY, PROGRESS, DONE, ERROR, BYE)
+
+
+def identity() -> dict[str, str]:
+    """The ``saltseg`` this process runs: version and package folder (fields of ``ready``)."""
+    from saltseg import __version__
+
+    return {"saltseg_version": __version__, "saltseg_path": str(Path(__file__).resolve().parents[1])}
 
 
 def encode(event: str, **fields: Any) -> str:

@@ -10,7 +10,7 @@ import runpy
 import sys
 from typing import Optional, Sequence
 
-from .protocol import READY, encode
+from .protocol import READY, encode, identity
 from .server import own_process_group
 
 
@@ -19,7 +19,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if not args:
         sys.exit("usage: python -m saltseg.service.run_module MODULE [ARGS...]")
     own_process_group()
-    sys.stdout.write(encode(READY, pid=os.getpid()))
+    sys.stdout.write(encode(READY, pid=os.getpid(), **identity()))
     sys.stdout.flush()
     sys.argv = args  # what MODULE sees, as under ``python -m MODULE ARGS...``
     runpy.run_module(args[0], run_name="__main__", alter_sys=True)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from ..errors import OutputError
 
 from .errors import ThrottledProgress, report_error
-from .protocol import BYE, DONE, READY, EventWriter
+from .protocol import BYE, DONE, READY, EventWriter, identity
 
 if TYPE_CHECKING:
     from .requests import SegmentRequest
@@ -113,7 +113,7 @@ def serve(idle_timeout: float) -> int:
     lines: "queue.Queue[str]" = queue.Queue()
     threading.Thread(target=_read_requests, args=(lines,), daemon=True, name="stdin").start()
     cache = LoadedModel()
-    emit(READY, pid=os.getpid())
+    emit(READY, pid=os.getpid(), **identity())
     while True:
         try:
             line = lines.get(timeout=idle_timeout if idle_timeout > 0 else None)
