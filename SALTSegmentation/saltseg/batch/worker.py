@@ -68,6 +68,10 @@ class CaseSettings:
         batch size and memory limits cannot, so changing them redoes nothing)."""
         ignored = {"batch_size", "host_memory_limit", "device_memory_limit"}
         values = dataclasses.asdict(self.options)
+        if not values.get("structures"):  # every structure: the signature of runs before subsets existed
+            ignored.add("structures")
+        else:
+            values["structures"] = ",".join(sorted(values["structures"]))
         return " ".join(f"{name}={values[name]}" for name in sorted(values) if name not in ignored)
 
     def output_name(self, case: Case) -> str:

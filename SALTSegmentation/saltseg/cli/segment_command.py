@@ -6,6 +6,9 @@ import logging
 import sys
 from pathlib import Path
 
+from ..analysis.statistics import labelmap_statistics
+from ..analysis.subsets import resolve_structures
+from ..analysis.tables import check_table_path, write_statistics
 from ..errors import OutputError
 from ..io.image_io import read_image
 from ..model.model_io import load_model
@@ -38,6 +41,9 @@ def add_parser(subparsers) -> None:
                              "(repeatable), as <output>.<node>.nii.gz")
     parser.add_argument("--preview", type=Path, default=None, metavar="PNG",
                         help="also write a PNG preview (axial, coronal, sagittal slices with the labels)")
+    parser.add_argument("--statistics", type=Path, default=None, metavar="FILE",
+                        help="also write every tree node's voxels, volume and CT intensity statistics "
+                             "(mean, std, median, min, max, 5th/95th percentile HU) as .csv or .json")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -54,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     output = check_output_path(args.output)  # fail before minutes of work
     if args.preview is not None and args.preview.suffix.lower() != ".png":
         raise OutputError(f"--preview must name a .png file, got {args.preview.name}")
+    if args.statistics is not None:
+        check_table_path(args.statistics, "--statistics")
     model_dir = resolve_model_dir(args.model, catalog_file=args.catalog)
     model = load_model(model_dir, args.device)
     for node in args.mask:
@@ -61,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
             raise OutputError(f"--mask {node!r}: no such node in the model's label tree")
     image = read_image(args.input)
     options = segment_options_from_args(args)
+    if options.structures:
+        resolve_structures(model.tree, options.structures)  # a typo fails before minutes of work
     with StageProgressBar(enabled=not args.quiet) as bar:
         result = segment_image(image, model, options, progress=bar, model_id=str(args.model or model_dir.name))
     written = write_result(result.labelmap, output, result.tree, result.model_id)
@@ -68,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         written.append(write_node_mask(result.node_mask(node), output, result.tree.node_id(node)))
     if args.preview is not None:
         written.append(write_preview(image, result.labelmap, result.tree, args.preview))
+    if args.statistics is not None:
+        rows = labelmap_statistics(result.labelmap, image, result.tree, result.statistics_nodes())
+        written.append(write_statistics(rows, args.statistics, input=str(args.input), model=result.model_id))
     names = ", ".join(entry.name for entry in result.label_table()[:8])
     more = len(result.present_values) - 8
     print(f"{len(result.present_values)} structures ({names}{f', … {more} more' if more > 0 else ''}) "
