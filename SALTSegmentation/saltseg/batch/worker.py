@@ -20,6 +20,7 @@ from typing import Optional
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from ..analysis.statistics import NodeStatistics, labelmap_statistics
 from ..errors import OutputError, SaltSegError
 from ..inference.pipeline import SegmentOptions, segment_image
 from ..io.image_io import read_image
@@ -83,6 +84,7 @@ class CaseSettings:
 class CaseOutcome:
     record: CaseRecord
     volumes: list[NodeVolume] = field(default_factory=list)
+    statistics: list[NodeStatistics] = field(default_factory=list)
 
 
 class ModelPlugin(WorkerPlugin):
@@ -170,6 +172,7 @@ def run_case(case: Case, settings: CaseSettings) -> CaseOutcome:
         _remove_stale_parts(output)
         written = _write_output(result, case, settings, output, sources)
         volumes = node_volumes(case.name, result.labelmap, result.tree)
+        statistics = labelmap_statistics(result.labelmap, image, result.tree, result.statistics_nodes())
         record.structures = len(result.present_values)
         record.output_bytes = output.stat().st_size
         record.output_sha256 = sha256_of(output)
@@ -179,7 +182,7 @@ def run_case(case: Case, settings: CaseSettings) -> CaseOutcome:
             path.unlink(missing_ok=True)
         record.error = str(error) if isinstance(error, SaltSegError) else f"{type(error).__name__}: {error}"
         logger.info("case %s failed: %s", case.name, record.error)
-        volumes = []
+        volumes, statistics = [], []
     record.seconds = time.perf_counter() - started
     record.finished = _now()
-    return CaseOutcome(record, volumes)
+    return CaseOutcome(record, volumes, statistics)
