@@ -172,8 +172,9 @@ def segment_volumes_ml(segmentation_node) -> dict[str, float]:
     return volumes
 
 
-def tree_panel_model(segmentation_node):
-    """The Qt-free tree panel model of ``segmentation_node``; None when it has no label tree."""
+def tree_panel_model(segmentation_node, volume_node=None):
+    """The Qt-free tree panel model of ``segmentation_node``; None when it has no label tree.
+    With ``volume_node`` (the CT) it also holds every node's mean HU."""
     from .tree_model import SegmentInfo, TreePanelModel
 
     tree = load_tree(segmentation_node)
@@ -183,4 +184,9 @@ def tree_panel_model(segmentation_node):
     volumes = segment_volumes_ml(segmentation_node)
     infos = [SegmentInfo(sid, path, bool(display.GetSegmentVisibility(sid)), volumes.get(sid, 0.0))
              for sid, path in segment_paths(segmentation_node).items()]
-    return TreePanelModel(tree, infos)
+    mean_hu = None
+    if volume_node is not None and volume_node.GetImageData() is not None:
+        from .statistics_table import panel_mean_hu
+
+        mean_hu = panel_mean_hu(segmentation_node, volume_node)
+    return TreePanelModel(tree, infos, mean_hu)
