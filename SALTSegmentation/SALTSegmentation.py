@@ -75,8 +75,8 @@ def _sampleDataFolder() -> str:
 class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
     """``segment(volumeNode, segmentationNode=None, model=None, device="auto", wait=True, progress=None)``
     plus ``currentJob`` (``wait(timeout)``), ``cancel``, ``labelTree``, ``subtreeSegmentIds``,
-    ``setSubtreeVisibility``, ``subtreeVisibility``, ``showOnlySubtree`` and ``mergeSubtree``
-    (see SALTSegmentationLib.scene.logic_core). The engine runs in its own process (Slicer's Python),
+    ``setSubtreeVisibility``, ``subtreeVisibility``, ``showOnlySubtree``, ``mergeSubtree``,
+    ``statistics`` and ``exportStatisticsTable`` (see SALTSegmentationLib.scene.logic_core). The engine runs in its own process (Slicer's Python),
     started on the first ``segment`` and kept loaded for ``engineIdleTimeout`` seconds."""
 
     def __init__(self) -> None:
@@ -159,6 +159,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.controller = ModuleController(self, self.logic, python_executable(), QProcessRunner,
                                            model_folders=model_folders_setting)
         self.treeView = TreePanelView(self.ui.structureTreeWidget, self.show_error)
+        self._addStatisticsAndChooser(uiWidget)
         self.modelPanel = ModelPanel(self.ui.modelComboBox, self.ui.modelMenuButton, self.controller,
                                      on_models_folder_changed=self.onModelsFolderChanged)
         # Segments added, removed or renamed elsewhere rebuild the tree (once per burst of events).
@@ -367,7 +368,8 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.updateParameterNodeFromGUI()
         options = parameters.segment_options(self._parameterNode) if self._parameterNode else {}
         return RunSettings(self.ui.inputVolumeSelector.currentNode(), self.ui.outputSegmentationSelector.currentNode(),
-                           self.modelPanel.current_model(), self.ui.deviceComboBox.currentData or "auto", options)
+                           self.modelPanel.current_model(), self.ui.deviceComboBox.currentData or "auto", options,
+                           self.structureChooser.structures())
 
     # ------------------------------------------------------------------ tree panel
     def onOutputChanged(self, *args) -> None:
@@ -386,6 +388,43 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if nodeId:
             self.logic.showOnlySubtree(self.treeView.segmentation_node, nodeId)
             self.treeView.refresh_check_states()
+
+    def _addStatisticsAndChooser(self, uiWidget) -> None:
+        """The structure chooser (before Segment) and the statistics export buttons (Structures)."""
+        from SALTSegmentationLib.widgets.structure_chooser_view import StructureChooserView
+
+        self.structureChooser = StructureChooserView()
+        mainLayout = uiWidget.layout()
+        mainLayout.insertWidget(mainLayout.indexOf(self.ui.outputsCollapsibleButton) + 1, self.structureChooser.section)
+        row = qt.QHBoxLayout()
+        for text, toolTip, toCsv in (
+                ("Export table", "Statistics of every tree node (volume, mean/median/percentiles HU) as a table "
+                                 "node, shown in the table view and saved with the scene.", False),
+                ("Save CSV…", "The same statistics written to a .csv or .json file.", True)):
+            button = qt.QPushButton(text)
+            button.toolTip = toolTip
+            button.connect("clicked()", lambda toCsv=toCsv: self.onExportStatistics(toCsv))
+            row.addWidget(button)
+        self.ui.treeCollapsibleButton.layout().addLayout(row)
+
+    def onExportStatistics(self, toCsv: bool = False) -> None:
+        node = self.treeView.segmentation_node
+        if node is None:
+            self.show_error("Choose a SALT segmentation first.")
+            return
+        path = None
+        if toCsv:
+            path = qt.QFileDialog.getSaveFileName(slicer.util.mainWindow(), "Save statistics",
+                                                  f"{node.GetName()} statistics.csv", "CSV (*.csv);;JSON (*.json)")
+            if not path:
+                return
+        with slicer.util.tryWithErrorDisplay("Could not compute the statistics.", waitCursor=True):
+            table = self.logic.exportStatisticsTable(node, None, path)
+            slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(table.GetID())
+            slicer.app.applicationLogic().PropagateTableSelection()
+            layoutManager = slicer.app.layoutManager()
+            if layoutManager is not None and layoutManager.tableWidget(0) is None:
+                layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
 
     def onMergeSubtree(self) -> None:
         nodeId = self.treeView.selected_node_id()

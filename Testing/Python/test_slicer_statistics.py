@@ -1,6 +1,7 @@
 """Statistics of a segmentation node in real MRML (slicer-core): every tree node against numpy on
 the shared CT, merged subtrees, the vtkMRMLTableNode (saved with the scene and read back), CSV,
-the console ``logic.statistics`` and mean HU in the Structures panel model."""
+the console ``logic.statistics``, mean HU in the Structures panel model, and the console's
+``segment(structures=...)`` through the real engine process."""
 from __future__ import annotations
 
 import csv
@@ -12,7 +13,7 @@ import SimpleITK as sitk
 import slicer
 
 from slicer_test_support import (install_scripted_module_shim, load_ct, new_scene, published_tree,  # noqa: F401
-                                 reference_result)
+                                 reference_result, threshold_model_dir)
 
 from SALTSegmentationLib.scene.importer import import_result
 from SALTSegmentationLib.scene.statistics_table import (ATTRIBUTE_SOURCE, segmentation_statistics,
@@ -127,3 +128,23 @@ def test_console_statistics_and_mean_hu_in_the_structures_panel(imported):
     assert tree_panel_model(segmentation).mean_hu(spine) is None  # no CT chosen: no intensities
     with pytest.raises(ValueError, match="no SALT label tree"):
         logic.statistics(scene.AddNewNodeByClass("vtkMRMLSegmentationNode"), volume)
+
+
+def test_console_segment_with_a_structure_subset_imports_only_those_segments(threshold_model_dir):
+    install_scripted_module_shim()
+    import SALTSegmentation
+
+    scene = new_scene()
+    volume = load_ct(scene)
+    logic = SALTSegmentation.SALTSegmentationLogic()
+    try:
+        node = logic.segment(volume, model=str(threshold_model_dir), device="cpu", structures=["bones"])
+        segmentation = node.GetSegmentation()
+        ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+        assert ids == ["body,bones,other"]  # the threshold model's fat and muscle are left out
+        rows = {row.node: row for row in logic.statistics(node)}  # the CT it was made on
+        assert rows["body,bones"].voxels > 0 and rows["body,muscles"].voxels == 0
+        with pytest.raises(Exception, match="did you mean 'Kidneys'"):
+            logic.segment(volume, model=str(threshold_model_dir), device="cpu", structures=["kidnyes"])
+    finally:
+        logic.shutdownEngine()

@@ -17,6 +17,7 @@ import slicer
 from vtk.util import numpy_support
 from saltseg.analysis.statistics import COLUMNS, NodeStatistics, tree_statistics
 from saltseg.analysis.tables import write_statistics
+from saltseg.errors import SaltSegError
 from saltseg.io.writers import TAG_TREE_PATH
 
 from .mrml_helpers import ensure_converter_rules, oriented_image_from_array, segment_tag, sitk_from_volume
@@ -176,5 +177,9 @@ def panel_mean_hu(segmentation_node, volume_node) -> dict[str, float]:
            volume_node.GetID(), volume_node.GetImageData().GetMTime())
     if key not in _panel_cache:
         _panel_cache.clear()  # one segmentation is shown at a time
-        _panel_cache[key] = mean_hu_by_node(segmentation_statistics(segmentation_node, volume_node))
+        try:
+            _panel_cache[key] = mean_hu_by_node(segmentation_statistics(segmentation_node, volume_node))
+        except (ValueError, SaltSegError) as error:  # the panel still shows volumes
+            logger.warning("no mean HU for the Structures panel: %s", error)
+            _panel_cache[key] = {}
     return _panel_cache[key]
