@@ -148,6 +148,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SALTSegmentationLib.widgets.model_panel import ModelPanel, model_folders_setting
         from SALTSegmentationLib.engine.qt_process import QProcessRunner
         from SALTSegmentationLib.scene.segmentation_watcher import SegmentationWatcher
+        from SALTSegmentationLib.widgets.statistics_actions import add_structure_sections
         from SALTSegmentationLib.widgets.tree_widget import TreePanelView
 
         ScriptedLoadableModuleWidget.setup(self)
@@ -159,7 +160,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.controller = ModuleController(self, self.logic, python_executable(), QProcessRunner,
                                            model_folders=model_folders_setting)
         self.treeView = TreePanelView(self.ui.structureTreeWidget, self.show_error)
-        self._addStatisticsAndChooser(uiWidget)
+        self.structureChooser = add_structure_sections(self, uiWidget)  # chooser; Export table / Save CSV
         self.modelPanel = ModelPanel(self.ui.modelComboBox, self.ui.modelMenuButton, self.controller,
                                      on_models_folder_changed=self.onModelsFolderChanged)
         # Segments added, removed or renamed elsewhere rebuild the tree (once per burst of events).
@@ -388,43 +389,6 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if nodeId:
             self.logic.showOnlySubtree(self.treeView.segmentation_node, nodeId)
             self.treeView.refresh_check_states()
-
-    def _addStatisticsAndChooser(self, uiWidget) -> None:
-        """The structure chooser (before Segment) and the statistics export buttons (Structures)."""
-        from SALTSegmentationLib.widgets.structure_chooser_view import StructureChooserView
-
-        self.structureChooser = StructureChooserView()
-        mainLayout = uiWidget.layout()
-        mainLayout.insertWidget(mainLayout.indexOf(self.ui.outputsCollapsibleButton) + 1, self.structureChooser.section)
-        row = qt.QHBoxLayout()
-        for text, toolTip, toCsv in (
-                ("Export table", "Statistics of every tree node (volume, mean/median/percentiles HU) as a table "
-                                 "node, shown in the table view and saved with the scene.", False),
-                ("Save CSV…", "The same statistics written to a .csv or .json file.", True)):
-            button = qt.QPushButton(text)
-            button.toolTip = toolTip
-            button.connect("clicked()", lambda toCsv=toCsv: self.onExportStatistics(toCsv))
-            row.addWidget(button)
-        self.ui.treeCollapsibleButton.layout().addLayout(row)
-
-    def onExportStatistics(self, toCsv: bool = False) -> None:
-        node = self.treeView.segmentation_node
-        if node is None:
-            self.show_error("Choose a SALT segmentation first.")
-            return
-        path = None
-        if toCsv:
-            path = qt.QFileDialog.getSaveFileName(slicer.util.mainWindow(), "Save statistics",
-                                                  f"{node.GetName()} statistics.csv", "CSV (*.csv);;JSON (*.json)")
-            if not path:
-                return
-        with slicer.util.tryWithErrorDisplay("Could not compute the statistics.", waitCursor=True):
-            table = self.logic.exportStatisticsTable(node, None, path)
-            slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(table.GetID())
-            slicer.app.applicationLogic().PropagateTableSelection()
-            layoutManager = slicer.app.layoutManager()
-            if layoutManager is not None and layoutManager.tableWidget(0) is None:
-                layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
 
     def onMergeSubtree(self) -> None:
         nodeId = self.treeView.selected_node_id()
