@@ -84,6 +84,20 @@ def test_dice_and_nsd_per_node_match_monai_with_anisotropic_spacing(cases, salt_
     assert checked == 7
 
 
+def test_a_prediction_on_another_grid_is_scored_on_the_truths_grid(cases, salt_tree):
+    truth, array, names, mapping, prediction, moved, leaf_nodes = cases
+    cropped = prediction[2:-2, 3:-3, 1:-1]  # an extent-only copy (what Slicer may store), same positions
+    assert sitk.GetArrayViewFromImage(cropped).sum() == sitk.GetArrayViewFromImage(prediction)[1:-1, 3:-3, 2:-2].sum()
+    kept = np.zeros(array.shape, bool)
+    kept[1:-1, 3:-3, 2:-2] = True
+    inside = sitk.GetImageFromArray(np.where(kept, sitk.GetArrayFromImage(prediction), 0).astype(np.uint8))
+    inside.CopyInformation(prediction)
+    on_grid = evaluate_case("ct", inside, leaf_nodes, truth, mapping.label_nodes, salt_tree)
+    resampled = evaluate_case("ct", cropped, leaf_nodes, truth, mapping.label_nodes, salt_tree)
+    assert [(s.node, s.predicted_voxels) for s in resampled] == [(s.node, s.predicted_voxels) for s in on_grid]
+    np.testing.assert_equal([(s.dice, s.nsd) for s in resampled], [(s.dice, s.nsd) for s in on_grid])  # NaN == NaN
+
+
 def test_nsd_grows_with_the_tolerance_and_is_one_for_identical_masks(cases, salt_tree):
     truth, array, names, *_ = cases
     liver = array == 5
@@ -181,6 +195,12 @@ def test_evaluate_folders_and_case_lists_with_salt_tree_labels(cases, salt_tree,
     (tmp_path / "cases.csv").write_text("case,prediction,truth,truth_labels\n"
                                         "x,pred/a.nii.gz,truth/a.nii.gz,tree-labels.txt\n")
     assert [p.case for p in pairs_from_csv(tmp_path / "cases.csv")] == ["x"]
+    (tmp_path / "pred").rename(tmp_path / "predictions")  # a --cases folder: predictions/ and truth/
+    assert main(["evaluate", "--cases", str(tmp_path), "--truth-labels", str(tmp_path / "tree-labels.txt"),
+                 "-o", str(out)]) == 0
+    with open(out, newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 4
+    (tmp_path / "predictions").rename(tmp_path / "pred")
     assert main(["evaluate", "--cases", str(tmp_path / "cases.csv"), "-o", str(out)]) == 0
     with open(tmp_path / "scores.summary.csv", newline="") as handle:
         summary = {(r["level"], r["key"]): r for r in csv.DictReader(handle)}

@@ -72,6 +72,25 @@ def pairs_from_folders(predictions: Path, truths: Path) -> list[EvaluationPair]:
     return [EvaluationPair(name, predicted[name], truth[name]) for name in common]
 
 
+PREDICTION_FOLDERS = ("predictions", "prediction")
+TRUTH_FOLDERS = ("truth", "truths", "labels")
+
+
+def pairs_from_cases(path: Path) -> list[EvaluationPair]:
+    """``--cases``: a CSV list of pairs, or a folder holding ``predictions/`` and ``truth/``
+    (files paired by case name)."""
+    if not path.exists():
+        raise InputImageError(f"case list {path} does not exist")
+    if path.is_file():
+        return pairs_from_csv(path)
+    predictions = next((path / n for n in PREDICTION_FOLDERS if (path / n).is_dir()), None)
+    truths = next((path / n for n in TRUTH_FOLDERS if (path / n).is_dir()), None)
+    if predictions is None or truths is None:
+        raise InputImageError(f"{path} needs a predictions/ and a truth/ folder (files paired by case name), "
+                              "or give a CSV list of pairs")
+    return pairs_from_folders(predictions, truths)
+
+
 def pairs_from_csv(path: Path) -> list[EvaluationPair]:
     """A CSV with ``prediction`` and ``truth`` columns (relative to the CSV), optional ``case`` and
     ``truth_labels``."""

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..analysis.evaluation import DEFAULT_TOLERANCE_MM
-from ..analysis.evaluation_run import (EvaluationPair, case_name, evaluate_pairs, pairs_from_csv,
+from ..analysis.evaluation_run import (EvaluationPair, case_name, evaluate_pairs, pairs_from_cases,
                                        pairs_from_folders, write_report)
 from ..analysis.tables import check_table_path
 from ..errors import InputImageError
@@ -26,8 +26,9 @@ def add_parser(subparsers) -> None:
                         help="a prediction (.seg.nrrd, or labelmap with .labels.json), or a folder of them")
     parser.add_argument("truth", type=Path, nargs="?",
                         help="the truth labelmap, or a folder of them (paired by case name)")
-    parser.add_argument("--cases", type=Path, default=None, metavar="CSV",
-                        help="a CSV list of pairs: columns prediction, truth, optional case, truth_labels")
+    parser.add_argument("--cases", type=Path, default=None, metavar="CSV|DIR",
+                        help="a CSV list of pairs (columns prediction, truth, optional case, truth_labels), or "
+                             "a folder with predictions/ and truth/ subfolders (files paired by case name)")
     parser.add_argument("--truth-labels", type=Path, default=None, metavar="FILE",
                         help="the truth's label names: JSON {\"1\": \"spleen\"}, SALT's labels.txt or tree-labels.txt")
     parser.add_argument("--tree", type=Path, default=None,
@@ -43,7 +44,7 @@ def _pairs(args: argparse.Namespace) -> list[EvaluationPair]:
     if args.cases is not None:
         if args.prediction is not None or args.truth is not None:
             raise InputImageError("give either PREDICTION TRUTH or --cases, not both")
-        return pairs_from_csv(args.cases)
+        return pairs_from_cases(args.cases)
     if args.prediction is None or args.truth is None:
         raise InputImageError("give PREDICTION and TRUTH (files or folders), or --cases CSV")
     for path in (args.prediction, args.truth):
