@@ -440,5 +440,8 @@ class SALTSegmentationTest(ScriptedLoadableModuleTest):
         self.assertEqual(logic.subtreeVisibility(segmentation, "body"), "hidden")
         merged = logic.mergeSubtree(segmentation, "body,abdominal_cavity,kidneys")
         self.assertEqual(logic.subtreeSegmentIds(segmentation, "body,abdominal_cavity,kidneys"), [merged])
+        rows = {row.node: row for row in logic.statistics(segmentation, volume)}
+        self.assertGreater(rows["body,abdominal_cavity,kidneys"].voxels, 0)  # the merged segment counts there
+        self.assertEqual(logic.exportStatisticsTable(segmentation, volume).GetTable().GetNumberOfRows(), len(rows))
         logic.shutdownEngine()
         self.delayDisplay("Test passed")
