@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 
-import pytest
 
 import slicer_test_support  # noqa: F401  (path set-up)
 from saltseg.analysis.subsets import resolve_structures
