@@ -94,8 +94,8 @@ def _sampleDataFolder() -> str:
 class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
     """``segment(volumeNode, segmentationNode=None, model=None, device="auto", wait=True, progress=None)``
     plus ``currentJob`` (``wait(timeout)``), ``cancel``, ``labelTree``, ``subtreeSegmentIds``,
-    ``setSubtreeVisibility``, ``subtreeVisibility``, ``showOnlySubtree`` and ``mergeSubtree``
-    (see SALTSegmentationLib.scene.logic_core). The engine runs in its own process (Slicer's Python),
+    ``setSubtreeVisibility``, ``subtreeVisibility``, ``showOnlySubtree``, ``mergeSubtree``,
+    ``statistics`` and ``exportStatisticsTable`` (see SALTSegmentationLib.scene.logic_core). The engine runs in its own process (Slicer's Python),
     started on the first ``segment`` and kept loaded for ``engineIdleTimeout`` seconds."""
 
     def __init__(self) -> None:
@@ -159,6 +159,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SALTSegmentationLib.widgets.module_view import ModuleView
         from SALTSegmentationLib.engine.qt_process import QProcessRunner
         from SALTSegmentationLib.scene.segmentation_watcher import SegmentationWatcher, TreeUpdateBatcher
+        from SALTSegmentationLib.widgets.statistics_actions import add_structure_sections
         from SALTSegmentationLib.widgets.tree_widget import TreePanelView
 
         ScriptedLoadableModuleWidget.setup(self)
@@ -173,6 +174,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                            model_folders=model_folders_setting,
                                            defer=lambda action: qt.QTimer.singleShot(0, action))
         self.treeView = TreePanelView(self.ui.structureTreeWidget, self.view.show_error)
+        self.structureChooser = add_structure_sections(self, uiWidget)  # chooser; Export table / Save CSV
         self.modelPanel = ModelPanel(self.ui.modelComboBox, self.ui.modelMenuButton, self.controller,
                                      on_models_folder_changed=self.onModelsFolderChanged)
         self.view.controller, self.view.model_panel = self.controller, self.modelPanel
@@ -321,7 +323,8 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.updateParameterNodeFromGUI()
         options = parameters.segment_options(self._parameterNode) if self._parameterNode else {}
         return RunSettings(self.ui.inputVolumeSelector.currentNode(), self.ui.outputSegmentationSelector.currentNode(),
-                           self.modelPanel.current_model(), self.ui.deviceComboBox.currentData or "auto", options)
+                           self.modelPanel.current_model(), self.ui.deviceComboBox.currentData or "auto", options,
+                           self.structureChooser.structures())
 
     # ------------------------------------------------------------------ tree panel
     def onOutputChanged(self, *args) -> None:
@@ -404,5 +407,8 @@ class SALTSegmentationTest(ScriptedLoadableModuleTest):
         self.assertEqual(logic.subtreeVisibility(segmentation, "body"), "hidden")
         merged = logic.mergeSubtree(segmentation, "body,abdominal_cavity,kidneys")
         self.assertEqual(logic.subtreeSegmentIds(segmentation, "body,abdominal_cavity,kidneys"), [merged])
+        rows = {row.node: row for row in logic.statistics(segmentation, volume)}
+        self.assertGreater(rows["body,abdominal_cavity,kidneys"].voxels, 0)  # the merged segment counts there
+        self.assertEqual(logic.exportStatisticsTable(segmentation, volume).GetTable().GetNumberOfRows(), len(rows))
         logic.shutdownEngine()
         self.delayDisplay("Test passed")

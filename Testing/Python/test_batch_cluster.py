@@ -101,6 +101,44 @@ def test_volumes_cover_every_node_and_internal_nodes_sum_their_children(first_ru
         assert all(row["leaf"] == ("0" if row["node"] in children else "1") for row in rows if row["case"] == case)
 
 
+def test_statistics_table_has_every_node_with_intensities_of_the_input(first_run):
+    import numpy as np
+    import slicerio
+
+    from saltseg.io.image_io import read_image
+
+    outdir, records = first_run
+    statistics = _read_csv(outdir / "statistics.csv")
+    volumes = {(r["case"], r["node"]): r for r in _read_csv(outdir / "volumes.csv")}
+    assert {r["case"] for r in statistics} == GOOD
+    assert {(r["case"], r["node"]) for r in statistics} == set(volumes)
+    for row in statistics:  # the same voxels as volumes.csv, which stays as it was
+        assert row["voxels"] == volumes[(row["case"], row["node"])]["voxels"]
+    # One node checked against numpy on the case's own CT and segmentation.
+    record = next(r for r in records if r.case == f"site1/ct_{PHANTOM_SEEDS[0]}")
+    segmentation = slicerio.read_segmentation(str(outdir / record.output))
+    ct = np.asarray(__import__("SimpleITK").GetArrayFromImage(read_image(record.input))).transpose(2, 1, 0)
+    bones = [s["labelValue"] for s in segmentation["segments"] if s["tags"]["SALT.TreePath"].startswith("body,bones")]
+    mask = np.isin(segmentation["voxels"], bones)
+    row = next(r for r in statistics if r["case"] == record.case and r["node"] == "body,bones")
+    assert int(row["voxels"]) == int(mask.sum()) > 0
+    assert float(row["mean_hu"]) == pytest.approx(ct[mask].mean(), abs=0.006)
+    assert float(row["p95_hu"]) == pytest.approx(np.percentile(ct[mask], 95), abs=0.006)
+
+
+def test_a_structure_subset_keeps_only_its_subtree_in_outputs_and_statistics(cohort, client, tmp_path):
+    import slicerio
+
+    case = cohort / "site1" / f"ct_{PHANTOM_SEEDS[0]}.nii.gz"
+    records = run_batch([case], tmp_path, model=DEMO_MODEL_ID, device="cpu", progress=False, client=client,
+                        options=SegmentOptions(overlap=0.0, structures=("bones",)))
+    assert [r.status for r in records] == ["done"] and "structures=bones" in records[0].options
+    segments = slicerio.read_segmentation(str(tmp_path / records[0].output))["segments"]
+    assert segments and all(s["tags"]["SALT.TreePath"].startswith("body,bones,") for s in segments)
+    nodes = [row["node"] for row in _read_csv(tmp_path / "statistics.csv")]
+    assert nodes[0] == "body,bones" and all(n.startswith("body,bones") for n in nodes)
+
+
 def test_a_rerun_recomputes_nothing_and_redoes_missing_or_damaged_outputs(first_run, client, tmp_path):
     source, _ = first_run
     outdir = tmp_path / "out"
@@ -115,6 +153,7 @@ def test_a_rerun_recomputes_nothing_and_redoes_missing_or_damaged_outputs(first_
     assert [r.case for r in records if r.status == "failed"] == ["site2/broken"]  # failed cases are retried
     assert _snapshot(outdir) == before  # not one output rewritten
     assert {row["case"] for row in _read_csv(outdir / "volumes.csv")} == GOOD  # skipped cases keep their volumes
+    assert {row["case"] for row in _read_csv(outdir / "statistics.csv")} == GOOD  # and their statistics
 
     missing, damaged = sorted(GOOD)[:2]
     (outdir / f"{missing}.seg.nrrd").unlink()
@@ -137,7 +176,8 @@ def test_the_cli_takes_a_csv_list_and_finishes_without_work_when_all_is_done(fir
                  "--overlap", "0", "--quiet"])
 
     printed = capsys.readouterr().out.split()
-    assert code == 0 and printed == [str(outdir / "manifest.csv"), str(outdir / "volumes.csv")]
+    assert code == 0 and printed == [str(outdir / "manifest.csv"), str(outdir / "volumes.csv"),
+                                     str(outdir / "statistics.csv")]
     assert {row["status"] for row in _read_csv(outdir / "manifest.csv") if row["case"] in GOOD} == {"skipped"}
 
 

@@ -73,6 +73,22 @@ def test_updating_the_painted_segment_gives_the_numbers_of_a_full_rebuild(segmen
     assert refresh_tree_panel_model(node, model, {liver}) == set()  # nothing changed since
 
 
+def test_painting_updates_the_mean_hu_of_the_painted_node_and_its_ancestors(segmented):
+    scene, node = segmented
+    volume = scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+    model = tree_panel_model(node, volume)
+    (liver,) = subtree_segment_ids(node, "body,abdominal_cavity,liver")
+    liver_node = model.tree.index(("body", "abdominal_cavity", "liver"))
+    before = model.mean_hu(liver_node)
+    paint(node, liver, 5000)  # background voxels: air and fat, far below the liver's HU
+    changed = refresh_tree_panel_model(node, model, {liver}, volume)
+    assert {liver_node, *model.tree.ancestors(liver_node)} <= changed
+    assert model.mean_hu(liver_node) < before
+    fresh = tree_panel_model(node, volume)
+    assert {n: round(model.mean_hu(n), 6) for n in model.shown_nodes()} == \
+           {n: round(fresh.mean_hu(n), 6) for n in fresh.shown_nodes()}
+
+
 def test_a_segment_standing_for_another_node_or_removed_asks_for_a_rebuild(segmented):
     scene, node = segmented
     model = tree_panel_model(node)

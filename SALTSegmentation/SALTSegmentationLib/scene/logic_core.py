@@ -13,7 +13,7 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from ..engine.process_runner import ProcessRunner, SubprocessRunner
 
@@ -44,7 +44,8 @@ def engine_options(options: Any) -> dict:
         options = dataclasses.asdict(options)
     if not isinstance(options, dict):
         options = {name: getattr(options, name) for name in OPTION_NAMES if hasattr(options, name)}
-    unknown = set(options) - set(OPTION_NAMES) - {"mixed_precision", "host_memory_limit", "device_memory_limit"}
+    unknown = set(options) - set(OPTION_NAMES) - {"mixed_precision", "host_memory_limit", "device_memory_limit",
+                                                  "structures"}
     if unknown:
         raise ValueError(f"unknown segmentation option(s): {', '.join(sorted(unknown))}")
     return {key: value for key, value in options.items() if value is not None}
@@ -88,11 +89,14 @@ class SegmentationLogicCore:
     # ------------------------------------------------------------------ segmenting
     def segment(self, volumeNode, segmentationNode=None, model: ModelSpec = None, device: str = "auto",
                 wait: bool = True, progress: Optional["ProgressCallback"] = None, options: Any = None,
-                onFinished: Optional[Callable[["EngineJob"], None]] = None):
+                onFinished: Optional[Callable[["EngineJob"], None]] = None,
+                structures: Optional[Sequence[str]] = None):
         """Segment ``volumeNode`` into ``segmentationNode`` (a new one named after the volume if
         None). Blocks by default; with ``wait=False`` returns at once and the result appears when
         the job finishes (``self.currentJob``; ``onFinished(job)`` is then called). ``model=None``:
-        the model the volume names (the phantom sample: the bundled demo model), else the default."""
+        the model the volume names (the phantom sample: the bundled demo model), else the default.
+        ``structures``: keep only these subtrees (tree paths or names, e.g. ``["kidneys", "spine"]``);
+        the network still runs over the whole scan, but fewer segments are imported."""
         from saltseg.errors import Cancelled
 
         from ..engine.engine_job import EngineJob, EngineResult
@@ -107,6 +111,10 @@ class SegmentationLogicCore:
             model = suggested_model(volumeNode)
         request = {"op": "segment", "model": model_argument(model), "home": self.modelsHome,
                    "device": device or "auto", "options": engine_options(options)}
+        if structures:
+            if isinstance(structures, str):
+                structures = [structures]
+            request["options"]["structures"] = [str(s) for s in structures]
         scene = volumeNode.GetScene()
         ensure_converter_rules()
         temp_dir = Path(tempfile.mkdtemp(prefix="SALTSegmentation-"))
@@ -197,5 +205,33 @@ class SegmentationLogicCore:
     def mergeSubtree(self, segmentationNode, path, removeMerged: bool = True) -> str:
         return _subtrees().merge_subtree(segmentationNode, path, remove_merged=removeMerged)
 
-    def treePanelModel(self, segmentationNode):
-        return _subtrees().tree_panel_model(segmentationNode)
+    def treePanelModel(self, segmentationNode, volumeNode=None):
+        return _subtrees().tree_panel_model(segmentationNode, volumeNode)
+
+    # ------------------------------------------------------------------ numbers
+    def statistics(self, segmentationNode, volumeNode=None) -> list:
+        """Every tree node's voxels, volume (mL) and ``volumeNode``'s intensity statistics (mean,
+        std, median, min, max, 5th/95th percentile HU) as
+        :class:`saltseg.analysis.statistics.NodeStatistics` rows; internal nodes are the union of
+        their subtree; ``volumeNode`` defaults to the volume the segmentation was made on.
+        ``[row.to_dict() for row in rows]`` gives plain dicts."""
+        from .statistics_table import segmentation_statistics
+
+        return segmentation_statistics(segmentationNode, volumeNode)
+
+    def exportStatisticsTable(self, segmentationNode, volumeNode=None, csvPath: Optional[str] = None):
+        """The statistics as a vtkMRMLTableNode (updated in place if this segmentation has one
+        already), optionally also written to ``csvPath`` (.csv or .json). Returns the table node."""
+        from .statistics_table import ATTRIBUTE_SOURCE, statistics_table_node, write_statistics_csv
+
+        rows = self.statistics(segmentationNode, volumeNode)
+        scene = segmentationNode.GetScene()
+        tables = scene.GetNodesByClass("vtkMRMLTableNode")
+        existing = next((tables.GetItemAsObject(i) for i in range(tables.GetNumberOfItems())
+                         if tables.GetItemAsObject(i).GetAttribute(ATTRIBUTE_SOURCE) == segmentationNode.GetID()),
+                        None)
+        table = statistics_table_node(rows, scene, f"{segmentationNode.GetName()} statistics", existing,
+                                      source=segmentationNode)
+        if csvPath:
+            write_statistics_csv(rows, csvPath)
+        return table

@@ -186,9 +186,12 @@ def segment_volume_ml(segmentation_node, segment_id: str) -> float:
     return float(count) * float(spacing[0] * spacing[1] * spacing[2]) / 1000.0
 
 
-def refresh_tree_panel_model(segmentation_node, model, segment_ids: Optional[set] = None) -> Optional[set]:
+def refresh_tree_panel_model(segmentation_node, model, segment_ids: Optional[set] = None,
+                             volume_node=None) -> Optional[set]:
     """Bring ``model`` up to date after segments were modified (e.g. painted in the Segment Editor):
-    only their volumes are measured again (all of them when ``segment_ids`` is None). Returns the
+    only their volumes are measured again (all of them when ``segment_ids`` is None), and the mean
+    HUs when the model shows them and ``volume_node`` is the CT (a painted voxel moves the mean of
+    its node and every ancestor; one pass over the voxels, after the burst). Returns the
     tree nodes whose shown numbers changed, or None when the tree's structure changed (a segment
     appeared, went or now stands for another node): then the panel is rebuilt."""
     segmentation = segmentation_node.GetSegmentation()
@@ -212,11 +215,16 @@ def refresh_tree_panel_model(segmentation_node, model, segment_ids: Optional[set
             return None
         volume = volumes[segment_id] if segment_id in volumes else segment_volume_ml(segmentation_node, segment_id)
         changed |= model.set_volume(segment_id, volume)
+    if changed and model.has_mean_hu and volume_node is not None and volume_node.GetImageData() is not None:
+        from .statistics_table import panel_mean_hu
+
+        changed |= model.set_mean_hu(panel_mean_hu(segmentation_node, volume_node, measure_again=True))
     return changed
 
 
-def tree_panel_model(segmentation_node):
-    """The Qt-free tree panel model of ``segmentation_node``; None when it has no label tree."""
+def tree_panel_model(segmentation_node, volume_node=None):
+    """The Qt-free tree panel model of ``segmentation_node``; None when it has no label tree.
+    With ``volume_node`` (the CT) it also holds every node's mean HU."""
     from .tree_model import SegmentInfo, TreePanelModel
 
     tree = load_tree(segmentation_node)
@@ -226,4 +234,9 @@ def tree_panel_model(segmentation_node):
     volumes = segment_volumes_ml(segmentation_node)
     infos = [SegmentInfo(sid, path, bool(display.GetSegmentVisibility(sid)), volumes.get(sid, 0.0))
              for sid, path in segment_paths(segmentation_node).items()]
-    return TreePanelModel(tree, infos)
+    mean_hu = None
+    if volume_node is not None and volume_node.GetImageData() is not None:
+        from .statistics_table import panel_mean_hu
+
+        mean_hu = panel_mean_hu(segmentation_node, volume_node)
+    return TreePanelModel(tree, infos, mean_hu)

@@ -30,8 +30,11 @@ class SegmentInfo:
 
 
 class TreePanelModel:
-    def __init__(self, tree: LabelTree, segments: Iterable[SegmentInfo]) -> None:
+    def __init__(self, tree: LabelTree, segments: Iterable[SegmentInfo],
+                 mean_hu: Optional[dict[str, float]] = None) -> None:
         self.tree = tree
+        #: Tree path → mean HU of the node (the union of its subtree); None: no CT to measure.
+        self._mean_hu = mean_hu
         self._colors = node_colors(tree)
         self._segments: dict[str, SegmentInfo] = {}
         self._node_segments: dict[int, list[str]] = {}  # node → segments in its subtree
@@ -121,6 +124,20 @@ class TreePanelModel:
 
     def volume_ml(self, node: int) -> float:
         return sum(self._segments[sid].volume_ml for sid in self._node_segments.get(node, ()))
+
+    def mean_hu(self, node: int) -> Optional[float]:
+        """Mean CT intensity inside the node (its whole subtree), or None without a CT."""
+        return None if self._mean_hu is None else self._mean_hu.get(self.tree.node_id(node))
+
+    @property
+    def has_mean_hu(self) -> bool:
+        return self._mean_hu is not None
+
+    def set_mean_hu(self, mean_hu: dict[str, float]) -> set[int]:
+        """Record newly measured mean HUs (tree path → HU); returns the shown nodes whose value changed."""
+        old, self._mean_hu = self._mean_hu or {}, mean_hu
+        return {node for node in self._node_segments
+                if old.get(self.tree.node_id(node)) != mean_hu.get(self.tree.node_id(node))}
 
     # ------------------------------------------------------------------ search
     def matching_nodes(self, text: str) -> set[int]:

@@ -40,6 +40,8 @@ class RunSettings:
     model: Optional[str] = None
     device: str = "auto"
     options: dict = field(default_factory=dict)
+    #: Keep only these structures (the chooser); None: every structure.
+    structures: Optional[list] = None
 
 
 class View(Protocol):
@@ -181,12 +183,16 @@ class ModuleController:
         if not self._dependencies_ready():
             return
         settings = self.view.run_settings()
+        if settings.structures is not None and not settings.structures:
+            self.view.show_error("No structure is checked under \"Structures to segment\": check at least one.")
+            return
         self._run_model, self._run_device = settings.model, settings.device
         self._status("Starting the engine…")
+        subset = {"structures": settings.structures} if settings.structures else {}
         try:
             node = self.logic.segment(settings.volume, settings.segmentation, model=settings.model,
                                       device=settings.device, wait=False, progress=self.on_progress,
-                                      options=settings.options, onFinished=self.on_finished)
+                                      options=settings.options, onFinished=self.on_finished, **subset)
         except (SaltSegError, ValueError, RuntimeError) as error:
             self._error(str(error))
             self.update_button()

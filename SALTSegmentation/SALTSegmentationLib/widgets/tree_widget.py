@@ -12,6 +12,7 @@ import qt
 import slicer
 
 from ..scene import subtrees
+from ..scene.statistics_table import reference_volume
 from ..scene.tree_model import CheckState, TreePanelModel
 
 NODE_ROLE = qt.Qt.UserRole + 1
@@ -27,10 +28,12 @@ class TreePanelView:
         self.segmentation_node = None
         self._items: dict[int, "qt.QTreeWidgetItem"] = {}
         self._updating = False
-        tree_widget.setColumnCount(2)
+        tree_widget.setColumnCount(3)
+        tree_widget.setHeaderLabels(["Structure", "Volume (mL)", "Mean HU"])
         tree_widget.header().setStretchLastSection(False)
         tree_widget.header().setSectionResizeMode(0, qt.QHeaderView.Stretch)
         tree_widget.header().setSectionResizeMode(1, qt.QHeaderView.ResizeToContents)
+        tree_widget.header().setSectionResizeMode(2, qt.QHeaderView.ResizeToContents)
         tree_widget.connect("itemChanged(QTreeWidgetItem*,int)", self._on_item_changed)
         tree_widget.connect("itemDoubleClicked(QTreeWidgetItem*,int)", self._on_double_clicked)
 
@@ -46,7 +49,8 @@ class TreePanelView:
             self.widget.clear()
             self._items = {}
             node = self.segmentation_node
-            self.model = subtrees.tree_panel_model(node) if node is not None else None
+            # Mean HU on the CT the segmentation was made on (cached until segments or CT change).
+            self.model = subtrees.tree_panel_model(node, reference_volume(node)) if node is not None else None
             if self.model is None:
                 return
             self._add_children(None, self.widget.invisibleRootItem(), expanded)
@@ -60,6 +64,9 @@ class TreePanelView:
             item.setToolTip(0, self.model.node_id(node))
             item.setText(1, f"{self.model.volume_ml(node):.1f}")
             item.setTextAlignment(1, qt.Qt.AlignRight)
+            mean_hu = self.model.mean_hu(node)
+            item.setText(2, "" if mean_hu is None else f"{mean_hu:.0f}")
+            item.setTextAlignment(2, qt.Qt.AlignRight)
             item.setData(0, NODE_ROLE, node)
             item.setFlags(item.flags() | qt.Qt.ItemIsUserCheckable)
             if self.model.segment_for(node) is not None:  # leaves (and merged subtrees) show their colour
@@ -77,7 +84,8 @@ class TreePanelView:
         if self.model is None or self.segmentation_node is None:
             self.rebuild()
             return
-        changed = subtrees.refresh_tree_panel_model(self.segmentation_node, self.model, segment_ids)
+        changed = subtrees.refresh_tree_panel_model(self.segmentation_node, self.model, segment_ids,
+                                                    reference_volume(self.segmentation_node))
         if changed is None:
             self.rebuild()
             return
@@ -85,6 +93,8 @@ class TreePanelView:
             item = self._items.get(node)
             if item is not None:
                 item.setText(1, f"{self.model.volume_ml(node):.1f}")
+                mean_hu = self.model.mean_hu(node)
+                item.setText(2, "" if mean_hu is None else f"{mean_hu:.0f}")
 
     # ------------------------------------------------------------------ state
     def refresh_check_states(self) -> None:

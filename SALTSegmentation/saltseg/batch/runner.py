@@ -45,6 +45,8 @@ def _plan(cases: Sequence[Case], tables: BatchTables, settings: CaseSettings) ->
                                    case.input_fingerprint(), settings.options_signature)
         if problem is None and not tables.has_volumes(case.name):
             problem = "its volumes are missing from volumes.csv"
+        if problem is None and not tables.has_statistics(case.name):
+            problem = "its statistics are missing from statistics.csv"
         if problem is None:
             skipped.append(dataclasses.replace(previous, status=SKIPPED, error=""))
         else:
@@ -81,7 +83,7 @@ def _collect(future, case: Case, settings: CaseSettings, allowed_failures: int) 
     record = CaseRecord(case.name, case.input, settings.output_name(case), FAILED, error=error,
                         model=settings.model_id, options=settings.options_signature,
                         input_fingerprint=case.input_fingerprint())
-    return CaseOutcome(record, [])
+    return CaseOutcome(record, [], [])
 
 
 def summarize(records: Sequence[CaseRecord], elapsed_s: float) -> str:
@@ -117,7 +119,7 @@ def _run_pending(pending: list[Case], settings: CaseSettings, cluster: ClusterSe
                   disable=not show, dynamic_ncols=True) as bar:
             for future in as_completed(futures):
                 outcome = _collect(future, futures[future], settings, allowed_failures)
-                tables.set(outcome.record, outcome.volumes)
+                tables.set(outcome.record, outcome.volumes, outcome.statistics)
                 tables.save()
                 bar.update(1)
                 if show and outcome.record.status == FAILED:

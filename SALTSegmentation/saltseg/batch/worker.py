@@ -20,6 +20,7 @@ from typing import Optional
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from ..analysis.statistics import NodeStatistics, labelmap_statistics
 from ..errors import OutputError, SaltSegError
 from ..inference.pipeline import SegmentOptions, segment_image
 from ..io.image_io import read_image
@@ -68,6 +69,10 @@ class CaseSettings:
         batch size and memory limits cannot, so changing them redoes nothing)."""
         ignored = {"batch_size", "host_memory_limit", "device_memory_limit"}
         values = dataclasses.asdict(self.options)
+        if not values.get("structures"):  # every structure: the signature of runs before subsets existed
+            ignored.add("structures")
+        else:
+            values["structures"] = ",".join(sorted(values["structures"]))
         return " ".join(f"{name}={values[name]}" for name in sorted(values) if name not in ignored)
 
     def output_name(self, case: Case) -> str:
@@ -79,6 +84,7 @@ class CaseSettings:
 class CaseOutcome:
     record: CaseRecord
     volumes: list[NodeVolume] = field(default_factory=list)
+    statistics: list[NodeStatistics] = field(default_factory=list)
 
 
 class ModelPlugin(WorkerPlugin):
@@ -166,6 +172,7 @@ def run_case(case: Case, settings: CaseSettings) -> CaseOutcome:
         _remove_stale_parts(output)
         written = _write_output(result, case, settings, output, sources)
         volumes = node_volumes(case.name, result.labelmap, result.tree)
+        statistics = labelmap_statistics(result.labelmap, image, result.tree, result.statistics_nodes())
         record.structures = len(result.present_values)
         record.output_bytes = output.stat().st_size
         record.output_sha256 = sha256_of(output)
@@ -175,7 +182,7 @@ def run_case(case: Case, settings: CaseSettings) -> CaseOutcome:
             path.unlink(missing_ok=True)
         record.error = str(error) if isinstance(error, SaltSegError) else f"{type(error).__name__}: {error}"
         logger.info("case %s failed: %s", case.name, record.error)
-        volumes = []
+        volumes, statistics = [], []
     record.seconds = time.perf_counter() - started
     record.finished = _now()
-    return CaseOutcome(record, volumes)
+    return CaseOutcome(record, volumes, statistics)

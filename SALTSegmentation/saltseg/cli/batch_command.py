@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
         description="Segment every CT of the INPUTs into OUTDIR (mirroring the input layout) with one "
                     "loaded model per Dask worker. A re-run skips the cases already done. Writes "
                     "OUTDIR/manifest.csv (one row per case) and OUTDIR/volumes.csv (every tree node's "
-                    "volume per case).",
+                    "volume per case) and OUTDIR/statistics.csv (volumes and CT intensity statistics).",
     )
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                         help="a CT file, a folder (searched recursively: every NIfTI/NRRD/MHA file and every "
@@ -76,4 +76,5 @@ def run(args: argparse.Namespace) -> int:
         return 130
     print(args.output_dir / "manifest.csv")
     print(args.output_dir / "volumes.csv")
+    print(args.output_dir / "statistics.csv")
     return 1 if any(record.status == "failed" for record in records) else 0

@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from ..analysis.statistics import labelmap_statistics
+from ..analysis.subsets import resolve_structures
+from ..analysis.tables import check_table_path, write_statistics
 from ..errors import OutputError
 from ..io.image_io import read_image
 from ..model.model_io import load_model
@@ -41,6 +44,9 @@ def add_parser(subparsers) -> None:
                              "(repeatable), as <output>.<node>.nii.gz")
     parser.add_argument("--preview", type=Path, default=None, metavar="PNG",
                         help="also write a PNG preview (axial, coronal, sagittal slices with the labels)")
+    parser.add_argument("--statistics", type=Path, default=None, metavar="FILE",
+                        help="also write every tree node's voxels, volume and CT intensity statistics "
+                             "(mean, std, median, min, max, 5th/95th percentile HU) as .csv or .json")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -53,14 +59,14 @@ def _is_node(tree, node: str) -> bool:
     return True
 
 
-def planned_outputs(output: Path, tree, nodes: list[str], preview: Optional[Path]) -> list[Path]:
+def planned_outputs(output: Path, tree, nodes: list[str], preview: Optional[Path],
+                    statistics: Optional[Path] = None) -> list[Path]:
     """Every file the run will write: what the pre-flight check must see (add new outputs here)."""
     outputs = [output]
     if output_kind(output) == "labelmap":
         outputs.append(label_table_path(output))
     outputs += [node_mask_path(output, tree.node_id(node)) for node in nodes]
-    if preview is not None:
-        outputs.append(preview)
+    outputs += [path for path in (preview, statistics) if path is not None]
     return outputs
 
 
@@ -68,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
     output = check_output_path(args.output)  # the format, before anything is read
     if args.preview is not None and args.preview.suffix.lower() != ".png":
         raise OutputError(f"--preview must name a .png file, got {args.preview.name}")
-    known_now = [output] + ([args.preview] if args.preview else [])  # the masks' names need the model's tree
+    if args.statistics is not None:
+        check_table_path(args.statistics, "--statistics")
+    known_now = [output] + ([args.preview] if args.preview else []) + \
+        ([args.statistics] if args.statistics else [])  # the masks' names need the model's tree
     refuse_outputs_on_inputs(known_now, [args.input])
     check_output_locations(known_now)  # before the model loads; everything again below, with the space needed
     model_dir = resolve_model_dir(args.model, catalog_file=args.catalog)
@@ -77,10 +86,12 @@ def run(args: argparse.Namespace) -> int:
         if not _is_node(model.tree, node):
             raise OutputError(f"--mask {node!r}: no such node in the model's label tree")
     image = read_image(args.input)
-    outputs = planned_outputs(output, model.tree, args.mask, args.preview)
+    outputs = planned_outputs(output, model.tree, args.mask, args.preview, args.statistics)
     refuse_outputs_on_inputs(outputs, [args.input])
     replaced = check_output_locations(outputs, voxels=image.GetNumberOfPixels())  # before minutes of work
     options = segment_options_from_args(args)
+    if options.structures:
+        resolve_structures(model.tree, options.structures)  # a typo fails before minutes of work
     with StageProgressBar(enabled=not args.quiet) as bar:
         result = segment_image(image, model, options, progress=bar, model_id=str(args.model or model_dir.name))
     written = write_result(result.labelmap, output, result.tree, result.model_id)
@@ -88,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
         written.append(write_node_mask(result.node_mask(node), output, result.tree.node_id(node)))
     if args.preview is not None:
         written.append(write_preview(image, result.labelmap, result.tree, args.preview))
+    if args.statistics is not None:
+        rows = labelmap_statistics(result.labelmap, image, result.tree, result.statistics_nodes())
+        written.append(write_statistics(rows, args.statistics, input=str(args.input), model=result.model_id))
     names = ", ".join(entry.name for entry in result.label_table()[:8])
     more = len(result.present_values) - 8
     note = replaced_note(replaced)

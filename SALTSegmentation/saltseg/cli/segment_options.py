@@ -60,6 +60,10 @@ def add_segment_options(parser: argparse.ArgumentParser) -> None:
          help="keep every connected component (default: keep the largest body component)")
     _add(parser, "--no-mixed-precision", dest="mixed_precision", action="store_false",
          help="run CUDA inference in float32")
+    _add(parser, "--only", action="append", default=[], metavar="NODE",
+         help="keep only this structure's subtree in the outputs: a tree path (body,bones,spine) or a "
+              "name (spine, kidney_left, 'Lumbar spine'); repeatable. The network still runs over the "
+              "whole scan")
 
 
 def segment_options_from_args(args: argparse.Namespace) -> SegmentOptions:
@@ -76,4 +80,5 @@ def segment_options_from_args(args: argparse.Namespace) -> SegmentOptions:
     options.whole_model = getattr(args, "whole_model", options.whole_model)
     options.largest_component = getattr(args, "largest_component", options.largest_component)
     options.mixed_precision = getattr(args, "mixed_precision", options.mixed_precision)
+    options.structures = tuple(getattr(args, "only", None) or ())
     return options

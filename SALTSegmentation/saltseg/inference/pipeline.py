@@ -18,6 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from ..analysis.subsets import resolve_structures, restrict_labelmap, subset_nodes
 from ..io.image_io import check_ct_image
 from ..tree.label_table import LabelEntry, label_table
 from ..tree.labeltree import LabelTree, NodeRef
@@ -60,6 +61,9 @@ class SegmentOptions:
     backend: str = "auto"
     #: Run model.pt whole (tree softmax inside) instead of its network's logits + our tree softmax.
     whole_model: bool = False
+    #: Keep only these subtrees in the result (tree paths or names; empty: every structure). The
+    #: network still runs over the whole scan; the other structures become background.
+    structures: tuple[str, ...] = ()
 
     @classmethod
     def fast(cls, **changes) -> "SegmentOptions":
@@ -76,6 +80,12 @@ class SegmentationResult:
     timings: dict[str, float] = field(default_factory=dict)
     #: Window counts (``windows``, ``windows_run``, ``windows_skipped``) and the network path used.
     stats: dict = field(default_factory=dict)
+    #: The subtrees kept (node indices) when a structure subset was asked for; None: every structure.
+    subset: Optional[list[int]] = None
+
+    def statistics_nodes(self) -> Optional[list[int]]:
+        """Nodes a statistics table of this result lists: the kept subtrees' nodes (None: all)."""
+        return None if self.subset is None else subset_nodes(self.tree, self.subset)
 
     @property
     def present_values(self) -> list[int]:
@@ -121,6 +131,7 @@ def segment_image(
     started = time.perf_counter()
     report("preprocessing", 0.0)
     check = check_ct_image(image)
+    subset = resolve_structures(tree, options.structures) if options.structures else None  # fail early
     oriented = reorient(image)
     processing_shape = resampled_size(oriented.GetSize(), oriented.GetSpacing(), config.voxel_spacing)
     estimate = estimate_memory(int(np.prod(image.GetSize(), dtype=np.int64)), processing_shape,
@@ -156,7 +167,9 @@ def segment_image(
         labels = keep_largest_component(labels, background)
     report("postprocessing", 0.5)
     labelmap = map_to_input_grid(labels, prepared.grid, image, background)
+    if subset is not None:
+        labelmap = restrict_labelmap(labelmap, tree, subset)
     report("postprocessing", 1.0)
     timings["postprocessing"] = time.perf_counter() - started
-    return SegmentationResult(labelmap, tree, model_id, check.warnings, timings, stats)
+    return SegmentationResult(labelmap, tree, model_id, check.warnings, timings, stats, subset)
 

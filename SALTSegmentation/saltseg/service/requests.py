@@ -53,6 +53,9 @@ def _matches(value: Any, expected: Any) -> bool:
     """``value`` (decoded JSON) fits the type hint ``expected`` (str, int, float, bool, Optional[...])."""
     if typing.get_origin(expected) is typing.Union:
         return any(_matches(value, option) for option in typing.get_args(expected))
+    if typing.get_origin(expected) is tuple:  # tuple[X, ...]: a JSON list of X
+        item = typing.get_args(expected)[0]
+        return isinstance(value, list) and all(_matches(element, item) for element in value)
     if expected is type(None):
         return value is None
     if expected is float:
@@ -65,6 +68,8 @@ def _matches(value: Any, expected: Any) -> bool:
 def _expected_text(expected: Any) -> str:
     if typing.get_origin(expected) is typing.Union:
         return " or ".join(_expected_text(option) for option in typing.get_args(expected))
+    if typing.get_origin(expected) is tuple:
+        return f"a list ({_expected_text(typing.get_args(expected)[0])} each)"
     return {str: "a string", int: "a whole number", float: "a number", bool: "true/false", dict: "an object",
             type(None): "null"}.get(expected, str(expected))
 
@@ -86,6 +91,7 @@ def parse_options(options: dict) -> SegmentOptions:
             low, high, text = _RANGES[name]
             if value < low or (high is not None and value >= high):
                 raise RequestError(f"option {name!r} must be {text}, got {value}")
+    options = {name: tuple(value) if isinstance(value, list) else value for name, value in options.items()}
     return dataclasses.replace(SegmentOptions(), **options)
 
 

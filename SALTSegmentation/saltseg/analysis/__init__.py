@@ -1,0 +1,1 @@
+"""Numbers from the tree: statistics per node, hierarchical evaluation, structure subsets."""

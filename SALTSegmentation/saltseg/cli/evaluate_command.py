@@ -1,0 +1,72 @@
+"""``saltseg evaluate PREDICTION TRUTH -o scores.csv``: Dice and NSD per tree node, as SALT scores."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..analysis.evaluation import DEFAULT_TOLERANCE_MM
+from ..analysis.evaluation_run import (EvaluationPair, case_name, evaluate_pairs, pairs_from_cases,
+                                       pairs_from_folders, write_report)
+from ..analysis.tables import check_table_path
+from ..errors import InputImageError
+from ..tree.labeltree import LabelTree
+from .argtypes import positive_float
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="Dice and normalised surface Dice per tree node against a truth",
+        description="Score predictions against truth label maps per tree node, at every depth the truth "
+                    "annotates: a truth that only labels 'kidneys' (no side) or 'bones' is scored at that "
+                    "node against the union of the prediction's subtree. Writes one row per case and node, "
+                    "a summary per node and per depth, and lists truth labels that map to no node.",
+    )
+    parser.add_argument("prediction", type=Path, nargs="?",
+                        help="a prediction (.seg.nrrd, or labelmap with .labels.json), or a folder of them")
+    parser.add_argument("truth", type=Path, nargs="?",
+                        help="the truth labelmap, or a folder of them (paired by case name)")
+    parser.add_argument("--cases", type=Path, default=None, metavar="CSV|DIR",
+                        help="a CSV list of pairs (columns prediction, truth, optional case, truth_labels), or "
+                             "a folder with predictions/ and truth/ subfolders (files paired by case name)")
+    parser.add_argument("--truth-labels", type=Path, default=None, metavar="FILE",
+                        help="the truth's label names: JSON {\"1\": \"spleen\"}, SALT's labels.txt or tree-labels.txt")
+    parser.add_argument("--tree", type=Path, default=None,
+                        help="label tree (tree-labels.txt) to score in (default: the prediction's own)")
+    parser.add_argument("--tolerance", type=positive_float, default=DEFAULT_TOLERANCE_MM, metavar="MM",
+                        help=f"NSD tolerance in mm (default {DEFAULT_TOLERANCE_MM:g})")
+    parser.add_argument("-o", "--output", type=Path, required=True,
+                        help="scores .csv (plus .summary.csv, .unmapped.csv) or one .json")
+    parser.set_defaults(run=run)
+
+
+def _pairs(args: argparse.Namespace) -> list[EvaluationPair]:
+    if args.cases is not None:
+        if args.prediction is not None or args.truth is not None:
+            raise InputImageError("give either PREDICTION TRUTH or --cases, not both")
+        return pairs_from_cases(args.cases)
+    if args.prediction is None or args.truth is None:
+        raise InputImageError("give PREDICTION and TRUTH (files or folders), or --cases CSV")
+    for path in (args.prediction, args.truth):
+        if not path.exists():
+            raise InputImageError(f"{path} does not exist")
+    if args.prediction.is_dir() != args.truth.is_dir():
+        raise InputImageError("PREDICTION and TRUTH must both be files or both be folders")
+    if args.prediction.is_dir():
+        return pairs_from_folders(args.prediction, args.truth)
+    return [EvaluationPair(case_name(args.prediction), args.prediction, args.truth)]
+
+
+def run(args: argparse.Namespace) -> int:
+    output = check_table_path(args.output, "scores")
+    pairs = _pairs(args)
+    tree = LabelTree.from_tree_labels_file(args.tree) if args.tree is not None else None
+    report = evaluate_pairs(pairs, tree, args.truth_labels, args.tolerance,
+                            progress=lambda done, total: print(f"\r{done}/{total} cases", end="", file=sys.stderr))
+    print(file=sys.stderr)
+    for case, value, name in report.unmapped:
+        print(f"saltseg evaluate: {case}: truth label {value} ({name!r}) is not a node of the label tree; "
+              "not scored", file=sys.stderr)
+    for path in write_report(report, output):
+        print(path)
+    return 0
