@@ -75,7 +75,7 @@ def _sampleDataFolder() -> str:
 class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
     """``segment(volumeNode, segmentationNode=None, model=None, device="auto", wait=True, progress=None)``
     plus ``currentJob`` (``wait(timeout)``), ``cancel``, ``labelTree``, ``subtreeSegmentIds``,
-    ``setSubtreeVisibility``, ``subtreeVisibility``, ``showOnlySubtree`` and ``mergeSubtree``
+    ``setSubtreeVisibility``, ``subtreeVisibility``, ``showOnlySubtree``, ``mergeSubtree`` and ``organize``
     (see SALTSegmentationLib.scene.logic_core). The engine runs in its own process (Slicer's Python),
     started on the first ``segment`` and kept loaded for ``engineIdleTimeout`` seconds."""
 
@@ -179,6 +179,8 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.collapseAllButton.connect("clicked()", self.treeView.collapse_all)
         self.ui.showOnlyButton.connect("clicked()", self.onShowOnly)
         self.ui.mergeSubtreeButton.connect("clicked()", self.onMergeSubtree)
+        self.ui.showAsLabelTreeButton.connect(
+            "clicked()", lambda: self.controller.on_show_as_label_tree(self.ui.outputSegmentationSelector.currentNode()))
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         # Every user choice goes to the parameter node, so it is saved with the scene.
