@@ -27,15 +27,16 @@ MODEL_ID_PREFIX = "organized:"
 
 def segment_structures(segmentation_node) -> list[Structure]:
     """One :class:`Structure` per segment (key: segment ID). A segment already tagged with a
-    SALT tree path is named by that path, which the ``salt`` scheme reads back exactly."""
+    tree path (a SALT result, or organised before) keeps it; one under ``unmapped`` is tried again."""
     segmentation = segmentation_node.GetSegmentation()
     structures = []
     for index in range(segmentation.GetNumberOfSegments()):
         segment_id = segmentation.GetNthSegmentID(index)
         segment = segmentation.GetSegment(segment_id)
-        name = segment_tag(segment, TAG_TREE_PATH) or segment.GetName() or segment_id
+        tag = segment_tag(segment, TAG_TREE_PATH)
+        path = tuple(tag.split(",")) if tag else None
         code = parse_terminology_entry(segment_tag(segment, TERMINOLOGY_TAG) or "")
-        structures.append(Structure(segment_id, name, code))
+        structures.append(Structure(segment_id, segment.GetName() or segment_id, code, path))
     return structures
 
 

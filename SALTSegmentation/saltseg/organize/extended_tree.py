@@ -63,7 +63,8 @@ def check_leaf_paths(paths: Iterable[NodePath], existing: Iterable[NodePath]) ->
 def organised_tree(extra_paths: Iterable[NodePath] = ()) -> LabelTree:
     """The built-in organised tree plus ``extra_paths`` (user mappings, unmapped structures)."""
     base = builtin_paths()
-    extra = [tuple(p) for p in extra_paths]
+    known = set(_builtin_tree().paths)  # a merged segment may sit on an existing group
+    extra = [tuple(p) for p in extra_paths if tuple(p) not in known]
     check_leaf_paths([p for p in extra if p[0] != UNMAPPED], base)
     if not extra:
         return _builtin_tree()

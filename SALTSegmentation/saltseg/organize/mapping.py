@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Sequence, Union
 from ..errors import MappingError
 from ..tree.labeltree import NodePath
 from .codes import CodeKey, path_for_code
-from .extended_tree import is_salt_node, unmapped_paths
+from .extended_tree import UNMAPPED, builtin_paths, check_leaf_paths, is_salt_node, unmapped_paths
 from .schemes import BUILTIN_SCHEMES, NameScheme, builtin_scheme, load_scheme_file
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ class Structure:
     key: object  # label value or segment ID: how the caller finds it again
     name: str
     code: Optional[CodeKey] = None
+    #: A tree path the structure already carries (a segment organised before): it is kept.
+    path: Optional[NodePath] = None
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Placement:
     matched: int  # structures the scheme (or the codes) placed
     total: int
     paths: dict = field(default_factory=dict)  # structure key → tree path (unmapped ones included)
-    how: dict = field(default_factory=dict)  # structure key → "name", "code", "mapping file" or "unmapped"
+    how: dict = field(default_factory=dict)  # structure key → "name", "code", "mapping file", "tag" or "unmapped"
     unmapped: list = field(default_factory=list)  # names of the structures under `unmapped`
 
     @property
@@ -118,11 +120,13 @@ def place_structures(structures: Sequence[Structure], scheme: SchemeSpec = "auto
     """Place every structure; those no source knows go under ``unmapped`` (named in the result)."""
     user, chosen = resolve_scheme(scheme)
     use_codes = str(scheme) in ("auto", SNOMED) if not isinstance(scheme, NameScheme) else False
-    names = [s.name for s in structures]
+    names = [s.name for s in structures if s.path is None]
     if chosen is None and str(scheme) != SNOMED:
         unknown_to_user = [n for n in names if user is None or user.path_for(n) is None]
         chosen, _ = detect_scheme(unknown_to_user or names)
     scheme_name = user.id if user is not None else (chosen.id if chosen is not None else SNOMED)
+    if structures and not names:
+        scheme_name = "tree paths"  # every structure was organised before
     if use_codes and any(s.code is not None for s in structures):
         coded = sum(1 for s in structures if s.code is not None and path_for_code(s.code) is not None)
         by_name = sum(1 for s in structures if chosen is not None and chosen.path_for(s.name) is not None)
@@ -134,8 +138,11 @@ def place_structures(structures: Sequence[Structure], scheme: SchemeSpec = "auto
     lost: list[Structure] = []
     for structure in structures:
         path, how = None, None
-        if user is not None and user.path_for(structure.name) is not None:
+        if structure.path is not None and structure.path[0] != UNMAPPED:
+            path, how = tuple(structure.path), "tag"
+        elif user is not None and user.path_for(structure.name) is not None:
             path, how = user.path_for(structure.name), "mapping file"
+            check_leaf_paths([path], builtin_paths())
         elif use_codes and structure.code is not None and path_for_code(structure.code) is not None:
             path, how = path_for_code(structure.code), "code"
         elif chosen is not None and chosen.path_for(structure.name) is not None:
