@@ -193,3 +193,38 @@ def test_bad_inputs_are_refused_and_write_nothing(tmp_path, shared_data, capsys)
 
 def test_organised_tree_is_shared_by_all_schemes():
     assert organised_tree() is organised_tree()
+
+
+def test_batch_organize_a_cohort_with_volumes_per_node_and_resume(shared_data, tmp_path, capsys):
+    import csv
+
+    image = sitk.ReadImage(str(shared_data / "example_seg.nii.gz"))
+    names = json.loads((shared_data / "example_seg_labels.json").read_text())
+    cohort = tmp_path / "cohort"
+    (cohort / "site1").mkdir(parents=True)
+    sitk.WriteImage(image, str(cohort / "site1" / "p1.nii.gz"))  # TotalSegmentator --ml output
+    (cohort / "site1" / "p1_labels.json").write_text(json.dumps(names))
+    masks = cohort / "p2" / "segmentations"  # TotalSegmentator's default: one mask per structure
+    masks.mkdir(parents=True)
+    source = sitk.GetArrayViewFromImage(image)
+    for value in (2, 3, 31, 32):
+        mask = sitk.GetImageFromArray((source == value).astype(np.uint8))
+        mask.CopyInformation(image)
+        sitk.WriteImage(mask, str(masks / f"{names[str(value)]}.nii.gz"))
+    (cohort / "broken.nii.gz").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    assert main(["batch", str(cohort), "-o", str(out), "--organize", "--quiet"]) == 1  # the broken case
+    manifest = {row["case"]: row for row in csv.DictReader(open(out / "manifest.csv"))}
+    assert manifest["site1/p1"]["status"] == "done" and manifest["site1/p1"]["structures"] == "41"
+    assert manifest["p2/segmentations"]["status"] == "done" and manifest["p2/segmentations"]["structures"] == "4"
+    assert manifest["broken"]["status"] == "failed" and manifest["broken"]["error"]
+    assert (out / "site1" / "p1.seg.nrrd").is_file() and (out / "p2" / "segmentations.seg.nrrd").is_file()
+    volumes = {(row["case"], row["node"]): row for row in csv.DictReader(open(out / "volumes.csv"))}
+    kidneys = int(volumes[("p2/segmentations", "body,abdominal_cavity,kidneys")]["voxels"])
+    assert kidneys == int(np.isin(source, (2, 3)).sum()) > 0
+    assert int(volumes[("site1/p1", "body,bones,spine")]["voxels"]) == int(np.isin(source, range(26, 51)).sum())
+    # A re-run redoes only the failed case.
+    (cohort / "broken.nii.gz").unlink()
+    assert main(["batch", str(cohort), "-o", str(out), "--organize", "--quiet"]) == 0
+    rerun = {row["case"]: row["status"] for row in csv.DictReader(open(out / "manifest.csv"))}
+    assert rerun["site1/p1"] == "skipped" and rerun["p2/segmentations"] == "skipped"

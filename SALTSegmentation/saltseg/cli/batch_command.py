@@ -48,11 +48,20 @@ def add_parser(subparsers) -> None:
                               "of memory) before it is recorded as failed (default 2; local cluster only: a "
                               "running scheduler uses its distributed.scheduler.allowed-failures setting)")
     add_segment_options(parser)
+    organize = parser.add_argument_group("existing segmentations")
+    organize.add_argument("--organize", action="store_true",
+                          help="the INPUTs are segmentations made elsewhere (labelmaps with name tables, .seg.nrrd "
+                               "files, TotalSegmentator mask folders): place each in the label tree instead of "
+                               "segmenting (no model, no cluster); volumes.csv then holds every node per case")
+    organize.add_argument("--scheme", default="auto", metavar="auto|totalsegmentator|cads|salt|snomed|FILE",
+                          help="with --organize: how to read the structure names (see saltseg organize)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.organize:
+        return _run_organize(args)
     try:
         from ..batch import run_batch  # imports Dask: only when batch is asked for
     except ModuleNotFoundError as error:
@@ -74,6 +83,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"saltseg batch: interrupted; the finished cases are recorded in {args.output_dir / 'manifest.csv'} "
               "and a re-run continues with the others", file=sys.stderr)
         return 130
+    print(args.output_dir / "manifest.csv")
+    print(args.output_dir / "volumes.csv")
+    return 1 if any(record.status == "failed" for record in records) else 0
+
+
+def _run_organize(args: argparse.Namespace) -> int:
+    import time
+
+    from ..batch.runner import summarize
+    from ..organize.cohort import run_organize_batch
+
+    started = time.perf_counter()
+    records = run_organize_batch(args.inputs, args.output_dir, scheme=args.scheme,
+                                 output_format=args.output_format, progress=not args.quiet)
+    if not args.quiet:
+        print(summarize(records, time.perf_counter() - started), file=sys.stderr)
     print(args.output_dir / "manifest.csv")
     print(args.output_dir / "volumes.csv")
     return 1 if any(record.status == "failed" for record in records) else 0
