@@ -11,7 +11,7 @@ from ..inference.devices import DEVICE_CHOICES
 from .argtypes import non_negative_int, positive_int
 from .segment_options import add_segment_options, segment_options_from_args
 
-FORMAT_CHOICES = ("seg.nrrd", "nii.gz", "dicom-seg")
+FORMAT_CHOICES = ("seg.nrrd", "nii.gz", "dicom-seg", "rtstruct")
 
 
 def add_parser(subparsers) -> None:
@@ -34,7 +34,8 @@ def add_parser(subparsers) -> None:
                         help="compute device on the workers (auto: CUDA, then Apple MPS, then CPU)")
     parser.add_argument("--format", dest="output_format", default="seg.nrrd", choices=FORMAT_CHOICES,
                         help="output per case: Slicer .seg.nrrd (default), labelmap .nii.gz (+ .labels.json), "
-                             "or DICOM SEG (.seg.dcm, DICOM series inputs only; needs saltseg[dicom-seg])")
+                             "DICOM SEG (.seg.dcm; needs saltseg[dicom-seg]) or an RT Structure Set "
+                             "(.rtstruct.dcm; needs saltseg[rtstruct]); the last two for DICOM series inputs only")
     cluster = parser.add_argument_group("cluster")
     cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
                          help="submit to a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: start a "
@@ -69,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
             raise
         raise SaltSegError("saltseg batch needs Dask distributed: pip install 'saltseg[batch]'") from error
 
+    if args.output_format == "rtstruct":
+        from ..io.rtstruct import require_rt_utils
+
+        require_rt_utils()  # once here, not as a failure of every case
     if not getattr(args, "verbose", False):
         logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask logs every connection at INFO
 

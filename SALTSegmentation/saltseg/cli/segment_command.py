@@ -12,6 +12,7 @@ from ..model.model_io import load_model
 from ..models import resolve_model_dir
 from ..inference.pipeline import segment_image
 from ..io.preview import write_preview
+from ..io.rtstruct import check_rtstruct_request, largest_series_files, write_rtstruct
 from ..io.writers import check_output_path, write_node_mask, write_result
 from .segment_options import add_segment_options, segment_options_from_args
 from .progress_bar import StageProgressBar
@@ -38,6 +39,9 @@ def add_parser(subparsers) -> None:
                              "(repeatable), as <output>.<node>.nii.gz")
     parser.add_argument("--preview", type=Path, default=None, metavar="PNG",
                         help="also write a PNG preview (axial, coronal, sagittal slices with the labels)")
+    parser.add_argument("--format", dest="output_format", default="auto", choices=("auto", "rtstruct"),
+                        help="auto: from the OUTPUT suffix; rtstruct: a DICOM RT Structure Set (*.rtstruct.dcm) "
+                             "referencing the input DICOM series (needs saltseg[rtstruct])")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -51,7 +55,9 @@ def _is_node(tree, node: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    output = check_output_path(args.output)  # fail before minutes of work
+    rtstruct = getattr(args, "output_format", "auto") == "rtstruct"
+    # Fail before minutes of work.
+    output = check_rtstruct_request(args.input, args.output) if rtstruct else check_output_path(args.output)
     if args.preview is not None and args.preview.suffix.lower() != ".png":
         raise OutputError(f"--preview must name a .png file, got {args.preview.name}")
     model_dir = resolve_model_dir(args.model, catalog_file=args.catalog)
@@ -63,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
     options = segment_options_from_args(args)
     with StageProgressBar(enabled=not args.quiet) as bar:
         result = segment_image(image, model, options, progress=bar, model_id=str(args.model or model_dir.name))
-    written = write_result(result.labelmap, output, result.tree, result.model_id)
+    if rtstruct:
+        written = [write_rtstruct(result.labelmap, result.tree, largest_series_files(args.input), output,
+                                  result.model_id)]
+    else:
+        written = write_result(result.labelmap, output, result.tree, result.model_id)
     for node in args.mask:
         written.append(write_node_mask(result.node_mask(node), output, result.tree.node_id(node)))
     if args.preview is not None:
