@@ -103,3 +103,21 @@ def test_missing_rt_utils_gives_the_install_hint(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_rt_utils)
     with pytest.raises(OutputError, match=r"pip install 'saltseg\[rtstruct\]'"):
         rtstruct.require_rt_utils()
+
+
+def test_batch_case_writes_an_rtstruct_and_refuses_an_anonymised_series(written, shared_data, salt_threshold_model,
+                                                                         tmp_path):
+    from saltseg.batch.cases import discover_cases
+    from saltseg.batch.worker import CaseSettings, run_case
+
+    series, _, result = written
+    (case,) = discover_cases([series])
+    settings = CaseSettings(str(tmp_path / "out"), str(salt_threshold_model), "threshold", "cpu", "rtstruct")
+    outcome = run_case(case, settings)
+    assert outcome.record.status == "done", outcome.record.error
+    output = tmp_path / "out" / outcome.record.output
+    assert output.name == "series.rtstruct.dcm"
+    assert set(read_rtstruct_masks(case.dicom_files, output)) == {entry.name for entry in result.label_table()}
+    (anonymised,) = discover_cases([shared_data / "example_ct_dicom"])
+    failed = run_case(anonymised, settings).record
+    assert failed.status == "failed" and "cannot reference it" in failed.error
