@@ -25,6 +25,7 @@ from ..batch.volumes import node_volumes
 from ..errors import InputImageError, OutputError, SaltSegError
 from ..io.writers import write_result
 from ..models.lock import ProcessLock
+from .dicom_seg_input import is_dicom_seg
 from .inputs import MASK_SUFFIXES
 from .mapping import detect_scheme
 from .organize_file import MODEL_ID_PREFIX, organise_input
@@ -36,9 +37,12 @@ LOCK_FILE = ".saltseg-batch.lock"
 PathLike = Union[str, Path]
 
 
-def _segmentation_stem(name: str) -> Optional[str]:
-    if name.lower().endswith(".seg.nrrd"):
+def _segmentation_stem(name: str, folder: Optional[Path] = None) -> Optional[str]:
+    lower = name.lower()
+    if lower.endswith(".seg.nrrd"):
         return name[: -len(".seg.nrrd")]
+    if lower.endswith(".dcm") and folder is not None and is_dicom_seg(folder / name):
+        return name[: -len(".seg.dcm")] if lower.endswith(".seg.dcm") else name[: -len(".dcm")]
     return image_stem(name)
 
 
@@ -53,7 +57,8 @@ def _is_mask_folder(folder: Path, files: Sequence[str]) -> bool:
 
 
 def discover_segmentations(inputs: Sequence[PathLike], exclude: Optional[Path] = None) -> list[Case]:
-    """Every segmentation of the INPUTs: labelmap files, ``.seg.nrrd`` files and mask folders."""
+    """Every segmentation of the INPUTs: labelmap files, ``.seg.nrrd`` files, DICOM SEG files and
+    mask folders."""
     cases: list[Case] = []
     excluded = exclude.resolve() if exclude is not None else None
     for item in inputs:
@@ -73,7 +78,7 @@ def discover_segmentations(inputs: Sequence[PathLike], exclude: Optional[Path] =
                 cases.append(Case(relative if relative != "." else root.name, str(folder)))
                 continue
             for filename in visible:
-                stem = _segmentation_stem(filename)
+                stem = _segmentation_stem(filename, folder)
                 if stem is not None:
                     cases.append(Case(str(PurePosixPath(relative, stem)) if relative != "." else stem,
                                       str(folder / filename)))

@@ -1,8 +1,8 @@
 """Reading an existing segmentation as one labelmap with a name (and code) per label value.
 
 Accepted: a labelmap file (NIfTI/NRRD/MHA) with a name table (``--labels``, a sidecar file, or the
-scheme's own class map), a folder of per-structure masks (TotalSegmentator's default output), and
-a Slicer ``.seg.nrrd`` (names and terminology codes of its segments).
+scheme's own class map), a folder of per-structure masks (TotalSegmentator's default output), a
+Slicer ``.seg.nrrd`` (names and terminology codes of its segments) and a DICOM SEG.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import SimpleITK as sitk
 from ..errors import InputImageError, MappingError
 from ..io.image_io import read_image
 from .codes import CodeKey, key_from_terminology_dict
+from .dicom_seg_input import is_dicom_seg, read_dicom_seg
 from .schemes import BUILTIN_SCHEMES, builtin_scheme
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class StructureInput:
     names: dict[int, str]
     codes: dict[int, CodeKey] = field(default_factory=dict)
     kind: str = "labelmap"
+    paths: dict = field(default_factory=dict)  # value → tree path a structure already carries
 
 
 def _strip_suffix(name: str) -> str:
@@ -175,7 +177,7 @@ def _read_seg_nrrd(path: Path) -> StructureInput:
 
 def read_structures(path: Union[str, Path], labels: Optional[Union[str, Path]] = None, scheme: str = "auto",
                     task: Optional[str] = None) -> StructureInput:
-    """Read ``path`` (labelmap, mask folder or ``.seg.nrrd``) with a name for every label value."""
+    """Read ``path`` (labelmap, mask folder, ``.seg.nrrd`` or DICOM SEG) with a name for every label value."""
     path = Path(path)
     if not path.exists():
         raise InputImageError(f"input {path} does not exist")
@@ -183,6 +185,8 @@ def read_structures(path: Union[str, Path], labels: Optional[Union[str, Path]] =
         return _read_mask_folder(path)
     if path.name.lower().endswith(".seg.nrrd"):
         return _read_seg_nrrd(path)
+    if is_dicom_seg(path):
+        return read_dicom_seg(path)
     labelmap = _read_labelmap(path)
     if labels is not None:
         names = read_name_table(labels)

@@ -31,7 +31,8 @@ class OrganisedLabelmap:
 
 
 def organise_labelmap(labelmap: sitk.Image, names: Mapping[int, str], scheme: SchemeSpec = "auto",
-                      codes: Optional[Mapping[int, CodeKey]] = None) -> OrganisedLabelmap:
+                      codes: Optional[Mapping[int, CodeKey]] = None,
+                      paths: Optional[Mapping[int, tuple]] = None) -> OrganisedLabelmap:
     """Place every structure of ``labelmap`` (value → ``names``; 0 is the background) in the tree.
 
     A value present in the image but missing from ``names`` is kept as ``label <value>`` under
@@ -43,8 +44,9 @@ def organise_labelmap(labelmap: sitk.Image, names: Mapping[int, str], scheme: Sc
     if array.size and int(array.min()) < 0:
         raise MappingError("a labelmap cannot hold negative label values")
     present = [int(v) for v in np.unique(array) if v != 0]
-    codes = codes or {}
-    structures = [Structure(value, names.get(value, f"label {value}"), codes.get(value)) for value in present]
+    codes, paths = codes or {}, paths or {}
+    structures = [Structure(value, names.get(value, f"label {value}"), codes.get(value), paths.get(value))
+                  for value in present]
     placement = place_structures(structures, scheme)
     check_sides(placement, structures)
     extra = [path for key, path in placement.paths.items()]

@@ -19,7 +19,7 @@ def organise_input(path: Union[str, Path], scheme: str = "auto", labels: Optiona
                    task: Optional[str] = None) -> OrganisedLabelmap:
     """Read ``path`` and place its structures in the tree (nothing written)."""
     structures = read_structures(path, labels=labels, scheme=str(scheme), task=task)
-    return organise_labelmap(structures.labelmap, structures.names, scheme, structures.codes)
+    return organise_labelmap(structures.labelmap, structures.names, scheme, structures.codes, structures.paths)
 
 
 def organise_file(path: Union[str, Path], output: Union[str, Path], scheme: str = "auto",
