@@ -4,23 +4,24 @@ the contours round-trip: read back and rasterised on the CT grid, every structur
 Needs the optional ``rtstruct`` extra (rt-utils); skipped without it."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
+import pydicom
 import pytest
 import SimpleITK as sitk
 
-pytest.importorskip("rt_utils")
-
-import pydicom  # noqa: E402
-
-from batch_support import copy_series_with_uids  # noqa: E402
-from saltseg.cli import main  # noqa: E402
-from saltseg.errors import OutputError  # noqa: E402
-from saltseg.inference.pipeline import SegmentOptions, segment_image  # noqa: E402
-from saltseg.io.image_io import read_image  # noqa: E402
-from saltseg.io.rtstruct import largest_series_files, read_rtstruct_masks  # noqa: E402
-from saltseg.model.model_io import load_model  # noqa: E402
+from batch_support import copy_series_with_uids
+from saltseg.cli import main
+from saltseg.errors import OutputError
+from saltseg.inference.pipeline import SegmentOptions, segment_image
+from saltseg.io.image_io import read_image
+from saltseg.io.rtstruct import largest_series_files, read_rtstruct_masks
+from saltseg.model.model_io import load_model
 
 MIN_DICE = 0.97
+needs_rt_utils = pytest.mark.skipif(importlib.util.find_spec("rt_utils") is None,
+                                    reason="the rtstruct extra (rt-utils) is not installed")
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -41,6 +42,7 @@ def written(shared_data, salt_threshold_model, tmp_path_factory):
     return series, output, result
 
 
+@needs_rt_utils
 def test_rtstruct_references_the_series_and_names_every_structure(written):
     series, output, result = written
     dataset = pydicom.dcmread(output)
@@ -60,6 +62,7 @@ def test_rtstruct_references_the_series_and_names_every_structure(written):
         assert [int(c) for c in contour.ROIDisplayColor] == [int(round(255 * c)) for c in entry.color]
 
 
+@needs_rt_utils
 def test_contours_round_trip_on_the_ct_grid(written):
     series, output, result = written
     masks = read_rtstruct_masks(largest_series_files(series), output)
@@ -73,6 +76,7 @@ def test_contours_round_trip_on_the_ct_grid(written):
     assert len(scores) >= 3 and min(scores.values()) >= MIN_DICE, scores
 
 
+@needs_rt_utils
 def test_rtstruct_needs_a_dicom_series_and_a_dcm_name(shared_data, salt_threshold_model, tmp_path, capsys):
     image_file = shared_data / "example_ct_sm.nii.gz"
     assert main(["segment", str(image_file), "-o", str(tmp_path / "x.rtstruct.dcm"), "--format", "rtstruct",
@@ -105,6 +109,7 @@ def test_missing_rt_utils_gives_the_install_hint(monkeypatch):
         rtstruct.require_rt_utils()
 
 
+@needs_rt_utils
 def test_batch_case_writes_an_rtstruct_and_refuses_an_anonymised_series(written, shared_data, salt_threshold_model,
                                                                          tmp_path):
     from saltseg.batch.cases import discover_cases
