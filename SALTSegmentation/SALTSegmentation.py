@@ -179,8 +179,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.collapseAllButton.connect("clicked()", self.treeView.collapse_all)
         self.ui.showOnlyButton.connect("clicked()", self.onShowOnly)
         self.ui.mergeSubtreeButton.connect("clicked()", self.onMergeSubtree)
-        self.ui.showAsLabelTreeButton.connect(
-            "clicked()", lambda: self.controller.on_show_as_label_tree(self.ui.outputSegmentationSelector.currentNode()))
+        self.ui.showAsLabelTreeButton.connect("clicked()", self.onShowAsLabelTree)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         # Every user choice goes to the parameter node, so it is saved with the scene.
@@ -388,6 +387,10 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if nodeId:
             self.logic.showOnlySubtree(self.treeView.segmentation_node, nodeId)
             self.treeView.refresh_check_states()
+
+    def onShowAsLabelTree(self) -> None:
+        self.controller.on_show_as_label_tree(self.ui.outputSegmentationSelector.currentNode())
+        self.rebuildTree()
 
     def onMergeSubtree(self) -> None:
         nodeId = self.treeView.selected_node_id()

@@ -74,7 +74,8 @@ def test_kidney_and_lung_sides_are_kept(ts_seg, organised):
         return np.isin(labels, tree.subtree_label_values(node))
 
     # LPS: +x points to the patient's left.
-    left_kidney, right_kidney = mask("body,abdominal_cavity,kidneys,kidney_left"), mask("body,abdominal_cavity,kidneys,kidney_right")
+    left_kidney = mask("body,abdominal_cavity,kidneys,kidney_left")
+    right_kidney = mask("body,abdominal_cavity,kidneys,kidney_right")
     assert left_kidney.any() and right_kidney.any()
     assert _centroid_x(image, left_kidney) > _centroid_x(image, right_kidney) + 50
     left_lung, right_lung = mask("body,thoracic_cavity,lungs,lung_left"), mask("body,thoracic_cavity,lungs,lung_right")

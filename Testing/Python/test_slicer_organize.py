@@ -59,7 +59,8 @@ def build_segmentation(scene, volume, coded: bool):
         segment = slicer.vtkSegment()
         segment.SetName(f"Segment_{index + 1}" if coded else names[value])
         segment.SetColor(0.1 + index / 50.0, 0.5, 0.9 - index / 50.0)
-        segment.AddRepresentation(BINARY_LABELMAP, oriented_image_from_array((labels == value).astype(np.uint8), volume))
+        mask = oriented_image_from_array((labels == value).astype(np.uint8), volume)
+        segment.AddRepresentation(BINARY_LABELMAP, mask)
         if coded:
             segment.SetTag("TerminologyEntry", terminology(*CODED[value]))
         node.GetSegmentation().AddSegment(segment, f"seg{value}")
