@@ -119,6 +119,20 @@ def test_cads_valued_labelmap_gives_the_same_tree(ts_seg, organised, tmp_path):
     path = tmp_path / "cads_combined.nii.gz"
     sitk.WriteImage(cads_image, str(path))
 
+    # CADS's part models write <case>_part_551.nii.gz: recognised from the name, no flags needed.
+    organs = cads.value_names("551")
+    part = np.zeros_like(source)
+    for value, name in organs.items():
+        part[remapped == next(v for v, n in cads.value_names("combined").items() if n == name)] = value
+    part_image = sitk.GetImageFromArray(part)
+    part_image.CopyInformation(image)
+    sitk.WriteImage(part_image, str(tmp_path / "case_part_551.nii.gz"))
+    from_part = organise_input(tmp_path / "case_part_551.nii.gz")
+    assert from_part.placement.scheme == "cads" and not from_part.placement.unmapped
+    organ_paths = {cads.path_for(name) for name in organs.values()}
+    assert {organised.tree.path(p) for p in from_part.placement.paths.values()} <= organ_paths
+    assert from_part.placement.matched == len(np.unique(part)) - 1 >= 12
+
     from_cads = organise_input(path, scheme="cads")  # no name table: CADS's own value map
     assert from_cads.placement.scheme == "cads" and not from_cads.placement.unmapped
     assert from_cads.tree == organised.tree

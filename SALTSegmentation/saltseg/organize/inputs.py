@@ -35,6 +35,7 @@ class StructureInput:
     codes: dict[int, CodeKey] = field(default_factory=dict)
     kind: str = "labelmap"
     paths: dict = field(default_factory=dict)  # value → tree path a structure already carries
+    scheme: Optional[str] = None  # the scheme whose value map named the labels, if one did
 
 
 def _strip_suffix(name: str) -> str:
@@ -92,12 +93,20 @@ def _sidecar_table(path: Path) -> Optional[dict[int, str]]:
     return None
 
 
-def _scheme_table(scheme: str, task: Optional[str], path: Path) -> dict[int, str]:
+_CADS_PART = re.compile(r"_part_(\d{3})(?:_|\.)")
+
+
+def _scheme_table(scheme: str, task: Optional[str], path: Path) -> tuple[dict[int, str], str]:
+    """The value → name map of the scheme's task, and the scheme."""
+    part = _CADS_PART.search(path.name)
+    if task is None and part and scheme in ("auto", "cads") and part.group(1) in builtin_scheme("cads").tasks:
+        logger.info("%s: a CADS part model output (task %s)", path.name, part.group(1))
+        return builtin_scheme("cads").value_names(part.group(1)), "cads"  # CADS writes <case>_part_551.nii.gz
     if scheme not in BUILTIN_SCHEMES or not builtin_scheme(scheme).tasks:
         raise MappingError(
             f"{path} has no name table: give one with --labels (JSON value → name, or 'value name' lines), "
             "or --scheme totalsegmentator / cads to read its values by that model's class map")
-    return builtin_scheme(scheme).value_names(task)
+    return builtin_scheme(scheme).value_names(task), scheme
 
 
 def _read_labelmap(path: Path) -> sitk.Image:
@@ -189,7 +198,9 @@ def read_structures(path: Union[str, Path], labels: Optional[Union[str, Path]] =
         return read_dicom_seg(path)
     labelmap = _read_labelmap(path)
     if labels is not None:
-        names = read_name_table(labels)
-    else:
-        names = _sidecar_table(path) or _scheme_table(str(scheme), task, path)
-    return StructureInput(labelmap, names)
+        return StructureInput(labelmap, read_name_table(labels))
+    names = _sidecar_table(path)
+    if names is not None:
+        return StructureInput(labelmap, names)
+    names, named_by = _scheme_table(str(scheme), task, path)
+    return StructureInput(labelmap, names, scheme=named_by)

@@ -19,6 +19,8 @@ def organise_input(path: Union[str, Path], scheme: str = "auto", labels: Optiona
                    task: Optional[str] = None) -> OrganisedLabelmap:
     """Read ``path`` and place its structures in the tree (nothing written)."""
     structures = read_structures(path, labels=labels, scheme=str(scheme), task=task)
+    if str(scheme) == "auto" and structures.scheme is not None:
+        scheme = structures.scheme  # the labels were named by that scheme's own value map
     return organise_labelmap(structures.labelmap, structures.names, scheme, structures.codes, structures.paths)
 
 
