@@ -96,8 +96,13 @@ def run(args: argparse.Namespace) -> int:
 def _run_organize(args: argparse.Namespace) -> int:
     import time
 
-    from ..batch.runner import summarize
-    from ..organize.cohort import run_organize_batch
+    try:  # the batch tables live in saltseg.batch, which imports Dask
+        from ..batch.runner import summarize
+        from ..organize.cohort import run_organize_batch
+    except ModuleNotFoundError as error:
+        if error.name not in ("dask", "distributed"):
+            raise
+        raise SaltSegError("saltseg batch needs Dask distributed: pip install 'saltseg[batch]'") from error
 
     started = time.perf_counter()
     records = run_organize_batch(args.inputs, args.output_dir, scheme=args.scheme,
