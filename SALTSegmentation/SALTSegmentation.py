@@ -95,7 +95,8 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
     """``segment(volumeNode, segmentationNode=None, model=None, device="auto", wait=True, progress=None)``
     plus ``currentJob`` (``wait(timeout)``), ``cancel``, ``labelTree``, ``subtreeSegmentIds``,
     ``setSubtreeVisibility``, ``subtreeVisibility``, ``showOnlySubtree``, ``mergeSubtree``,
-    ``statistics`` and ``exportStatisticsTable`` (see SALTSegmentationLib.scene.logic_core). The engine runs in its own process (Slicer's Python),
+    ``statistics``, ``exportStatisticsTable`` and ``organize`` (see SALTSegmentationLib.scene.logic_core).
+    The engine runs in its own process (Slicer's Python),
     started on the first ``segment`` and kept loaded for ``engineIdleTimeout`` seconds."""
 
     def __init__(self) -> None:
@@ -204,6 +205,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.collapseAllButton.connect("clicked()", self.treeView.collapse_all)
         self.ui.showOnlyButton.connect("clicked()", self.onShowOnly)
         self.ui.mergeSubtreeButton.connect("clicked()", self.onMergeSubtree)
+        self.ui.showAsLabelTreeButton.connect("clicked()", self.onShowAsLabelTree)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         # Every user choice goes to the parameter node, so it is saved with the scene.
@@ -343,6 +345,10 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if nodeId:
             self.logic.showOnlySubtree(self.treeView.segmentation_node, nodeId)
             self.treeView.refresh_check_states()
+
+    def onShowAsLabelTree(self) -> None:
+        self.controller.on_show_as_label_tree(self.ui.outputSegmentationSelector.currentNode())
+        self.rebuildTree()
 
     def onMergeSubtree(self) -> None:
         nodeId = self.treeView.selected_node_id()

@@ -49,3 +49,7 @@ class RequestError(SaltSegError):
 
 class Cancelled(SaltSegError):
     """The user cancelled the run; nothing was written."""
+
+
+class MappingError(SaltSegError):
+    """A name scheme or mapping file is malformed, or a structure cannot be organised."""

@@ -235,3 +235,12 @@ class SegmentationLogicCore:
         if csvPath:
             write_statistics_csv(rows, csvPath)
         return table
+
+    def organize(self, segmentationNode, scheme="auto"):
+        """Show any segmentation as the label tree (TotalSegmentator, CADS, SNOMED-coded, ...):
+        its segments are tagged with tree paths, keeping their IDs, names and colours. ``scheme``:
+        auto, totalsegmentator, cads, salt, snomed or a mapping file. Returns the placement
+        (``.scheme``, ``.matched``, ``.unmapped``, ``.summary()``)."""
+        from .organize import organize_segmentation
+
+        return organize_segmentation(segmentationNode, scheme)

@@ -250,6 +250,22 @@ class ModuleController:
             self.view.select_device("cpu")
             self.on_segment_clicked()
 
+    def on_show_as_label_tree(self, segmentation_node: Any) -> None:
+        """"Show as label tree": a segmentation made elsewhere (TotalSegmentator, CADS, …) is
+        placed in the label tree and shown in the tree panel; its segments stay as they are."""
+        if segmentation_node is None:
+            self.view.show_error("Select the segmentation to show as a label tree.")
+            return
+        from ..scene.organize import organize_status
+
+        try:
+            placement = self.logic.organize(segmentation_node)
+        except (SaltSegError, ValueError) as error:
+            self.view.show_error(str(error))
+            return
+        self.view.set_output(segmentation_node)
+        self.view.set_status(organize_status(placement, segmentation_node.GetName()))
+
     # ------------------------------------------------------------------ dependencies
     def _dependencies_ready(self) -> bool:
         missing = self.probe.missing_packages()

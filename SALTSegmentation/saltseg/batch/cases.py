@@ -59,7 +59,8 @@ def image_stem(name: str) -> Optional[str]:
 
 
 def _join(*parts: str) -> str:
-    return str(PurePosixPath(*[p for p in parts if p and p != "."]))
+    kept = [p for p in parts if p and p != "."]
+    return str(PurePosixPath(*kept)) if kept else ""  # "", not ".": a series folder given itself is named after it
 
 
 def _check_case_name(name: str, where: str) -> str:

@@ -24,6 +24,7 @@ from ..analysis.statistics import NodeStatistics, labelmap_statistics
 from ..errors import OutputError, SaltSegError
 from ..inference.pipeline import SegmentOptions, segment_image
 from ..io.image_io import read_image
+from ..io.rtstruct import RTSTRUCT_SUFFIX, check_series_references, write_rtstruct
 from ..io.writers import write_result
 from ..model.model_io import SaltModel, load_model
 from .cases import Case
@@ -34,7 +35,7 @@ from .volumes import NodeVolume, node_volumes
 
 logger = logging.getLogger(__name__)
 
-FORMATS = {"seg.nrrd": ".seg.nrrd", "nii.gz": ".nii.gz", "dicom-seg": DICOM_SEG_SUFFIX}
+FORMATS = {"seg.nrrd": ".seg.nrrd", "nii.gz": ".nii.gz", "dicom-seg": DICOM_SEG_SUFFIX, "rtstruct": RTSTRUCT_SUFFIX}
 
 _models: dict[tuple[str, str], SaltModel] = {}
 _models_lock = threading.Lock()
@@ -139,6 +140,8 @@ def _device_label(model: SaltModel) -> str:
 def _write_output(result, case: Case, settings: CaseSettings, output: Path, sources) -> list[Path]:
     if settings.output_format == "dicom-seg":
         return [write_dicom_seg(result.labelmap, result.tree, sources, output, settings.model_id)]
+    if settings.output_format == "rtstruct":
+        return [write_rtstruct(result.labelmap, result.tree, case.dicom_files, output, settings.model_id)]
     return write_result(result.labelmap, output, result.tree, settings.model_id)
 
 
@@ -159,11 +162,13 @@ def run_case(case: Case, settings: CaseSettings) -> CaseOutcome:
     written: list[Path] = []
     try:
         sources = None
+        if settings.output_format in ("dicom-seg", "rtstruct") and not case.is_dicom:
+            raise OutputError(f"{case.input} is not a DICOM series: {settings.output_format} output references a "
+                              "DICOM series; choose --format seg.nrrd or nii.gz for image files")
         if settings.output_format == "dicom-seg":
-            if not case.is_dicom:
-                raise OutputError(f"{case.input} is not a DICOM series: DICOM SEG output references a "
-                                  "DICOM series; choose --format seg.nrrd or nii.gz for image files")
             sources = source_headers(case.dicom_files, case.input)  # refuse before minutes of work
+        if settings.output_format == "rtstruct":
+            check_series_references(case.dicom_files)
         model = loaded_model(settings.model_dir, settings.device)
         record.device = _device_label(model)
         image = read_series(case.dicom_files, case.input) if case.is_dicom else read_image(case.input)

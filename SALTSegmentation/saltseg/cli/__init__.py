@@ -8,11 +8,11 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..errors import SaltSegError
-from . import (batch_command, demo_command, evaluate_command, models_command, phantom_command, segment_command,
-               stats_command, train_command)
+from . import (batch_command, demo_command, evaluate_command, models_command, organize_command, phantom_command,
+               segment_command, stats_command, train_command)
 
-COMMANDS = [segment_command, batch_command, stats_command, evaluate_command, models_command, phantom_command,
-            train_command, demo_command]
+COMMANDS = [segment_command, batch_command, stats_command, evaluate_command, organize_command, models_command,
+            phantom_command, train_command, demo_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from ..inference.devices import DEVICE_CHOICES
 from .argtypes import non_negative_int, positive_int
 from .segment_options import add_segment_options, segment_options_from_args
 
-FORMAT_CHOICES = ("seg.nrrd", "nii.gz", "dicom-seg")
+FORMAT_CHOICES = ("seg.nrrd", "nii.gz", "dicom-seg", "rtstruct")
 
 
 def add_parser(subparsers) -> None:
@@ -34,7 +34,8 @@ def add_parser(subparsers) -> None:
                         help="compute device on the workers (auto: CUDA, then Apple MPS, then CPU)")
     parser.add_argument("--format", dest="output_format", default="seg.nrrd", choices=FORMAT_CHOICES,
                         help="output per case: Slicer .seg.nrrd (default), labelmap .nii.gz (+ .labels.json), "
-                             "or DICOM SEG (.seg.dcm, DICOM series inputs only; needs saltseg[dicom-seg])")
+                             "DICOM SEG (.seg.dcm; needs saltseg[dicom-seg]) or an RT Structure Set "
+                             "(.rtstruct.dcm; needs saltseg[rtstruct]); the last two for DICOM series inputs only")
     cluster = parser.add_argument_group("cluster")
     cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
                          help="submit to a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: start a "
@@ -48,11 +49,20 @@ def add_parser(subparsers) -> None:
                               "of memory) before it is recorded as failed (default 2; local cluster only: a "
                               "running scheduler uses its distributed.scheduler.allowed-failures setting)")
     add_segment_options(parser)
+    organize = parser.add_argument_group("existing segmentations")
+    organize.add_argument("--organize", action="store_true",
+                          help="the INPUTs are segmentations made elsewhere (labelmaps with name tables, .seg.nrrd "
+                               "files, TotalSegmentator mask folders): place each in the label tree instead of "
+                               "segmenting (no model, no cluster); volumes.csv then holds every node per case")
+    organize.add_argument("--scheme", default="auto", metavar="auto|totalsegmentator|cads|salt|snomed|FILE",
+                          help="with --organize: how to read the structure names (see saltseg organize)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.organize:
+        return _run_organize(args)
     try:
         from ..batch import run_batch  # imports Dask: only when batch is asked for
     except ModuleNotFoundError as error:
@@ -60,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
             raise
         raise SaltSegError("saltseg batch needs Dask distributed: pip install 'saltseg[batch]'") from error
 
+    if args.output_format == "rtstruct":
+        from ..io.rtstruct import require_rt_utils
+
+        require_rt_utils()  # once here, not as a failure of every case
     if not getattr(args, "verbose", False):
         logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask logs every connection at INFO
 
@@ -77,4 +91,25 @@ def run(args: argparse.Namespace) -> int:
     print(args.output_dir / "manifest.csv")
     print(args.output_dir / "volumes.csv")
     print(args.output_dir / "statistics.csv")
+    return 1 if any(record.status == "failed" for record in records) else 0
+
+
+def _run_organize(args: argparse.Namespace) -> int:
+    import time
+
+    try:  # the batch tables live in saltseg.batch, which imports Dask
+        from ..batch.runner import summarize
+        from ..organize.cohort import run_organize_batch
+    except ModuleNotFoundError as error:
+        if error.name not in ("dask", "distributed"):
+            raise
+        raise SaltSegError("saltseg batch needs Dask distributed: pip install 'saltseg[batch]'") from error
+
+    started = time.perf_counter()
+    records = run_organize_batch(args.inputs, args.output_dir, scheme=args.scheme,
+                                 output_format=args.output_format, progress=not args.quiet)
+    if not args.quiet:
+        print(summarize(records, time.perf_counter() - started), file=sys.stderr)
+    print(args.output_dir / "manifest.csv")
+    print(args.output_dir / "volumes.csv")
     return 1 if any(record.status == "failed" for record in records) else 0

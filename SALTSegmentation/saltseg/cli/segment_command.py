@@ -17,6 +17,7 @@ from ..models import resolve_model_dir
 from ..inference.pipeline import segment_image
 from ..io.preview import write_preview
 from ..io.output_check import check_output_locations, refuse_outputs_on_inputs, replaced_note
+from ..io.rtstruct import check_rtstruct_request, largest_series_files, write_rtstruct
 from ..io.writers import (check_output_path, label_table_path, node_mask_path, output_kind, write_node_mask,
                           write_result)
 from .segment_options import add_segment_options, segment_options_from_args
@@ -47,6 +48,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--statistics", type=Path, default=None, metavar="FILE",
                         help="also write every tree node's voxels, volume and CT intensity statistics "
                              "(mean, std, median, min, max, 5th/95th percentile HU) as .csv or .json")
+    parser.add_argument("--format", dest="output_format", default="auto", choices=("auto", "rtstruct"),
+                        help="auto: from the OUTPUT suffix; rtstruct: a DICOM RT Structure Set (*.rtstruct.dcm) "
+                             "referencing the input DICOM series (needs saltseg[rtstruct])")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -63,7 +67,7 @@ def planned_outputs(output: Path, tree, nodes: list[str], preview: Optional[Path
                     statistics: Optional[Path] = None) -> list[Path]:
     """Every file the run will write: what the pre-flight check must see (add new outputs here)."""
     outputs = [output]
-    if output_kind(output) == "labelmap":
+    if not output.name.lower().endswith(".dcm") and output_kind(output) == "labelmap":
         outputs.append(label_table_path(output))
     outputs += [node_mask_path(output, tree.node_id(node)) for node in nodes]
     outputs += [path for path in (preview, statistics) if path is not None]
@@ -71,7 +75,9 @@ def planned_outputs(output: Path, tree, nodes: list[str], preview: Optional[Path
 
 
 def run(args: argparse.Namespace) -> int:
-    output = check_output_path(args.output)  # the format, before anything is read
+    rtstruct = getattr(args, "output_format", "auto") == "rtstruct"
+    # Fail before minutes of work.
+    output = check_rtstruct_request(args.input, args.output) if rtstruct else check_output_path(args.output)
     if args.preview is not None and args.preview.suffix.lower() != ".png":
         raise OutputError(f"--preview must name a .png file, got {args.preview.name}")
     if args.statistics is not None:
@@ -94,7 +100,11 @@ def run(args: argparse.Namespace) -> int:
         resolve_structures(model.tree, options.structures)  # a typo fails before minutes of work
     with StageProgressBar(enabled=not args.quiet) as bar:
         result = segment_image(image, model, options, progress=bar, model_id=str(args.model or model_dir.name))
-    written = write_result(result.labelmap, output, result.tree, result.model_id)
+    if rtstruct:
+        written = [write_rtstruct(result.labelmap, result.tree, largest_series_files(args.input), output,
+                                  result.model_id)]
+    else:
+        written = write_result(result.labelmap, output, result.tree, result.model_id)
     for node in args.mask:
         written.append(write_node_mask(result.node_mask(node), output, result.tree.node_id(node)))
     if args.preview is not None:

@@ -36,6 +36,9 @@ _SPECIAL = {
     "lung_upper_lobe": "Upper lung lobe",
     "lung_middle_lobe": "Middle lung lobe",
     "lung_lower_lobe": "Lower lung lobe",
+    # Nodes the organised tree adds for other models' structures (saltseg.organize).
+    "head_neck": "Head and neck",
+    "bowel_bag": "Bowel bag (peritoneal space)",
 }
 
 _VERTEBRA = re.compile(r"^vertebrae?_([CTLS]\d{1,2})$")

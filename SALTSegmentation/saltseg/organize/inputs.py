@@ -1,0 +1,206 @@
+"""Reading an existing segmentation as one labelmap with a name (and code) per label value.
+
+Accepted: a labelmap file (NIfTI/NRRD/MHA) with a name table (``--labels``, a sidecar file, or the
+scheme's own class map), a folder of per-structure masks (TotalSegmentator's default output), a
+Slicer ``.seg.nrrd`` (names and terminology codes of its segments) and a DICOM SEG.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputImageError, MappingError
+from ..io.image_io import read_image
+from .codes import CodeKey, key_from_terminology_dict
+from .dicom_seg_input import is_dicom_seg, read_dicom_seg
+from .schemes import BUILTIN_SCHEMES, builtin_scheme
+
+logger = logging.getLogger(__name__)
+
+MASK_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
+_VALUE_NAME = re.compile(r"^\s*(\d+)\s*[\s,;:=]\s*(.+?)\s*$")
+
+
+@dataclass
+class StructureInput:
+    labelmap: sitk.Image
+    names: dict[int, str]
+    codes: dict[int, CodeKey] = field(default_factory=dict)
+    kind: str = "labelmap"
+    paths: dict = field(default_factory=dict)  # value → tree path a structure already carries
+    scheme: Optional[str] = None  # the scheme whose value map named the labels, if one did
+
+
+def _strip_suffix(name: str) -> str:
+    lower = name.lower()
+    for suffix in (".seg.nrrd",) + MASK_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def read_name_table(path: Union[str, Path]) -> dict[int, str]:
+    """A value → name table: JSON (``{"1": "spleen"}`` or a ``saltseg-label-table``) or text
+    (``1 spleen`` per line, or one name per line with the line number as the value)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise MappingError(f"cannot read the name table {path}: {error.strerror}") from error
+    if path.suffix.lower() == ".json":
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise MappingError(f"name table {path} is not valid JSON: {error}") from error
+        if isinstance(document, dict) and document.get("format") == "saltseg-label-table":
+            return {int(entry["value"]): entry["node_id"] for entry in document["labels"]}
+        if not isinstance(document, dict):
+            raise MappingError(f"name table {path} must be a JSON object of label value → name")
+        try:
+            return {int(value): str(name) for value, name in document.items() if int(value) != 0}
+        except ValueError as error:
+            raise MappingError(f"name table {path}: every key must be a label value ({error})") from error
+    table: dict[int, str] = {}
+    lines = [line for line in text.splitlines()]
+    numbered = [_VALUE_NAME.match(line) for line in lines if line.strip()]
+    if numbered and all(numbered):
+        for match in numbered:
+            table[int(match.group(1))] = match.group(2)
+    else:  # SALT's labels.txt: line i names value i
+        for value, line in enumerate(lines):
+            name = line.strip()
+            if value and name and name != "-":
+                table[value] = name
+    if not table:
+        raise MappingError(f"name table {path} names no label value")
+    return table
+
+
+def _sidecar_table(path: Path) -> Optional[dict[int, str]]:
+    stem = _strip_suffix(path.name)
+    for candidate in (f"{stem}_labels.json", f"{stem}.labels.json", f"{stem}.labels.txt"):
+        sidecar = path.with_name(candidate)
+        if sidecar.is_file():
+            logger.info("label names from %s", sidecar)
+            return read_name_table(sidecar)
+    return None
+
+
+_CADS_PART = re.compile(r"_part_(\d{3})(?:_|\.)")
+
+
+def _scheme_table(scheme: str, task: Optional[str], path: Path) -> tuple[dict[int, str], str]:
+    """The value → name map of the scheme's task, and the scheme."""
+    part = _CADS_PART.search(path.name)
+    if task is None and part and scheme in ("auto", "cads") and part.group(1) in builtin_scheme("cads").tasks:
+        logger.info("%s: a CADS part model output (task %s)", path.name, part.group(1))
+        return builtin_scheme("cads").value_names(part.group(1)), "cads"  # CADS writes <case>_part_551.nii.gz
+    if scheme not in BUILTIN_SCHEMES or not builtin_scheme(scheme).tasks:
+        raise MappingError(
+            f"{path} has no name table: give one with --labels (JSON value → name, or 'value name' lines), "
+            "or --scheme totalsegmentator / cads to read its values by that model's class map")
+    return builtin_scheme(scheme).value_names(task), scheme
+
+
+def _read_labelmap(path: Path) -> sitk.Image:
+    image = read_image(path)
+    if image.GetNumberOfComponentsPerPixel() != 1 or image.GetDimension() != 3:
+        raise InputImageError(f"{path} is not a 3D labelmap")
+    if not np.issubdtype(sitk.GetArrayViewFromImage(image).dtype, np.integer):
+        array = sitk.GetArrayFromImage(image)
+        if not np.array_equal(array, np.round(array)):
+            raise InputImageError(f"{path} holds non-integer values: not a labelmap")
+        rounded = sitk.GetImageFromArray(array.astype(np.int32))
+        rounded.CopyInformation(image)
+        image = rounded
+    return image
+
+
+def _read_mask_folder(folder: Path) -> StructureInput:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.name.lower().endswith(MASK_SUFFIXES))
+    if not files:
+        raise InputImageError(f"{folder} holds no segmentation masks (.nii.gz/.nii/.nrrd/.mha per structure)")
+    reference = _read_labelmap(files[0])
+    combined = np.zeros(sitk.GetArrayViewFromImage(reference).shape, dtype=np.uint16)
+    names: dict[int, str] = {}
+    overlaps = 0
+    for value, file in enumerate(files, start=1):
+        image = reference if value == 1 else _read_labelmap(file)
+        if image.GetSize() != reference.GetSize() or not np.allclose(image.GetSpacing(), reference.GetSpacing()) \
+                or not np.allclose(image.GetOrigin(), reference.GetOrigin(), atol=1e-3):
+            raise InputImageError(f"{file.name} is not on the grid of {files[0].name}: the masks of one "
+                                  "segmentation must share one grid")
+        mask = sitk.GetArrayViewFromImage(image) != 0
+        overlaps += int(np.count_nonzero(mask & (combined != 0)))
+        combined[mask] = value
+        names[value] = _strip_suffix(file.name)
+    if overlaps:
+        logger.warning("%d voxels belong to more than one mask; the mask later in name order keeps them", overlaps)
+    labelmap = sitk.GetImageFromArray(combined)
+    labelmap.CopyInformation(reference)
+    return StructureInput(labelmap, names, kind="mask folder")
+
+
+def _read_seg_nrrd(path: Path) -> StructureInput:
+    import slicerio
+
+    try:
+        segmentation = slicerio.read_segmentation(str(path))
+    except Exception as error:  # slicerio raises plain exceptions for broken headers
+        raise InputImageError(f"cannot read the segmentation {path}: {error}") from error
+    voxels = segmentation["voxels"]
+    segments = segmentation.get("segments", [])
+    if voxels is None or not segments:
+        raise InputImageError(f"{path} holds no segments")
+    spatial = voxels.shape[-3:]
+    combined = np.zeros(spatial, dtype=np.uint16)
+    names: dict[int, str] = {}
+    codes: dict[int, CodeKey] = {}
+    overlaps = 0
+    for value, segment in enumerate(segments, start=1):
+        mask = slicerio.segment_mask(segmentation, segment)
+        overlaps += int(np.count_nonzero(mask & (combined != 0)))
+        combined[mask] = value
+        names[value] = segment.get("name") or segment.get("id") or f"segment {value}"
+        key = key_from_terminology_dict(segment.get("terminology") or {})
+        if key is not None:
+            codes[value] = key
+    if overlaps:
+        logger.warning("%s: %d voxels belong to more than one segment; the later segment keeps them", path, overlaps)
+    labelmap = sitk.GetImageFromArray(combined.transpose(2, 1, 0))  # slicerio arrays are i, j, k
+    matrix = np.asarray(segmentation["ijkToLPS"], dtype=float)
+    spacing = np.linalg.norm(matrix[:3, :3], axis=0)
+    labelmap.SetSpacing(tuple(float(s) for s in spacing))
+    labelmap.SetDirection(tuple((matrix[:3, :3] / spacing).ravel().tolist()))
+    labelmap.SetOrigin(tuple(float(o) for o in matrix[:3, 3]))
+    return StructureInput(labelmap, names, codes, kind="seg.nrrd")
+
+
+def read_structures(path: Union[str, Path], labels: Optional[Union[str, Path]] = None, scheme: str = "auto",
+                    task: Optional[str] = None) -> StructureInput:
+    """Read ``path`` (labelmap, mask folder, ``.seg.nrrd`` or DICOM SEG) with a name for every label value."""
+    path = Path(path)
+    if not path.exists():
+        raise InputImageError(f"input {path} does not exist")
+    if path.is_dir():
+        return _read_mask_folder(path)
+    if path.name.lower().endswith(".seg.nrrd"):
+        return _read_seg_nrrd(path)
+    if is_dicom_seg(path):
+        return read_dicom_seg(path)
+    labelmap = _read_labelmap(path)
+    if labels is not None:
+        return StructureInput(labelmap, read_name_table(labels))
+    names = _sidecar_table(path)
+    if names is not None:
+        return StructureInput(labelmap, names)
+    names, named_by = _scheme_table(str(scheme), task, path)
+    return StructureInput(labelmap, names, scheme=named_by)
