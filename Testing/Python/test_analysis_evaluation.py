@@ -220,3 +220,31 @@ def test_evaluate_refuses_a_truth_without_names(cases, salt_tree, tmp_path, caps
     (tmp_path / "bad.csv").write_text("prediction\nx\n")
     with pytest.raises(InputImageError, match="columns prediction and truth"):
         pairs_from_csv(tmp_path / "bad.csv")
+
+
+def test_evaluate_maps_truth_names_through_a_mapping_file(cases, salt_tree, shared_data, tmp_path):
+    # A dataset that names its liver "Leber": unmapped by the tree's own names, scored at the liver
+    # node through a mapping file in organize's format.
+    truth, array, names, mapping, prediction, *_ = cases
+    write_seg_nrrd(prediction, tmp_path / "ct.seg.nrrd", salt_tree)
+    sitk.WriteImage(truth, str(tmp_path / "ct_truth.nii.gz"))
+    renamed = {value: ("Leber" if name == "liver" else name) for value, name in names.items()}
+    (tmp_path / "names.json").write_text(json.dumps({str(v): n for v, n in renamed.items()}))
+    (tmp_path / "mine.json").write_text(json.dumps({"format": "saltseg-name-scheme", "version": 1,
+                                                    "structures": {"Leber": "body,abdominal_cavity,liver"}}))
+    common = [str(tmp_path / "ct.seg.nrrd"), str(tmp_path / "ct_truth.nii.gz"),
+              "--truth-labels", str(tmp_path / "names.json")]
+    assert main(["evaluate", *common, "--scheme", "tree", "-o", str(tmp_path / "plain.csv")]) == 0
+    with open(tmp_path / "plain.unmapped.csv", newline="") as handle:
+        assert "Leber" in {row["name"] for row in csv.DictReader(handle)}
+    assert main(["evaluate", *common, "--scheme", str(tmp_path / "mine.json"), "-o", str(tmp_path / "mapped.csv")]) == 0
+    with open(tmp_path / "mapped.csv", newline="") as handle:
+        rows = {row["node"]: row for row in csv.DictReader(handle)}
+    with open(tmp_path / "plain.csv", newline="") as handle:
+        plain = {row["node"]: row for row in csv.DictReader(handle)}
+    assert "body,abdominal_cavity,liver" in rows and "body,abdominal_cavity,liver" not in plain
+    direct = {s.node: s for s in evaluate_case("ct", prediction, {v: n for v, n in enumerate(salt_tree.leaves)
+                                                                  if v != salt_tree.background_value},
+                                               truth, mapping.label_nodes, salt_tree)}
+    assert float(rows["body,abdominal_cavity,liver"]["dice"]) == pytest.approx(
+        direct["body,abdominal_cavity,liver"].dice, abs=1e-4)

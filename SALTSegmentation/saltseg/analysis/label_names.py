@@ -75,7 +75,7 @@ def node_for_name(tree: LabelTree, name: str, mapper: Optional[NameMapper] = Non
             try:
                 return tree.index(mapped)
             except KeyError:
-                return None
+                pass  # a node this tree lacks (e.g. one the organised tree added): try the tree's own names
     if "," in name:
         try:
             return tree.index(name.strip())

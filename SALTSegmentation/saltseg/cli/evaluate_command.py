@@ -4,12 +4,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Optional
 
 from ..analysis.evaluation import DEFAULT_TOLERANCE_MM
 from ..analysis.evaluation_run import (EvaluationPair, case_name, evaluate_pairs, pairs_from_cases,
                                        pairs_from_folders, write_report)
+from ..analysis.label_names import NameMapper
 from ..analysis.tables import check_table_path
 from ..errors import InputImageError
+from ..organize.mapping import resolve_scheme, tree_path
+from ..organize.schemes import BUILTIN_SCHEMES
 from ..tree.labeltree import LabelTree
 from .argtypes import positive_float
 
@@ -31,6 +35,10 @@ def add_parser(subparsers) -> None:
                              "a folder with predictions/ and truth/ subfolders (files paired by case name)")
     parser.add_argument("--truth-labels", type=Path, default=None, metavar="FILE",
                         help="the truth's label names: JSON {\"1\": \"spleen\"}, SALT's labels.txt or tree-labels.txt")
+    parser.add_argument("--scheme", default="auto", metavar="auto|tree|SCHEME|FILE",
+                        help="how truth names map to tree nodes: auto (the tree's own node names, then the "
+                             "built-in name schemes of 'saltseg organize'), tree (node names only), a built-in "
+                             "scheme (totalsegmentator, cads, salt), or a mapping FILE in organize's format")
     parser.add_argument("--tree", type=Path, default=None,
                         help="label tree (tree-labels.txt) to score in (default: the prediction's own)")
     parser.add_argument("--tolerance", type=positive_float, default=DEFAULT_TOLERANCE_MM, metavar="MM",
@@ -57,11 +65,23 @@ def _pairs(args: argparse.Namespace) -> list[EvaluationPair]:
     return [EvaluationPair(case_name(args.prediction), args.prediction, args.truth)]
 
 
+def name_mapper(scheme: str) -> Optional[NameMapper]:
+    """Truth name → tree path through organize's name schemes (None: the tree's own names only).
+    A mapping file is read once, here, so a mistake in it fails before any case is read."""
+    if scheme == "tree":
+        return None
+    if scheme != "auto" and scheme not in BUILTIN_SCHEMES:
+        user, _ = resolve_scheme(scheme)
+        scheme = user
+    return lambda name: tree_path(name=name, scheme=scheme)
+
+
 def run(args: argparse.Namespace) -> int:
     output = check_table_path(args.output, "scores")
+    mapper = name_mapper(args.scheme)
     pairs = _pairs(args)
     tree = LabelTree.from_tree_labels_file(args.tree) if args.tree is not None else None
-    report = evaluate_pairs(pairs, tree, args.truth_labels, args.tolerance,
+    report = evaluate_pairs(pairs, tree, args.truth_labels, args.tolerance, mapper=mapper,
                             progress=lambda done, total: print(f"\r{done}/{total} cases", end="", file=sys.stderr))
     print(file=sys.stderr)
     for case, value, name in report.unmapped:
