@@ -57,6 +57,31 @@ def test_a_burst_of_strokes_is_one_update_of_the_painted_segment(segmented):
     watcher.stop()
 
 
+def test_every_segment_editor_stroke_reaches_the_panel(segmented):
+    # Strokes go through SetBinaryLabelmapToSegment (vtkSegmentationModifier); after a segment's
+    # first stroke they send SourceRepresentationModified only, never SegmentModified.
+    import slicer
+
+    scene, node = segmented
+    updates = []
+    batcher = TreeUpdateBatcher(lambda: None, lambda: None, updates.append)
+    watcher = SegmentationWatcher(batcher.structure_changed, lambda: None, batcher.segment_modified)
+    watcher.watch(node)
+    (liver,) = subtree_segment_ids(node, "body,abdominal_cavity,liver")
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    for stroke_number in range(3):
+        stroke = slicer.vtkOrientedImageData()
+        logic.GetSegmentBinaryLabelmapRepresentation(node, liver, stroke)
+        values = numpy_support.vtk_to_numpy(stroke.GetPointData().GetScalars())
+        values[(values == 0).nonzero()[0][:200]] = 1
+        stroke.Modified()
+        logic.SetBinaryLabelmapToSegment(stroke, node, liver, logic.MODE_MERGE_MAX)
+        batcher.flush()
+        assert len(updates) == stroke_number + 1, f"stroke {stroke_number + 1} did not reach the panel"
+        assert updates[-1] is None or liver in updates[-1]  # None: measure every segment again
+    watcher.stop()
+
+
 def test_updating_the_painted_segment_gives_the_numbers_of_a_full_rebuild(segmented):
     scene, node = segmented
     model = tree_panel_model(node)

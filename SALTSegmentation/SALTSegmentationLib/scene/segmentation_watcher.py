@@ -3,9 +3,11 @@ Editor, Segmentations module, the Python console): segments added or removed reb
 a modified segment (painted, renamed) only updates what it changed; display changes only refresh
 its checkboxes. VTK observers, no Qt.
 
-The Segment Editor sends ``SegmentModified`` for every stroke, each in its own event-loop turn:
-:class:`TreeUpdateBatcher` collects a burst and applies it once, when its (restartable) timer
-fires — the widget's ``QTimer``, so a burst of strokes costs one update, not one per stroke."""
+A Segment Editor stroke (``vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment``) sends
+``SourceRepresentationModified`` with the segment's ID; only the first stroke of a segment also sends
+``SegmentModified`` (its status tag changes). Both count as a modified segment, each stroke in its own
+event-loop turn: :class:`TreeUpdateBatcher` collects a burst and applies it once, when its
+(restartable) timer fires — the widget's ``QTimer``, so a burst of strokes costs one update."""
 from __future__ import annotations
 
 from typing import Callable, Optional
@@ -38,6 +40,7 @@ class SegmentationWatcher:
         for name in STRUCTURE_EVENTS:
             self._tags.append(node.AddObserver(getattr(slicer.vtkSegmentation, name), self._structure))
         self._tags.append(node.AddObserver(slicer.vtkSegmentation.SegmentModified, self._modified))
+        self._tags.append(node.AddObserver(slicer.vtkSegmentation.SourceRepresentationModified, self._modified))
         self._tags.append(node.AddObserver(slicer.vtkMRMLDisplayableNode.DisplayModifiedEvent, self._display))
 
     def stop(self) -> None:
