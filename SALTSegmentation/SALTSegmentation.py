@@ -224,9 +224,11 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def cleanup(self) -> None:
         # Reload or exit: start no process, and let no callback reach these widgets any more.
         self.removeObservers()
-        self.watcher.stop()
-        self._rebuildTimer.stop()
-        self.treeUpdates.clear()
+        # setup() may have failed halfway, and Reload calls cleanup twice: touch only what exists.
+        for name, action in (("watcher", "stop"), ("_rebuildTimer", "stop"), ("treeUpdates", "clear")):
+            member = getattr(self, name, None)
+            if member is not None:
+                getattr(member, action)()
         if self.controller is not None:
             self.controller.shutdown()
         if self.logic is not None:
@@ -354,9 +356,13 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         nodeId = self.treeView.selected_node_id()
         if not nodeId:
             return
-        with slicer.util.tryWithErrorDisplay("Could not merge the subtree.", waitCursor=True):
-            self.logic.mergeSubtree(self.treeView.segmentation_node, nodeId)
-        self.rebuildTree()
+        try:
+            with slicer.util.tryWithErrorDisplay("Could not merge the subtree.", waitCursor=True):
+                self.logic.mergeSubtree(self.treeView.segmentation_node, nodeId)
+        except Exception:  # noqa: BLE001 - shown by tryWithErrorDisplay, which re-raises
+            pass
+        finally:
+            self.rebuildTree()  # a merge that failed halfway may still have changed segments
 
 
 class SALTSegmentationTest(ScriptedLoadableModuleTest):

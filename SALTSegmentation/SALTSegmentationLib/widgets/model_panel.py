@@ -44,10 +44,16 @@ class ModelPanel:
     def set_choices(self, choices: Sequence[ModelChoice]) -> None:
         current = self.current_model() or qt.QSettings().value(CURRENT_SETTING)
         self.choices = list(choices)
-        self.combo.clear()
-        for index, choice in enumerate(self.choices):
-            self.combo.addItem(choice.label, choice.id)
-            self.combo.setItemData(index, choice.tooltip, qt.Qt.ToolTipRole)
+        # Refilling must not write transient selections into the parameter node (saved with the scene).
+        self.combo.blockSignals(True)
+        try:
+            self.combo.clear()
+            for index, choice in enumerate(self.choices):
+                self.combo.addItem(choice.label, choice.id)
+                self.combo.setItemData(index, choice.tooltip, qt.Qt.ToolTipRole)
+            self.combo.setCurrentIndex(-1)
+        finally:
+            self.combo.blockSignals(False)
         if current:
             self.combo.setCurrentIndex(max(self.combo.findData(current), 0))
 

@@ -70,13 +70,19 @@ class ModuleView:
     def set_devices(self, devices) -> None:
         combo = self.ui.deviceComboBox
         current = combo.currentData
-        combo.clear()
         labels = {"auto": "Auto", "cuda": "CUDA (NVIDIA GPU)", "mps": "Apple MPS", "cpu": "CPU"}
-        for index, device in enumerate(devices):
-            name = device["name"]
-            combo.addItem(labels.get(name, name), name)
-            combo.model().item(index).setEnabled(bool(device["available"]))
-            combo.setItemData(index, device.get("reason") or labels.get(name, name), qt.Qt.ToolTipRole)
+        # Refilling must not write transient selections into the parameter node (saved with the scene).
+        combo.blockSignals(True)
+        try:
+            combo.clear()
+            for index, device in enumerate(devices):
+                name = device["name"]
+                combo.addItem(labels.get(name, name), name)
+                combo.model().item(index).setEnabled(bool(device["available"]))
+                combo.setItemData(index, device.get("reason") or labels.get(name, name), qt.Qt.ToolTipRole)
+            combo.setCurrentIndex(-1)
+        finally:
+            combo.blockSignals(False)
         self.select_device(current or "auto")
 
     def select_device(self, name: str) -> None:

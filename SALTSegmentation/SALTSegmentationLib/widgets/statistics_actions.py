@@ -40,11 +40,16 @@ def export_statistics(widget, to_file: bool = False) -> None:
                                               f"{node.GetName()} statistics.csv", "CSV (*.csv);;JSON (*.json)")
         if not path:
             return
-    with slicer.util.tryWithErrorDisplay("Could not compute the statistics.", waitCursor=True):
-        table = widget.logic.exportStatisticsTable(node, None, path)
-        application_logic = slicer.app.applicationLogic()
-        application_logic.GetSelectionNode().SetActiveTableID(table.GetID())
-        application_logic.PropagateTableSelection()
-        layout_manager = slicer.app.layoutManager()
-        if layout_manager is not None and layout_manager.tableWidget(0) is None:  # no table view shown yet
-            layout_manager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
+    try:
+        with slicer.util.tryWithErrorDisplay("Could not compute the statistics.", waitCursor=True):
+            table = widget.logic.exportStatisticsTable(node, None, path)
+    except Exception:  # noqa: BLE001 - tryWithErrorDisplay has shown it (and re-raises)
+        return
+    # As Slicer's Segment Statistics module does: first a layout with a table view, then select the
+    # table (PropagateTableSelection only reaches table views that exist).
+    layout_manager = slicer.app.layoutManager()
+    if layout_manager is not None:
+        layout_manager.setLayout(slicer.modules.tables.logic().GetLayoutWithTable(layout_manager.layout))
+    application_logic = slicer.app.applicationLogic()
+    application_logic.GetSelectionNode().SetActiveTableID(table.GetID())
+    application_logic.PropagateTableSelection()
