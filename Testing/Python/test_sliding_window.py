@@ -80,9 +80,10 @@ def test_constant_end_slices_are_background_and_all_constant_is_an_error(small_t
                                    len(small_tree), WindowSettings(roi_size=(16, 16, 8)), torch.device("cpu"),
                                    background_value=0)
     assert (labels[:, :, :3] == 0).all() and (labels[:, :, -2:] == 0).all()
-    ramp = np.broadcast_to(np.linspace(0, 1, 20, dtype=np.float32), (16, 16, 20)).copy()
+    # Only exactly constant slices count (SALT's float32 std() == 0): all air after clipping.
+    air = np.zeros((16, 16, 20), dtype=np.float32)
     with pytest.raises(InputImageError, match="every axial slice"):
-        sliding_window_labels(ramp, random_tree_network(small_tree), torch.as_tensor(small_tree.leaves),
+        sliding_window_labels(air, random_tree_network(small_tree), torch.as_tensor(small_tree.leaves),
                               len(small_tree), WindowSettings(roi_size=(16, 16, 8)), torch.device("cpu"))
 
 
