@@ -1,6 +1,7 @@
 """Shared fixtures: the real shared CT, the published label tree, small real models."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,30 @@ def example_ct(shared_data) -> sitk.Image:
 @pytest.fixture(scope="session")
 def example_ct_small(shared_data) -> sitk.Image:
     return sitk.ReadImage(str(shared_data / "example_ct_sm.nii.gz"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scratch_in_pytest_tmp(tmp_path_factory):
+    """What tools write by default under the home folder or /tmp goes to pytest's temporary
+    folder instead: the ONNX cache of the network runtime, Dask's worker scratch space, Mesa's
+    shader cache (offscreen rendering). Child processes (engine, workers) inherit it."""
+    root = tmp_path_factory.mktemp("scratch")
+    values = {"SALTSEG_CACHE_DIR": root / "saltseg-cache", "DASK_TEMPORARY_DIRECTORY": root / "dask",
+              "MESA_SHADER_CACHE_DIR": root / "mesa-shader-cache"}
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update({name: str(path) for name, path in values.items()})
+    try:
+        import dask.config
+
+        dask.config.set({"temporary-directory": str(values["DASK_TEMPORARY_DIRECTORY"])})
+    except ImportError:  # the batch extra is optional
+        pass
+    yield root
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)

@@ -103,13 +103,15 @@ def test_other_segment_options_make_a_finished_case_run_again(tmp_path):
     from saltseg.batch.worker import CaseSettings
     from saltseg.inference.pipeline import SegmentOptions
 
-    default = CaseSettings(str(tmp_path), "model_dir", "m")
+    # run_batch resolves the window placement to the model's (saltseg.batch.runner.with_model_placement)
+    default = CaseSettings(str(tmp_path), "model_dir", "m", options=SegmentOptions(window_placement="salt"))
     record = _done_record(tmp_path)
     record.options = default.options_signature
     assert "window_placement=salt" in record.options and "overlap=0.5" in record.options
     assert finished_problem(record, tmp_path, "c.seg.nrrd", "m", "1:10:5", default.options_signature) is None
     # The batch size cannot change labels: nothing to redo.
-    bigger_batches = CaseSettings(str(tmp_path), "model_dir", "m", options=SegmentOptions(batch_size=8))
+    bigger_batches = CaseSettings(str(tmp_path), "model_dir", "m",
+                                  options=SegmentOptions(batch_size=8, window_placement="salt"))
     assert bigger_batches.options_signature == default.options_signature
     # --fast can: every case made without it is segmented again.
     fast = CaseSettings(str(tmp_path), "model_dir", "m", options=SegmentOptions.fast())

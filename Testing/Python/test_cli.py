@@ -53,13 +53,6 @@ def test_segment_to_labelmap_with_label_table(tmp_path, shared_data, salt_thresh
     assert table["tree"]["format"] == "saltseg-label-tree"
 
 
-def test_dicom_folder_input(tmp_path, shared_data, salt_threshold_model):
-    output = tmp_path / "dicom.nrrd"
-    assert main(["segment", str(shared_data / "example_ct_dicom"), "-o", str(output),
-                 "--model", str(salt_threshold_model), "--quiet"]) == 0
-    assert sitk.ReadImage(str(output)).GetSize() == (512, 512, 20)
-
-
 @pytest.mark.parametrize("args, message", [
     (["segment", "{data}/nope.nii.gz", "-o", "{tmp}/x.seg.nrrd"], "does not exist"),
     (["segment", "{data}/example_ct_sm.nii.gz", "-o", "{tmp}/x.txt"], "cannot tell the output format"),

@@ -12,6 +12,8 @@ from saltseg.model.export import export_model
 from saltseg.model.logits import extract_features_and_head, extract_logits_function
 from saltseg.model.model_io import MODEL_FILE, load_model
 from saltseg.tree.tree_softmax import TreeSoftmax
+from conftest import BUNDLED_TREE
+from paper_tree_softmax import paper_tree_softmax, tree_from_labels_file
 
 ROI = (32, 32, 16)
 
@@ -174,7 +176,12 @@ def test_chunked_leaf_probabilities_equal_the_tree_softmax(salt_tree, scale, wit
         logits, reducer = chunk.double(), TreeSoftmaxReducer(layout, torch.device("cpu"))
     weight = torch.rand(voxels, generator=generator)
     slab_nodes = torch.as_tensor(layout.slab_nodes)
-    probabilities = TreeSoftmax(salt_tree)(logits[None])[0]  # float64: the exact answer
+    # float64 from the paper's equations on the published tree's adjacency matrix, rows put in
+    # the model's channel order by node path
+    nodes, adjacency = tree_from_labels_file(BUNDLED_TREE)
+    order = [nodes.index(tuple(salt_tree.path(i))) for i in range(len(salt_tree))]
+    probabilities = torch.from_numpy(paper_tree_softmax(logits.numpy()[np.argsort(order)], adjacency))
+    probabilities = probabilities[order]
     expected = probabilities.index_select(0, slab_nodes) * weight.double()
     ours = torch.full((len(slab_nodes), voxels), 0.5)  # reducers add to what the slab holds
     reducer(chunk, weight, ours)

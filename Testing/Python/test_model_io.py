@@ -125,8 +125,9 @@ def test_model_traced_on_cuda_runs_on_cpu(tmp_path, small_tree):
     torch.jit.save(module, str(folder / MODEL_FILE))
     as_saved = torch.jit.load(str(folder / MODEL_FILE), map_location="cpu")
     assert inspect_graph(as_saved).device_literals == {"cuda:0"}
-    with pytest.raises(Exception):  # unpatched, it tries to allocate on CUDA
-        as_saved(torch.rand(1, 1, 8, 8, 4))
+    if not torch.cuda.is_available():  # unpatched, it tries to allocate on CUDA
+        with pytest.raises((RuntimeError, NotImplementedError), match="CUDA"):
+            as_saved(torch.rand(1, 1, 8, 8, 4))
     model = load_model(folder, "cpu")
     assert model.graph_report.device_literals == {"cuda:0"}
     x = torch.rand(1, 1, 8, 8, 4)

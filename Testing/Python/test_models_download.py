@@ -1,6 +1,7 @@
 """Downloads against a real HTTP server on 127.0.0.1: verification, resume, faults, locking."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -129,23 +130,32 @@ def test_no_network_says_how_to_install_offline(isolated_home, tmp_path, model_f
     assert f"http://127.0.0.1:{port}/files/model.pt" in message
 
 
-def test_concurrent_downloads_fetch_once(isolated_home, server, catalog):
-    server.chunk, server.chunk_delay = 1 << 14, 0.01  # slow enough for the two calls to overlap
-    results, errors = [], []
+def test_concurrent_downloads_fetch_once(isolated_home, server, catalog, caplog):
+    """The first download is held (inside its progress callback, so holding the lock) until the
+    second caller is seen waiting on that lock; the second then finds the model installed."""
+    caplog.set_level(logging.INFO, logger="saltseg.models.lock")
+    results, errors = {}, []
 
-    def worker():
+    def second_caller():
         try:
-            results.append(make_registry(isolated_home, catalog).download(MODEL_ID))
+            results["second"] = make_registry(isolated_home, catalog).download(MODEL_ID)
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not errors
-    assert len(results) == 2 and results[0] == results[1]
+    second = threading.Thread(target=second_caller)
+
+    def hold_until_the_second_waits(done, total, speed):
+        if second.ident is None:
+            second.start()
+            deadline = time.monotonic() + 120  # a bound for a broken lock, never reached otherwise
+            while not any("waiting for another saltseg process" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "the second caller never waited on the lock"
+                time.sleep(0.01)
+
+    results["first"] = make_registry(isolated_home, catalog).download(MODEL_ID, progress=hold_until_the_second_waits)
+    second.join(120)
+    assert not errors and not second.is_alive()
+    assert results["first"] == results["second"]
     assert len(server.gets("model.pt")) == 1 and len(server.gets("config.pkl")) == 1
 
 

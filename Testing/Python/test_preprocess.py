@@ -6,7 +6,7 @@ import pytest
 import SimpleITK as sitk
 
 from saltseg.model.model_io import IntensityProperties
-from saltseg.inference.preprocess import normalise_intensity, prepare_volume, resampled_size
+from saltseg.inference.preprocess import normalise_intensity, prepare_volume
 
 
 def marker_image(direction, size=(20, 24, 16), spacing=(2.0, 2.0, 3.0)) -> tuple[sitk.Image, np.ndarray]:
@@ -62,20 +62,6 @@ def test_left_marker_lands_at_high_axis0_index():
         assert image.TransformIndexToPhysicalPoint(left_index)[0] >= 35  # LPS +x: patient's left
         array = prepare_volume(image, (1.0, 1.0, 1.0), None).array
         assert np.unravel_index(np.argmax(array), array.shape)[0] >= 30
-
-
-def test_resampled_size_follows_monai_spacing_rule():
-    assert resampled_size((122, 101, 112), (3.0, 3.0, 3.0), (1.5, 1.5, 1.5)) == [243, 201, 223]
-    assert resampled_size((512, 512, 20), (0.977, 0.977, 2.0), (1.5, 1.5, 1.5)) == [334, 334, 26]
-    # Exact halves round to even on the whole expression, as numpy does inside MONAI:
-    # (10 - 1) · 0.75 / 1.5 + 1 = 5.5 → 6, and (12 - 1) · 0.75 / 1.5 + 1 = 6.5 → 6.
-    assert resampled_size((10, 12, 3), (0.75, 0.75, 1.5), (1.5, 1.5, 1.5)) == [6, 6, 3]
-
-
-def test_resampling_is_linear_and_keeps_the_first_voxel(example_ct_small):
-    prepared = prepare_volume(example_ct_small, (6.0, 6.0, 6.0), None)
-    assert prepared.grid.spacing == (6.0, 6.0, 6.0)
-    assert prepared.array.dtype == np.float32 and 0.0 <= prepared.array.min() and prepared.array.max() <= 1.0
 
 
 def test_intensity_transforms():

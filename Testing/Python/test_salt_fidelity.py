@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from saltseg.inference.sliding_window import WindowSettings, gaussian_importance, sliding_window_labels
+from monai.data.utils import compute_importance_map
+
+from saltseg.inference.sliding_window import WindowSettings, sliding_window_labels
 from tree_networks import random_tree_network
 
 
@@ -29,9 +31,19 @@ def salt_starts(size, roi, overlap):
     return starts
 
 
+def salt_importance(roi):
+    """MONAI's Gaussian importance map with SALT's clamp (``salt/utils/inference.py``)."""
+    weight = compute_importance_map(roi, mode="gaussian", sigma_scale=0.125, device="cpu")
+    return torch.clamp(weight, min=max(weight[weight != 0].min().item(), 1e-3))
+
+
 def salt_reference(volume, network, tree, roi, overlap, cval=0.0):
-    """SALT's labels, from its rules, with the whole N-channel volume accumulated."""
-    x = torch.from_numpy(volume)
+    """SALT's labels, from its rules, with the whole N-channel volume accumulated. Constant slices
+    at both ends of the long axis are left out first and labelled 0."""
+    full = torch.from_numpy(volume)
+    varying = [z for z in range(full.shape[2]) if full[:, :, z].std() != 0]  # SALT's float32 test
+    first, stop = varying[0], varying[-1] + 1
+    x = full[:, :, first:stop]
     pads = []
     for axis, (size, window) in enumerate(zip(x.shape, roi)):
         if size < window:
@@ -46,7 +58,7 @@ def salt_reference(volume, network, tree, roi, overlap, cval=0.0):
     z_starts = starts[2]
     # Slice s_k + roi_z - 1 is cleared when the buffer leaves window k (not after the last one).
     cleared_after = {z_starts[k] + roi[2] - 1: k for k in range(len(z_starts) - 1)}
-    weight = gaussian_importance(roi, 0.125, torch.device("cpu"))
+    weight = salt_importance(roi).double()
     total = torch.zeros((len(tree),) + tuple(x.shape), dtype=torch.float64)
     weights = torch.zeros(tuple(x.shape), dtype=torch.float64)
     for j, z0 in enumerate(z_starts):
@@ -59,8 +71,11 @@ def salt_reference(volume, network, tree, roi, overlap, cval=0.0):
             total[(slice(None),) + region] += p * weight * keep
             weights[region] += weight * keep
     labels = (total / weights).index_select(0, torch.as_tensor(tree.leaves)).argmax(0).numpy()
-    return labels[pads[0][0]:pads[0][0] + volume.shape[0], pads[1][0]:pads[1][0] + volume.shape[1],
-                  pads[2][0]:pads[2][0] + volume.shape[2]]
+    labels = labels[pads[0][0]:pads[0][0] + x.shape[0] - sum(pads[0]), pads[1][0]:pads[1][0] + x.shape[1] - sum(pads[1]),
+                    pads[2][0]:pads[2][0] + stop - first]
+    out = np.zeros(volume.shape, dtype=labels.dtype)
+    out[:, :, first:stop] = labels
+    return out
 
 
 @pytest.mark.parametrize("depth", [5, 8, 11, 16, 29, 53], ids=lambda d: f"z{d}")
@@ -86,3 +101,56 @@ def test_flush_placement_differs_where_salt_pads(small_tree):
                                   WindowSettings(roi_size=roi, placement="flush"), torch.device("cpu"))
     expected = salt_reference(volume, network, small_tree, roi, 0.5)
     assert np.mean(flush == expected) < 0.999
+
+
+@pytest.mark.parametrize("before, after, depth", [(3, 4, 29), (2, 6, 24), (5, 1, 11)],
+                         ids=["padded-after-trim", "multiple-after-trim", "shorter-than-a-window"])
+def test_constant_end_slices_are_left_out_then_padded_as_salt_pads(small_tree, before, after, depth):
+    """SALT skips constant slices at both ends (labelled 0) and pads what is left to whole windows;
+    29 - 7 = 22 slices get 2 of air, 24 - 8 = 16 none (24 itself would have needed none either),
+    11 - 6 = 5 are centred in one window."""
+    roi = (12, 12, 8)
+    volume = np.random.default_rng(depth).random((20, 17, depth), dtype=np.float32)
+    volume[:, :, :before] = 0.0
+    volume[:, :, depth - after:] = 0.0
+    network = random_tree_network(small_tree, seed=depth)
+    labels = sliding_window_labels(volume, network, torch.as_tensor(small_tree.leaves), len(small_tree),
+                                   WindowSettings(roi_size=roi, batch_size=3), torch.device("cpu"))
+    expected = salt_reference(volume, network, small_tree, roi, 0.5)
+    assert (expected[:, :, :before] == 0).all() and (expected[:, :, depth - after:] == 0).all()
+    assert len(np.unique(expected[:, :, before:depth - after])) >= 2
+    assert np.mean(labels == expected) > 0.9999
+
+
+def test_z_scored_model_end_to_end_pads_with_air_in_its_units(tmp_path, small_tree):
+    """A model with intensity properties, through ``segment_image``: SALT's clip to -1024..3071 and
+    z-score (MONAI), air padding at (-1024 - mean) / std. The end slices of pure air are kept: SALT
+    tests constancy with a float32 ``std() == 0``, which z-scored air (-3.55) never passes."""
+    import SimpleITK as sitk
+    from monai.transforms import NormalizeIntensity, ScaleIntensityRange
+
+    from saltseg.inference.pipeline import SegmentOptions, segment_image
+    from saltseg.model.export import export_model
+    from saltseg.model.model_io import IntensityProperties, load_model
+
+    roi, spacing, mean, std = (12, 12, 8), (4.0, 4.0, 4.0), 40.0, 300.0
+    network = random_tree_network(small_tree, seed=11)
+    export_model(network[:-1], small_tree, tmp_path, roi, spacing, intensity=IntensityProperties(mean=mean, std=std))
+    hu = np.random.default_rng(11).uniform(-1200, 1500, size=(20, 17, 29)).astype(np.float32)  # [x, y, z]
+    hu[:, :, :2] = hu[:, :, -3:] = -1024.0
+    image = sitk.GetImageFromArray(hu.astype(np.int16).transpose(2, 1, 0))
+    image.SetSpacing(spacing)
+    image.SetDirection((1, 0, 0, 0, 1, 0, 0, 0, -1))  # stored L, P, I: the network's own axes
+    result = segment_image(image, load_model(tmp_path, "cpu"),
+                           SegmentOptions(largest_component=False, backend="torch", window_placement="salt"))
+    ours = sitk.GetArrayFromImage(result.labelmap).transpose(2, 1, 0)
+
+    clipped = ScaleIntensityRange(a_min=-1024, a_max=3071, b_min=-1024, b_max=3071, clip=True)(
+        torch.from_numpy(hu.astype(np.int16).astype(np.float32)))
+    normalised = np.asarray(NormalizeIntensity(subtrahend=mean, divisor=std)(clipped), dtype=np.float32)
+    expected = salt_reference(normalised, network, small_tree, roi, 0.5, cval=(-1024.0 - mean) / std)
+    assert len(np.unique(expected)) >= 2
+    assert np.mean(ours == expected) > 0.9999
+    assert (ours[:, :, :2] != 0).any()  # segmented, not skipped as in the -1024..1024 scaling
+    # The same run padded with 0 (air only for a model without intensity properties) differs.
+    assert np.mean(salt_reference(normalised, network, small_tree, roi, 0.5, cval=0.0) == expected) < 0.9999

@@ -40,11 +40,16 @@ def private_temp_dir(tmp_path, monkeypatch):
     return folder
 
 
-def wait_for_stage(logic, stages: list, stage: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while stage not in stages:
-        assert time.monotonic() < deadline, f"no {stage!r} progress"
-        assert not logic.currentJob.wait(timeout=0.05), logic.currentJob.error
+def at_stage(stage: str, action, stages: list):
+    """A progress callback that records the stages and runs ``action`` once, from inside the
+    callback, when ``stage`` is first reported: the job cannot have finished before it."""
+
+    def progress(reported: str, fraction: float) -> None:
+        stages.append(reported)
+        if reported == stage and stages.count(stage) == 1:
+            action()
+
+    return progress
 
 
 @pytest.fixture()
@@ -119,7 +124,7 @@ def test_background_cancel_is_quick_and_leaves_nothing_behind(logic, tmp_path, m
     removals = []
 
     def remove_folder_recorded(path):
-        removals.append((path, [process_gone(p, 0) for p in (engine_pid, launcher_pid)]))
+        removals.append((path, [process_gone(p, 0) for p in (seen["pid"], seen["launcher"])]))
         return temp_folder.remove_folder(path)
 
     monkeypatch.setattr(engine_job, "remove_folder", remove_folder_recorded)
@@ -130,17 +135,20 @@ def test_background_cancel_is_quick_and_leaves_nothing_behind(logic, tmp_path, m
     assert temps_before == set()
     stages: list[str] = []
     finished: list[EngineJob] = []
+    seen: dict = {}
+
+    def cancel_now() -> None:  # the user presses Cancel while the engine works
+        seen.update(pid=logic.engine.engine_pid, launcher=logic.engine.runner.pid(), started=time.perf_counter())
+        logic.cancel()
+
     node = logic.segment(volume, model=DEMO, device="cpu", wait=False,
-                         progress=lambda stage, fraction: stages.append(stage), onFinished=finished.append)
+                         progress=at_stage("inference", cancel_now, stages), onFinished=finished.append)
     assert node.GetScene() is scene and logic.currentJob.state == EngineJob.RUNNING  # returned at once
-    wait_for_stage(logic, stages, "inference")
-    pid, launcher_pid = logic.engine.engine_pid, logic.engine.runner.pid()
-    engine_pid = pid
+    assert logic.currentJob.wait(timeout=120) and seen
+    pid, launcher_pid = seen["pid"], seen["launcher"]
     assert pid != launcher_pid
-    started = time.perf_counter()
-    logic.cancel()
     assert [ended for _, ended in removals] == [[True, True]]  # both had ended when the folder went
-    assert process_gone(pid, 2.0 - (time.perf_counter() - started))
+    assert process_gone(pid, 2.0 - (time.perf_counter() - seen["started"]))
     assert process_gone(launcher_pid, 0.5)
     assert logic.currentJob.state == EngineJob.CANCELLED and isinstance(logic.currentJob.error, Cancelled)
     assert finished == [logic.currentJob]
@@ -155,10 +163,11 @@ def test_killed_engine_gives_a_clear_error_and_an_unchanged_scene(logic, thresho
     before, temps_before = scene_snapshot(scene), engine_temp_dirs()
     assert temps_before == set()
     stages: list[str] = []
-    logic.segment(volume, model=DEMO, device="cpu", wait=False, progress=lambda s, f: stages.append(s))
-    wait_for_stage(logic, stages, "inference")
-    os.kill(logic.engine.engine_pid, signal.SIGKILL)  # what the kernel's OOM killer does
-    assert logic.currentJob.wait(timeout=10)
+    # Killed from inside the first progress callback ("loading model"): the model load, the
+    # preprocessing and the windows are still ahead of the engine then.
+    kill = lambda: os.kill(logic.engine.engine_pid, signal.SIGKILL)  # noqa: E731  (the kernel's OOM killer)
+    logic.segment(volume, model=DEMO, device="cpu", wait=False, progress=at_stage("loading model", kill, stages))
+    assert logic.currentJob.wait(timeout=120) and stages[0] == "loading model"
     error = logic.currentJob.error
     assert logic.currentJob.state == EngineJob.FAILED and isinstance(error, EngineCrashed)
     assert "stopped unexpectedly" in str(error) and "memory" in str(error)
@@ -192,10 +201,15 @@ def test_closing_the_scene_cancels_the_run(logic):
     scene = new_scene()
     volume = load_ct(scene)
     stages: list[str] = []
-    logic.segment(volume, model=DEMO, device="cpu", wait=False, progress=lambda s, f: stages.append(s))
-    wait_for_stage(logic, stages, "inference")
-    pid = logic.engine.engine_pid
-    scene.Clear(0)
+    seen: dict = {}
+
+    def close_scene() -> None:  # the user closes the scene while the engine works
+        seen["pid"] = logic.engine.engine_pid
+        scene.Clear(0)
+
+    logic.segment(volume, model=DEMO, device="cpu", wait=False, progress=at_stage("inference", close_scene, stages))
+    assert logic.currentJob.wait(timeout=120) and seen
+    pid = seen["pid"]
     job = logic.currentJob
     assert job.state == EngineJob.CANCELLED and str(job.error) == SCENE_CLOSED
     assert process_gone(pid, 2.0)

@@ -80,9 +80,10 @@ def test_constant_end_slices_are_background_and_all_constant_is_an_error(small_t
                                    len(small_tree), WindowSettings(roi_size=(16, 16, 8)), torch.device("cpu"),
                                    background_value=0)
     assert (labels[:, :, :3] == 0).all() and (labels[:, :, -2:] == 0).all()
-    ramp = np.broadcast_to(np.linspace(0, 1, 20, dtype=np.float32), (16, 16, 20)).copy()
+    # Only exactly constant slices count (SALT's float32 std() == 0): all air after clipping.
+    air = np.zeros((16, 16, 20), dtype=np.float32)
     with pytest.raises(InputImageError, match="every axial slice"):
-        sliding_window_labels(ramp, random_tree_network(small_tree), torch.as_tensor(small_tree.leaves),
+        sliding_window_labels(air, random_tree_network(small_tree), torch.as_tensor(small_tree.leaves),
                               len(small_tree), WindowSettings(roi_size=(16, 16, 8)), torch.device("cpu"))
 
 
@@ -173,3 +174,47 @@ def test_slab_order_must_be_the_trees_leaves(small_tree):
         sliding_window_labels(np.random.default_rng(7).random((8, 8, 8), dtype=np.float32), predictor,
                               torch.as_tensor(small_tree.leaves), len(small_tree),
                               WindowSettings(roi_size=(8, 8, 8)), torch.device("cpu"))
+
+
+def test_skip_air_skips_exactly_the_all_air_windows_and_changes_labels_only_there(small_tree):
+    """``skip_air`` (``--fast``): the windows whose every voxel is below the threshold never reach
+    the network and the voxels only they cover are background; nothing outside their footprint
+    changes."""
+    roi, threshold = (12, 12, 8), 0.3
+    rng = np.random.default_rng(8)
+    volume = rng.uniform(0.2, 1.0, size=(40, 12, 24)).astype(np.float32)
+    # "air" below the threshold, not constant (so the network alone labels it variously): the
+    # windows from x = 24 and slice 8 on hold nothing else
+    volume[20:, :, 8:] = rng.uniform(0.0, 0.25, size=(20, 12, 16))
+    network = random_tree_network(small_tree, seed=8)
+    seen: list[torch.Tensor] = []
+
+    def recording(windows: torch.Tensor) -> torch.Tensor:
+        seen.extend(windows.clone())
+        return network(windows)
+
+    leaves = torch.as_tensor(small_tree.leaves)
+    axes = [sorted(set(range(0, size - r + 1, r // 2)) | {size - r}) for size, r in zip(volume.shape, roi)]
+    starts = list(itertools.product(*axes))  # overlap 0.5: steps of half a window, the last flush
+    region = {s: tuple(slice(a, a + r) for a, r in zip(s, roi)) for s in starts}
+    air = {s for s in starts if (volume[region[s]] < threshold).all()}
+    assert 0 < len(air) < len(starts)
+    stats: dict = {}
+    skipped = sliding_window_labels(volume, recording, leaves, len(small_tree),
+                                    WindowSettings(roi_size=roi, skip_below=threshold, batch_size=2),
+                                    torch.device("cpu"), stats=stats)
+    run = {s for s in starts for window in seen if torch.equal(window[0], torch.from_numpy(volume[region[s]]))}
+    assert run == set(starts) - air and len(seen) == len(run)  # each window run once, no air window
+    assert (stats["windows_skipped"], stats["windows_run"]) == (len(air), len(starts) - len(air))
+
+    full = sliding_window_labels(volume, network, leaves, len(small_tree), WindowSettings(roi_size=roi, batch_size=2),
+                                 torch.device("cpu"))
+    footprint = np.zeros(volume.shape, dtype=bool)
+    for s in air:
+        footprint[region[s]] = True
+    assert np.array_equal(skipped[~footprint], full[~footprint])
+    only_air = footprint.copy()
+    for s in set(starts) - air:
+        only_air[region[s]] = False
+    assert only_air.any() and (skipped[only_air] == 0).all()
+    assert (full[only_air] != 0).any()  # the network alone would have labelled some of it

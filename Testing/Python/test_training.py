@@ -145,10 +145,36 @@ def test_train_resume_export_and_round_trip(phantom_dataset, tmp_path):
     assert args.run(args) == 0
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert any("val_mean_leaf_dice" in r for r in records)
+    saved = torch.load(out / "checkpoint-last.pt", weights_only=False)
+    assert saved["step"] == 2
     args = parser.parse_args(common + ["--steps", "3", "--resume"])
     trainer = Trainer(train_command.config_from_args(args))
-    result = trainer.run()
-    assert result.step == 3  # continued from step 2, did not start over
+    # Every optimizer step of the resumed run, seen before it changes anything: exactly one, and
+    # it starts from the checkpoint's weights and AdamW moments (a run from scratch would not).
+    steps: list[tuple[dict, dict]] = []
+
+    def before_step(optimizer, args, kwargs):
+        if optimizer is trainer.optimizer:
+            steps.append(({k: v.detach().clone() for k, v in trainer.network.state_dict().items()},
+                          {i: {k: v.clone() if torch.is_tensor(v) else v for k, v in state.items()}
+                           for i, state in optimizer.state_dict()["state"].items()}))
+
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    hook = register_optimizer_step_pre_hook(before_step)
+    try:
+        result = trainer.run()
+    finally:
+        hook.remove()
+    assert result.step == 3 and len(steps) == 1
+    weights, moments = steps[0]
+    for name, value in saved["network"].items():
+        assert torch.equal(weights[name], value), name
+    assert moments.keys() == saved["optimizer"]["state"].keys() and moments
+    for index, state in saved["optimizer"]["state"].items():
+        assert float(moments[index]["step"]) == 2.0
+        assert torch.equal(moments[index]["exp_avg"], state["exp_avg"])
+        assert torch.equal(moments[index]["exp_avg_sq"], state["exp_avg_sq"])
     model = load_model(result.model_dir, "cpu")
     assert model.tree == trainer.tree and model.config.roi_size == (32, 32, 16)
 

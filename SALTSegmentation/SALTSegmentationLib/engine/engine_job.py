@@ -65,6 +65,8 @@ class EngineResult:
     timings: dict[str, float] = field(default_factory=dict)
     device: str = ""
     model_reused: bool = False
+    #: the window placement the engine ran (the model's certified one unless the request chose)
+    window_placement: str = ""
 
     @property
     def present_values(self) -> list[int]:
@@ -80,7 +82,7 @@ def read_result(event: dict) -> EngineResult:
     return EngineResult(sitk.ReadImage(event["labelmap"]), LabelTree.from_json(event["tree"]),
                         event.get("model_id", ""), list(event.get("warnings", [])),
                         dict(event.get("timings", {})), event.get("device", ""),
-                        bool(event.get("model_reused", False)))
+                        bool(event.get("model_reused", False)), event.get("window_placement") or "")
 
 
 class EngineJob:

@@ -14,19 +14,10 @@ from typing import Optional, Sequence
 
 import qt
 
+from .process_output import FAILED_START, LineSplitter as _LineSplitter, exit_code_of, failed_start_message
 from .process_runner import FinishedCallback, LineCallback, kill_process_tree
 
 logger = logging.getLogger(__name__)
-
-
-class _LineSplitter:
-    def __init__(self) -> None:
-        self._pending = b""
-
-    def feed(self, data: bytes) -> list[str]:
-        self._pending += data
-        *lines, self._pending = self._pending.split(b"\n")
-        return [line.rstrip(b"\r").decode("utf-8", "replace") for line in lines]
 
 
 class QProcessRunner:
@@ -69,19 +60,16 @@ class QProcessRunner:
         self._read_stdout()
         self._read_stderr()
         crashed = exit_status == qt.QProcess.CrashExit
-        code = int(exit_code)
-        if crashed and 0 < code < 128:  # Qt reports the signal number on POSIX; use the shell's 128+N
-            code += 128
         if self.on_finished is not None:
-            self.on_finished(code, crashed)
+            self.on_finished(exit_code_of(exit_code, crashed), crashed)
 
     def _error(self, error) -> None:
         # Only a failed start never reaches finished(); the other errors are followed by it.
         if error == qt.QProcess.FailedToStart:
             if self.on_stderr_line is not None:
-                self.on_stderr_line(f"could not start the engine process: {self._process.errorString()}")
+                self.on_stderr_line(failed_start_message(self._process.errorString()))
             if self.on_finished is not None:
-                self.on_finished(-1, True)
+                self.on_finished(*FAILED_START)
 
     def write_line(self, text: str) -> None:
         if not self.is_running():

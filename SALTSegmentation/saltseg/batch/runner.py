@@ -20,6 +20,7 @@ from ..errors import InputImageError, OutputError, SaltSegError
 from ..inference.pipeline import SegmentOptions
 from ..io.output_check import refuse_outputs_on_inputs
 from ..io.writers import label_table_path
+from ..model.run_defaults import read_run_defaults
 from ..models import DEFAULT_MODEL_ID, resolve_model_dir
 from ..models.lock import ProcessLock
 from .cases import Case, discover_cases
@@ -126,6 +127,14 @@ def _run_pending(pending: list[Case], settings: CaseSettings, cluster: ClusterSe
                     bar.write(f"failed: {outcome.record.case}: {outcome.record.error}", file=sys.stderr)
 
 
+def with_model_placement(options: SegmentOptions, model_dir: Path) -> SegmentOptions:
+    """``options`` with the window placement that will run: the user's, else the model's certified
+    one, so that the manifest records (and compares) what really made the labels."""
+    if options.window_placement is not None:
+        return options
+    return dataclasses.replace(options, window_placement=read_run_defaults(model_dir).window_placement)
+
+
 def run_batch(inputs: Sequence[PathLike], outdir: PathLike, *, model: Optional[PathLike] = None,
               device: str = "auto", output_format: str = "seg.nrrd", options: Optional[SegmentOptions] = None,
               workers: Optional[int] = None, threads_per_worker: int = 1, scheduler: Optional[str] = None,
@@ -157,7 +166,7 @@ def run_batch(inputs: Sequence[PathLike], outdir: PathLike, *, model: Optional[P
         model_dir = resolve_model_dir(model, catalog_file=catalog)
         model_id = str(model) if model is not None else DEFAULT_MODEL_ID
         settings = CaseSettings(str(outdir), str(model_dir.absolute()), model_id, device, output_format,
-                                options or SegmentOptions())
+                                with_model_placement(options or SegmentOptions(), model_dir))
         tables = BatchTables(outdir)
         pending, skipped = _plan(cases, tables, settings)
         for record in skipped:

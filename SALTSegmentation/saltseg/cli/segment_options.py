@@ -47,9 +47,10 @@ def add_segment_options(parser: argparse.ArgumentParser) -> None:
          help="network runtime: auto uses OpenVINO on the CPU when installed (pip install "
               "\"saltseg[openvino]\"; checked against torch on the first window, torch if it "
               "disagrees), else torch")
-    _add(parser, "--window-placement", default="salt", choices=WINDOW_PLACEMENTS,
-         help="salt (default): SALT's own windows, so labels are SALT's; flush: no invented air "
-              "padding along the long axis (last window flush with the scan's end)")
+    _add(parser, "--window-placement", default=None, choices=WINDOW_PLACEMENTS,
+         help="salt: SALT's own windows, so labels are SALT's; flush: no invented air padding along "
+              "the long axis (last window flush with the scan's end); default: the placement the "
+              "model was certified with (its inference.json; salt for SALT's models)")
     _add(parser, "--skip-air", action=argparse.BooleanOptionalAction, default=None,
          help=f"skip windows in which every voxel is below {AIR_SKIP_HU:.0f} HU and label them "
               "background (default: off, on with --fast)")

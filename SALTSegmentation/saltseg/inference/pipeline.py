@@ -24,6 +24,7 @@ from ..tree.label_table import LabelEntry, label_table
 from ..tree.labeltree import LabelTree, NodeRef
 from .memory import check_memory, estimate_memory
 from ..model.model_io import SaltModel
+from ..model.run_defaults import chosen_or_model_placement
 from .postprocess import keep_largest_component, map_to_input_grid, node_mask
 from .preprocess import normalise_intensity, prepare_volume, reorient, resampled_size
 from .window_network import window_predictor
@@ -52,8 +53,9 @@ class SegmentOptions:
     #: Override the detected free RAM / GPU memory (bytes) for the pre-flight check.
     host_memory_limit: Optional[int] = None
     device_memory_limit: Optional[int] = None
-    #: "salt": SALT's window placement (labels identical to SALT's); "flush": no invented air.
-    window_placement: str = "salt"
+    #: "salt": SALT's window placement (labels identical to SALT's); "flush": no invented air;
+    #: None: the placement the model was certified with (its ``inference.json``; "salt" without).
+    window_placement: Optional[str] = None
     #: Skip windows in which every voxel is below ``air_threshold_hu`` (labelled background).
     skip_air: bool = False
     air_threshold_hu: float = AIR_SKIP_HU
@@ -147,15 +149,16 @@ def segment_image(
     timings["preprocessing"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    placement = chosen_or_model_placement(options.window_placement, model.run_defaults)
     settings = WindowSettings(
         roi_size=config.roi_size, overlap=options.overlap, batch_size=options.batch_size,
         pad_value=config.background_intensity, mixed_precision=options.mixed_precision,
-        placement=options.window_placement,
+        placement=placement,
         skip_below=air_threshold(options, config) if options.skip_air else None,
     )
     leaves = torch.as_tensor(tree.leaves, dtype=torch.long)
     predictor = window_predictor(model, options)
-    stats: dict = {}
+    stats: dict = {"window_placement": placement}
     labels = sliding_window_labels(prepared.array, predictor, leaves, len(tree), settings,
                                    model.device, report, background, stats)
     stats.update(network=predictor.describe(), network_seconds=predictor.seconds, network_notes=predictor.notes)

@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -84,9 +86,10 @@ def resample_to_spacing(
     target = [float(s) for s in spacing]
     if np.allclose(image.GetSpacing(), target, rtol=1e-6) and image.GetPixelID() == pixel_type:
         return image
+    size = resampled_size(image.GetSize(), image.GetSpacing(), target)
     return sitk.Resample(
-        image,
-        resampled_size(image.GetSize(), image.GetSpacing(), target),
+        replicate_far_faces(image, size, target),
+        size,
         sitk.Transform(),
         interpolator,
         image.GetOrigin(),
@@ -95,6 +98,19 @@ def resample_to_spacing(
         default_value,
         pixel_type,
     )
+
+
+def replicate_far_faces(image: sitk.Image, size: Sequence[int], spacing: Sequence[float]) -> sitk.Image:
+    """``image`` extended by copies of its last face on each axis where the resampled grid's last
+    voxel lies beyond the last input voxel. MONAI's ``Spacingd`` (SALT's) samples there with
+    ``grid_sample``'s border padding, i.e. the edge value; SimpleITK would write air instead."""
+    upper = []
+    for n_in, s_in, n_out, s_out in zip(image.GetSize(), image.GetSpacing(), size, spacing):
+        beyond = (n_out - 1) * s_out - (n_in - 1) * s_in
+        upper.append(max(0, math.ceil(beyond / s_in - 1e-6)))
+    if not any(upper):
+        return image
+    return sitk.ZeroFluxNeumannPad(image, [0] * image.GetDimension(), upper)
 
 
 def normalise_intensity(array: np.ndarray, intensity: Optional[IntensityProperties]) -> np.ndarray:

@@ -74,27 +74,37 @@ def pad_volume(volume: torch.Tensor, roi: Sequence[int], value: float,
 
 
 def gaussian_importance(roi: Sequence[int], sigma_scale: float, device: torch.device) -> torch.Tensor:
-    """Separable Gaussian centred on the window (at ``(n - 1) / 2``, as MONAI 1.1 — SALT's pinned
-    version — computes it), floored like SALT (≥ 1e-3)."""
-    axes = []
+    """Separable Gaussian centred on the window (at ``(n - 1) / 2``), in float32 and not rescaled
+    to a peak of 1, as MONAI 1.1 (SALT's pinned version) computes it; floored like SALT (at the
+    smallest positive weight, at least 1e-3). The floor is absolute, so rescaling would change
+    which weights it lifts (even window sizes have no voxel at the centre, so their peak is < 1)."""
+    weight = None
     for size in roi:
         sigma = max(size * sigma_scale, 1e-6)
-        coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
-        axes.append(torch.exp(-0.5 * (coords / sigma) ** 2))
-    weight = axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]
-    weight = weight / weight.max()
+        coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2.0
+        axis = torch.exp(coords ** 2 / (-2.0 * sigma ** 2))
+        weight = axis if weight is None else weight.unsqueeze(-1) * axis
     weight = torch.clamp(weight, min=max(float(weight[weight > 0].min()), 1e-3))
     return weight.to(device=device, dtype=torch.float32)
 
 
 def trim_constant_slices(volume: np.ndarray) -> tuple[int, int]:
     """``(start, stop)`` along the last axis without the constant slices at both ends (empty
-    table-only slices in many scans); SALT skips them too."""
-    flat = volume.reshape(-1, volume.shape[-1])
-    varying = np.flatnonzero(flat.min(axis=0) != flat.max(axis=0))
-    if varying.size == 0:
+    table-only slices in many scans), by SALT's own test: a slice is skipped while its float32
+    ``std()`` is exactly 0, computed on the ``[1, 1, X, Y, Z]`` tensor as SALT does. Air is exactly
+    constant only at 0.0 (the -1024..1024 scaling): the float32 mean of a z-scored model's air
+    (-1024 - mean) / std is not exact, so SALT keeps (and segments) those slices."""
+    tensor = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None, None]
+    depth = tensor.shape[-1]
+    start = 0
+    while start < depth and tensor[:, :, :, :, start].std() == 0:
+        start += 1
+    if start == depth:
         raise InputImageError(
             "every axial slice of the image is constant after intensity clipping: there is no "
             "anatomy to segment"
         )
-    return int(varying[0]), int(varying[-1]) + 1
+    stop = depth
+    while tensor[:, :, :, :, stop - 1].std() == 0:
+        stop -= 1
+    return start, stop

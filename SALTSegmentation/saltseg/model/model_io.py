@@ -20,6 +20,7 @@ import torch
 from ..inference.devices import resolve_device
 from ..errors import ModelError, TreeError
 from ..tree.labeltree import LabelTree
+from .run_defaults import RunDefaults, read_run_defaults
 from .safe_pickle import load_config_pickle
 from .torchscript_devices import (
     GraphDeviceReport,
@@ -152,6 +153,8 @@ class SaltModel:
     device: torch.device
     source: Optional[Path] = None
     graph_report: GraphDeviceReport = field(default_factory=GraphDeviceReport)
+    #: how the model was certified to run (``inference.json`` beside it; SALT's defaults without)
+    run_defaults: RunDefaults = field(default_factory=RunDefaults)
 
     @property
     def tree(self) -> LabelTree:
@@ -195,8 +198,9 @@ def load_model(model_dir: Union[str, Path], device: Union[str, torch.device] = "
     """Load an official-format model folder onto ``device`` (``auto``: CUDA → MPS → CPU)."""
     model_file, config_file = check_model_dir(model_dir)
     config = read_config(config_file)
+    run_defaults = read_run_defaults(model_dir)
     target = resolve_device(device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         network, report = load_torchscript(model_file, target)
-    return SaltModel(network, config, target, Path(model_dir), report)
+    return SaltModel(network, config, target, Path(model_dir), report, run_defaults)

@@ -64,6 +64,8 @@ class CatalogEntry:
     bundled: bool
     files: tuple[ModelFile, ...]
     homepage: str = ""
+    #: the window placement the model was certified with (see saltseg.model.run_defaults)
+    window_placement: str = "salt"
     source: str = ""  # the catalogue file the entry came from, for error messages
 
     @property
@@ -96,7 +98,7 @@ def _entry_from_json(raw: dict, source: str) -> CatalogEntry:
         label_tree=tree["name"], label_tree_nodes=tree["nodes"], label_tree_leaves=tree["leaves"],
         roi_size=tuple(raw["roi_size"]), voxel_spacing=tuple(float(v) for v in raw["voxel_spacing"]),
         min_memory_mb=raw["min_memory_mb"], bundled=raw["bundled"], files=files,
-        homepage=raw.get("homepage", ""), source=source,
+        homepage=raw.get("homepage", ""), window_placement=raw.get("window_placement", "salt"), source=source,
     )
 
 

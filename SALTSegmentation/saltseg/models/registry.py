@@ -12,6 +12,7 @@ from ..errors import Cancelled, ModelError
 from ..model.model_io import check_model_dir
 from ..progress import CancelToken
 from .cache import ModelStore, folder_size
+from ..model.run_defaults import RUN_DEFAULTS_FILE, RunDefaults, read_run_defaults, write_run_defaults
 from .catalog import DEFAULT_MODEL_ID, MODEL_FILES, CatalogEntry, catalog_sources, check_model_id, load_catalog
 from .download import ByteProgress, ProgressMeter, TransferSettings, fetch_file
 from .errors import DownloadError, ModelNotInstalledError, RegistryError
@@ -161,6 +162,7 @@ class Registry:
             try:
                 for item in entry.files:
                     os.replace(parts / f"{item.name}.part", staging / item.name)
+                keep_run_defaults(staging, [], entry)
                 files = {f.name: {"size": f.size, "sha256": f.sha256} for f in entry.files}
                 path = self.store.commit(staging, model_id, {"version": entry.version, "source": "download",
                                                              "files": files})
@@ -193,6 +195,7 @@ class Registry:
                 verify_against_entry(files, entry, origin)
             else:
                 check_model_files(staging)
+            keep_run_defaults(staging, paths, entry)
             model_id = as_id or entry.id  # type: ignore[union-attr]
             with self._lock(model_id, cancel):
                 if model_id in self.store.registered():
@@ -250,6 +253,18 @@ class Registry:
         from .resolve import resolve_with
 
         return resolve_with(self, spec)
+
+
+def keep_run_defaults(staging: Path, sources: Sequence[PathLike], entry: Optional[CatalogEntry]) -> None:
+    """Give an installed model the run settings it was certified with: the source folder's
+    ``inference.json`` (checked), else its catalogue entry's window placement."""
+    folder = Path(sources[0]).expanduser() if len(sources) == 1 else None
+    if folder is not None and (folder / RUN_DEFAULTS_FILE).is_file():
+        read_run_defaults(folder)  # a bad file fails the install, naming the problem
+        shutil.copyfile(folder / RUN_DEFAULTS_FILE, staging / RUN_DEFAULTS_FILE)
+    elif entry is not None and entry.window_placement != RunDefaults().window_placement:
+        write_run_defaults(staging, RunDefaults(window_placement=entry.window_placement),
+                           why=f"catalogue entry of '{entry.id}'")
 
 
 def offline_help(entry: CatalogEntry) -> str:

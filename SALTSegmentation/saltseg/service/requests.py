@@ -85,7 +85,7 @@ def parse_options(options: dict) -> SegmentOptions:
         if not _matches(value, hints[name]):
             raise RequestError(f"option {name!r} must be {_expected_text(hints[name])}, got {_type_name(value)} "
                                f"{json.dumps(value)}")
-        if name in _CHOICES and value not in _CHOICES[name]:
+        if name in _CHOICES and value is not None and value not in _CHOICES[name]:
             raise RequestError(f"option {name!r} must be one of {', '.join(_CHOICES[name])}, got {value!r}")
         if name in _RANGES and value is not None:
             low, high, text = _RANGES[name]

@@ -84,7 +84,8 @@ def segment_request(request: SegmentRequest, cache: LoadedModel, emit: Callable[
     write_image_file(result.labelmap, output, compress=False)
     emit(DONE, labelmap=str(output), tree=result.tree.to_json_dict(), model_id=result.model_id,
          warnings=list(result.warnings), timings=result.timings, device=str(model.device),
-         model_reused=reused, model_loads=cache.loads)
+         model_reused=reused, model_loads=cache.loads,
+         window_placement=result.stats.get("window_placement"))
 
 
 OPERATIONS = {"segment": segment_request}
