@@ -138,13 +138,16 @@ def test_install_torch_runs_light_the_torch_in_a_process_then_refreshes(tmp_path
     python.chmod(python.stat().st_mode | stat.S_IXUSR)
     view = SceneView(volume, None)
     view.models = ["stale"]
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     ctl = ModuleController(view, SALTSegmentation.SALTSegmentationLogic(), str(python), SubprocessRunner,
-                           Probe(torch=None))
+                           Probe(torch=None), scratch_folder=str(scratch))
     ctl.install_torch()
     assert view.button == (SEGMENT, False)  # no run while PyTorch is being installed
     assert ctl.task.wait(TIMEOUT)
     lines = record.read_text().splitlines()
-    assert len(lines) == 2 and lines[0].endswith("pip install light-the-torch>=0.5")
-    assert "light_the_torch install torch>=" in lines[1]
+    assert len(lines) == 2 and "pip install light-the-torch>=0.5 -c " in lines[0]
+    assert "light_the_torch install torch>=" in lines[1] and " -c " in lines[1]  # held to Slicer's packages
+    assert list(scratch.iterdir()) == []  # the constraints went with the task
     assert view.status == "PyTorch is installed; press Segment." and view.errors == []
     assert view.models == [] and view.button == (SEGMENT, True)  # list refreshed, button back
