@@ -22,6 +22,7 @@ from saltseg.model.model_io import load_model
 from saltseg.model.run_defaults import RUN_DEFAULTS_FILE, RunDefaults, read_run_defaults
 from saltseg.models import Registry
 from saltseg.models.catalog import DEMO_MODEL_ID
+from saltseg.service.requests import parse_request
 from saltseg.service.server import LoadedModel, segment_request
 from test_models_helpers import isolated_home  # noqa: F401  (fixture)
 from tree_networks import random_tree_network
@@ -112,7 +113,9 @@ def test_engine_service_runs_the_models_placement_for_a_request_without_one(tmp_
     events: list[tuple[str, dict]] = []
     request = {"op": "segment", "input": str(scan), "output": str(tmp_path / "out.nrrd"),
                "model": str(flush_model), "device": "cpu", "options": dict(OPTIONS)}
-    segment_request(request, LoadedModel(), lambda kind, **fields: events.append((kind, fields)))
+    # Through the service's own request parser, as a line from the front end arrives.
+    segment_request(parse_request(json.dumps(request)), LoadedModel(),
+                    lambda kind, **fields: events.append((kind, fields)))
     kind, done = events[-1]
     assert kind == "done" and done["window_placement"] == "flush"
     assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(done["labelmap"])), labels_by_placement["flush"][0])

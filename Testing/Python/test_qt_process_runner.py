@@ -86,7 +86,15 @@ class FakeQProcess:
         return "execve: No such file or directory"
 
     def kill(self) -> None:
-        self.emit_finished(9, self.CrashExit)
+        self._killed = True  # as in Qt: finished() comes later, from the event loop or waitForFinished
+
+    def waitForFinished(self, msecs: int = 30000) -> bool:
+        if self._state == self.NotRunning:
+            return False
+        if getattr(self, "_killed", False):
+            self.emit_finished(9, self.CrashExit)
+            return True
+        return False  # a child that does not end within msecs
 
     # the child's side
     def emit_stdout(self, data: bytes) -> None:
