@@ -100,8 +100,8 @@ def test_runtime_that_disagrees_with_torch_is_not_used(model_dir, monkeypatch):
     class Wrong:
         name = "openvino"
 
-        def __init__(self, path, threads):
-            self.path = path
+        def __init__(self, path, threads, precision="fp32"):
+            self.path, self.precision = path, precision
 
         def run(self, windows):  # the features' shape (filters[0] = 4), wrong values
             return torch.zeros(windows.shape[0], 4, *windows.shape[2:])
