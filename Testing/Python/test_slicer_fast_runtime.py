@@ -63,7 +63,16 @@ def test_not_offered_for_gpu_runs_or_when_installed():
     installed = controller(RecordingView(), fast_runtime=True)
     installed.on_segment_clicked()
     assert installed.view.questions == [] and len(installed.logic.jobs) == 1
-    assert list(FAST_RUNTIME_REQUIREMENTS) == ["openvino>=2024.0", "onnx>=1.15"]  # pyproject's openvino extra
+
+
+def test_the_offer_installs_what_pyprojects_extras_name():
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python ≥ 3.11
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())[
+        "project"]["optional-dependencies"]
+    assert sorted(FAST_RUNTIME_REQUIREMENTS) == sorted(extras["openvino"]) == sorted(extras["fast-cpu"])
 
 
 def test_accepting_installs_in_a_process_then_segments(tmp_path):
