@@ -57,8 +57,11 @@ class OpenVinoNetwork:
 
 
 def _precision_name(value) -> str:
+    """OpenVINO's element type (``<Type: 'bfloat16'>``, ``bf16``, ...) as this module names it."""
     text = str(value).lower()
-    return "bf16" if "bf16" in text else "fp16" if "f16" in text else "fp32"
+    if "bf16" in text or "bfloat16" in text:
+        return "bf16"
+    return "fp16" if "f16" in text or "float16" in text else "fp32"
 
 
 class TorchBf16Network:
