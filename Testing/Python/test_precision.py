@@ -30,23 +30,36 @@ def model_dir(tmp_path_factory, small_tree):
     return export_model(network, small_tree, tmp_path_factory.mktemp("bf16"), ROI, (4.0, 4.0, 4.0))
 
 
-def _labels(model, predictor):
-    volume = np.random.default_rng(7).random((40, 36, 24), dtype=np.float32)
+def _labels(model, predictor, shape=(40, 36, 24)):
+    volume = np.random.default_rng(7).random(shape, dtype=np.float32)
     return sliding_window_labels(volume, predictor, torch.as_tensor(model.tree.leaves), len(model.tree),
                                  WindowSettings(roi_size=ROI), torch.device("cpu"))
 
 
-def test_torch_bf16_is_checked_against_float32_and_agrees(model_dir):
+def test_torch_bf16_is_checked_against_float32_and_agrees(model_dir, monkeypatch):
+    monkeypatch.setattr(select, "torch_bf16_supported", lambda: True)  # run it here even if emulated (slow)
     model = load_model(model_dir, "cpu")
-    reference = _labels(model, WindowNetwork(model, backend="torch"))
+    # One window: where the CPU has no bf16 kernels, torch emulates them about 100× slower.
+    reference = _labels(model, WindowNetwork(model, backend="torch"), ROI)
     predictor = window_predictor(model, SegmentOptions(backend="torch", precision="bf16"))
-    labels = _labels(model, predictor)
+    labels = _labels(model, predictor, ROI)
     assert predictor.describe() == "network features (torch bf16) + chunked tree softmax"
     assert any(note.startswith("torch bf16 verified against torch fp32") for note in predictor.notes)
     assert np.mean(labels == reference) > 0.99
 
 
+def test_bf16_without_cpu_kernels_runs_float32_and_says_why(model_dir, monkeypatch):
+    monkeypatch.setattr(select, "torch_bf16_supported", lambda: False)
+    model = load_model(model_dir, "cpu")
+    predictor = WindowNetwork(model, backend="torch", precision="bf16")
+    labels = _labels(model, predictor)
+    assert predictor.backend is None and predictor.describe() == "network features (torch) + chunked tree softmax"
+    assert any("no bf16 kernels" in note for note in predictor.notes)
+    assert np.array_equal(labels, _labels(model, WindowNetwork(model, backend="torch")))
+
+
 def test_bf16_that_fails_its_check_leaves_float32_in_charge(model_dir, monkeypatch):
+    monkeypatch.setattr(select, "torch_bf16_supported", lambda: True)
     monkeypatch.setitem(select.TOLERANCES, "bf16", (0.0, 1.0))  # bf16 can never be exact
     model = load_model(model_dir, "cpu")
     predictor = WindowNetwork(model, backend="torch", precision="bf16")

@@ -27,7 +27,9 @@ _OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 
 
 def is_installed(name: str) -> bool:
-    """The runtime and the ``onnx`` package torch's exporter needs."""
+    """The runtime and the ``onnx`` package torch's exporter needs (installed since this process
+    started counts too: the Slicer module installs it while its engine process may be running)."""
+    importlib.invalidate_caches()
     return all(importlib.util.find_spec(module) is not None for module in (name, "onnx"))
 
 
