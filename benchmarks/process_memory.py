@@ -27,3 +27,25 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux; macOS: bytes
+
+
+#: GNU time's verbose report: user and system CPU seconds, peak RSS (KiB), page faults.
+GNU_TIME = "/usr/bin/time"
+_TIME_FIELDS = {"User time (seconds)": "user_s", "System time (seconds)": "system_s",
+                "Maximum resident set size (kbytes)": "max_rss_kib",
+                "Minor (reclaiming a frame) page faults": "minor_faults"}
+
+
+def with_gnu_time(command: list[str]) -> list[str]:
+    """``command`` run under ``/usr/bin/time -v`` when it exists (else unchanged)."""
+    return [GNU_TIME, "-v", *command] if os.access(GNU_TIME, os.X_OK) else command
+
+
+def gnu_time_report(stderr: str) -> dict:
+    """The fields of ``/usr/bin/time -v``'s report in ``stderr`` (empty when it did not run)."""
+    found = {}
+    for line in stderr.splitlines():
+        name, _, value = line.strip().rpartition(": ")
+        if name in _TIME_FIELDS:
+            found[_TIME_FIELDS[name]] = float(value)
+    return found

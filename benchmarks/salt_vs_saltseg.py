@@ -31,7 +31,7 @@ import numpy as np
 
 from compare_with_salt import run_worker
 from model_zoo import ARCHITECTURES, build_model
-from process_memory import peak_rss_mb, rss_mb
+from process_memory import gnu_time_report, peak_rss_mb, rss_mb, with_gnu_time
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
@@ -42,6 +42,10 @@ PRESETS = {
     "skip-air": {"skip_air": True},
     "fast": "fast",
     "torch": {"backend": "torch"},
+    "openvino": {"backend": "openvino"},
+    "torch-bf16": {"backend": "torch", "precision": "bf16"},
+    "openvino-bf16": {"backend": "openvino", "precision": "bf16"},
+    "fast-torch": ("fast", {"backend": "torch"}),
     "whole-model": {"whole_model": True, "backend": "torch"},
 }
 
@@ -91,7 +95,10 @@ def worker_ours(args) -> dict:
     from saltseg.model.model_io import load_model
 
     preset = PRESETS[args.preset]
-    options = SegmentOptions.fast() if preset == "fast" else SegmentOptions(**preset)
+    if isinstance(preset, tuple):  # ("fast", changes)
+        options = SegmentOptions.fast(**preset[1])
+    else:
+        options = SegmentOptions.fast() if preset == "fast" else SegmentOptions(**preset)
     model = load_model(args.model, "cpu")
     baseline = rss_mb()
     started = time.perf_counter()
@@ -107,11 +114,21 @@ def worker_ours(args) -> dict:
 def run_ours(args, model_dir: Path, ct: Path, out: Path, preset: str) -> dict:
     command = [sys.executable, __file__, "--worker", "--model", str(model_dir), "--ct", str(ct), "--out", str(out),
                "--preset", preset, "--threads", str(args.threads)]
-    process = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
+    process = subprocess.run(with_gnu_time(command), capture_output=True, text=True, timeout=args.timeout)
     if process.returncode != 0:
         sys.stderr.write(process.stderr[-4000:])
         raise SystemExit(f"saltseg worker failed ({process.returncode})")
-    return json.loads(process.stdout.strip().splitlines()[-1])
+    result = json.loads(process.stdout.strip().splitlines()[-1])
+    result["cpu"] = gnu_time_report(process.stderr)  # user / system seconds of the whole process
+    return result
+
+
+def cpu_cells(cpu: dict) -> str:
+    """``user s | system s (share)`` from ``/usr/bin/time -v`` (blank without it)."""
+    if "user_s" not in cpu:
+        return " | "
+    total = cpu["user_s"] + cpu["system_s"]
+    return f"{cpu['user_s']:.1f} | {cpu['system_s']:.1f} ({100 * cpu['system_s'] / max(total, 1e-9):.0f} %)"
 
 
 def agreement(reference: str, ours_path: Path, ct_path: Path, background: int) -> tuple[float, float]:
@@ -162,9 +179,9 @@ def main() -> int:
     salt_repo = str(Path(args.salt_repo).resolve()) if args.salt_repo else ""
     print(f"# SALT's pipeline vs saltseg — torch {torch.__version__}, {args.threads} threads\n")
     versus = "SALT" if not args.no_salt else f"saltseg {args.presets[0]}"
-    print("| model | input | pipeline | wall s | peak RSS MiB | windows run / all | network s/window | rest s | "
-          f"labels = {versus} | foreground = {versus} | network path |")
-    print("|---|---|---|---:|---:|---|---:|---:|---:|---:|---|")
+    print("| model | input | pipeline | wall s | peak RSS MiB | user s | system s (% of CPU) | windows run / all | "
+          f"network s/window | rest s | labels = {versus} | foreground = {versus} | network path |")
+    print("|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
     for arch in args.arch:
         model_dir = build_model(arch, args.workdir / "models", str(DEFAULT_TREE), salt_repo=salt_repo)
         for name in args.inputs:
@@ -176,7 +193,7 @@ def main() -> int:
                 ns = argparse.Namespace(model_dir=model_dir, ct=ct, salt_repo=salt_repo, threads=args.threads)
                 salt = run_worker("salt", ns, out, args.timeout)
                 wall = sum(salt["timings"].values())
-                print(f"| {arch} | {name} | SALT predict.py | {wall:.1f} | {salt['peak_rss_mb']:.0f} | | "
+                print(f"| {arch} | {name} | SALT predict.py | {wall:.1f} | {salt['peak_rss_mb']:.0f} | | | | "
                       f"| | | | model.pt whole |", flush=True)
             reference = salt["saved"] if salt is not None else None
             for preset in args.presets:
@@ -191,7 +208,7 @@ def main() -> int:
                 else:
                     reference = str(out / f"ours-{preset}.nii.gz")
                 print(f"| {arch} | {name} | saltseg {preset} | {ours['wall']:.1f} | {ours['peak_rss_mb']:.0f} | "
-                      f"{stats['windows_run']} / {stats['windows']} | {stats['network_seconds'] / run:.2f} | "
+                      f"{cpu_cells(ours['cpu'])} | {stats['windows_run']} / {stats['windows']} | {stats['network_seconds'] / run:.2f} | "
                       f"{rest:.1f} | {agree[0]} | {agree[1]} | {stats['network']} |", flush=True)
     return 0
 

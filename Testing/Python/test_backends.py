@@ -118,8 +118,8 @@ def test_runtime_that_disagrees_with_torch_is_not_used(model_dir, monkeypatch):
     class Wrong:
         name = "openvino"
 
-        def __init__(self, path, threads):
-            self.path = path
+        def __init__(self, path, threads, precision="fp32"):
+            self.path, self.precision = path, precision
 
         def run(self, windows):  # the features' shape (filters[0] = 4), wrong values
             return torch.zeros(windows.shape[0], 4, *windows.shape[2:])
@@ -152,3 +152,23 @@ def test_models_inside_the_package_are_cached_in_the_user_folder(tmp_path, monke
     monkeypatch.setenv(ENV_CACHE, str(tmp_path / "user-cache"))
     demo = Path(saltseg.__file__).parent / "resources" / "models" / "salt-phantom-demo"
     assert candidate_paths(demo, "ab" * 32) == [tmp_path / "user-cache" / f"model-{'ab' * 8}.features.onnx"]
+
+
+def test_openvino_bf16_runs_at_what_the_cpu_has_and_says_so(model_dir):
+    _require("openvino")
+    import openvino
+
+    has_bf16 = "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    model = load_model(model_dir, "cpu")
+    predictor = WindowNetwork(model, backend="openvino", precision="bf16")
+    labels = _labels(model, predictor)
+    assert predictor.backend is not None and predictor.backend.name == "openvino"
+    assert predictor.backend.precision == ("bf16" if has_bf16 else "fp32")  # f32 where the CPU has no bf16
+    expected = "network features (openvino bf16)" if has_bf16 else "network features (openvino)"
+    assert predictor.describe().startswith(expected)
+    assert np.mean(labels == _labels(model, WindowNetwork(model, backend="torch"))) > 0.99
+
+
+def test_openvino_precision_names():
+    assert [runtimes._precision_name(v) for v in ("<Type: 'bfloat16'>", "bf16", "<Type: 'float32'>", "f16")] == \
+        ["bf16", "bf16", "fp32", "fp16"]

@@ -87,8 +87,10 @@ class ScriptedLogic:
 class Probe(DependencyProbe):
     def __init__(self, torch="2.13.0", missing=()):
         self.torch, self.missing = torch, list(missing)
+        self.fast_runtime = True  # the faster CPU runtime (test_slicer_fast_runtime.py sets False)
 
     def missing_packages(self): return list(self.missing)
     def torch_version(self): return self.torch
+    def fast_runtime_installed(self): return self.fast_runtime
 
 

@@ -11,6 +11,9 @@ from typing import Optional
 
 #: Engine packages besides torch that Slicer's Python may lack (import name → pip requirement).
 PURE_PYTHON_PACKAGES = {"platformdirs": "platformdirs>=3", "tqdm": "tqdm>=4.60", "scipy": "scipy>=1.9"}
+#: The faster CPU runtime (pyproject's ``openvino`` extra): OpenVINO and the ONNX exporter's package.
+FAST_RUNTIME_MODULES = ("openvino", "onnx")
+FAST_RUNTIME_REQUIREMENTS = ("openvino>=2024.0", "onnx>=1.15")
 MINIMUM_TORCH = (2, 1)
 TORCH_REQUIREMENT = "torch>=2.1"
 
@@ -45,6 +48,11 @@ class DependencyProbe:
             return (f"SALT needs PyTorch {'.'.join(map(str, MINIMUM_TORCH))} or newer; "
                     f"this Slicer has PyTorch {version}.")
         return None
+
+    def fast_runtime_installed(self) -> bool:
+        """Whether the faster CPU runtime is there (looked up, not imported)."""
+        importlib.invalidate_caches()
+        return all(importlib.util.find_spec(name) is not None for name in FAST_RUNTIME_MODULES)
 
     def state(self) -> tuple:
         """Changes whenever something relevant was installed (e.g. PyTorch from the PyTorch module)."""

@@ -52,6 +52,24 @@ class WindowWeights:
         return cls(importance, importance.permute(2, 0, 1).contiguous())
 
 
+class ScratchBuffer:
+    """One tensor reused for every window (grown when a larger one is asked for), so a window-sized
+    copy does not cost a fresh allocation each time. The caller makes sure the previous user is done."""
+
+    def __init__(self) -> None:
+        self._storage: Optional[torch.Tensor] = None
+
+    def take(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        count = 1
+        for size in shape:
+            count *= int(size)
+        storage = self._storage
+        if storage is None or storage.numel() < count or storage.dtype != dtype or storage.device != device:
+            self._storage = storage = None  # free the old one before allocating
+            self._storage = storage = torch.empty(count, dtype=dtype, device=device)
+        return storage[:count].view(shape)
+
+
 def chunk_voxels(device: torch.device) -> int:
     return CPU_CHUNK_VOXELS if device.type == "cpu" else GPU_CHUNK_VOXELS
 
@@ -113,7 +131,7 @@ class ChunkWorkers:
 def accumulate_window(slab: torch.Tensor, window: torch.Tensor, weights: WindowWeights,
                       x0: int, y0: int, reducer: LeafReducer, target_voxels: int,
                       workers: Optional[ChunkWorkers] = None, kept: Optional[tuple[slice, slice, slice]] = None,
-                      background: bool = False) -> Callable[[], None]:
+                      background: bool = False, scratch: Optional[ScratchBuffer] = None) -> Callable[[], None]:
     """``slab[z, c, x0 + i, y0 + j] += weights[i, j, z] · p(leaf c | window[:, i, j, z])``.
 
     ``slab`` is ``[rz, L, X, Y]`` (z first, so finishing and shifting slices are contiguous);
@@ -122,13 +140,16 @@ def accumulate_window(slab: torch.Tensor, window: torch.Tensor, weights: WindowW
     Chunks write disjoint parts of the slab, so they run in parallel. With ``background``, the
     chunks of a narrow output (which read a private z-first copy, not ``window``) keep running after
     the call returns, so the next window's network can run meanwhile; call the returned wait before
-    touching the slab again. Otherwise (and for wide outputs, read in place) it returns when done.
+    touching the slab (or ``scratch``, which holds that copy when given) again. Otherwise (and for
+    wide outputs, read in place) it returns when done.
     """
     channels, rx, ry, rz = window.shape
     xs, ys, zs = (part.indices(size) for part, size in zip(kept or (slice(None),) * 3, (rx, ry, rz)))
     tasks: list[Callable[[], None]] = []
     if channels <= ZFIRST_MAX_CHANNELS:
-        zfirst = window.permute(0, 3, 1, 2).contiguous()  # [K, rz, rx, ry]: ~C/N of an N-channel copy
+        # [K, rz, rx, ry]: ~C/N of an N-channel copy, into the reused buffer when there is one.
+        zfirst = (scratch or ScratchBuffer()).take((channels, rz, rx, ry), window.dtype, window.device)
+        zfirst.copy_(window.permute(0, 3, 1, 2))
         pieces = -(-(xs[1] - xs[0]) * ry // target_voxels)  # chunks per slice, of (nearly) equal rows
         rows = max(1, -(-(xs[1] - xs[0]) // max(pieces, 1)))
 

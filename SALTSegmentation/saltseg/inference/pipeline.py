@@ -61,6 +61,8 @@ class SegmentOptions:
     air_threshold_hu: float = AIR_SKIP_HU
     #: Network runtime: "auto", "torch" or "openvino" (see saltseg.inference.backends).
     backend: str = "auto"
+    #: CPU network arithmetic: "fp32" (SALT's) or "bf16" (opt-in; see saltseg.inference.backends).
+    precision: str = "fp32"
     #: Run model.pt whole (tree softmax inside) instead of its network's logits + our tree softmax.
     whole_model: bool = False
     #: Keep only these subtrees in the result (tree paths or names; empty: every structure). The

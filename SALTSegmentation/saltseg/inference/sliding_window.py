@@ -32,10 +32,12 @@ import torch
 
 from ..errors import ModelError, OutOfMemoryError
 from ..progress import ProgressReporter
+from .allocator import retained_heap
 from .devices import is_out_of_memory
 from .leaf_accumulation import (
     ChunkWorkers,
     NetworkOutput,
+    ScratchBuffer,
     WindowWeights,
     accumulate_window,
     already_done,
@@ -203,6 +205,10 @@ def _sliding_window_labels(
     # On the CPU a batch gives the convolutions no extra throughput, only a second N-channel
     # output in memory: run windows one by one there.
     batch_size = effective_batch_size(settings.batch_size, device)
+    # Window-sized buffers reused for every batch: the network's input and the z-first copy of
+    # its output (see also allocator.retained_heap for what the runtimes allocate themselves).
+    window_buffer = torch.empty((batch_size, 1, rx, ry, rz), dtype=padded.dtype)
+    scratch = ScratchBuffer()
     done = skipped = 0
     pending = already_done  # the wait for the chunks still being reduced
     report("inference", 0.0)
@@ -211,12 +217,15 @@ def _sliding_window_labels(
             for start in range(0, len(xy_positions), batch_size):
                 report.check_cancelled()
                 batch = xy_positions[start:start + batch_size]
-                windows = torch.stack([padded[x0:x0 + rx, y0:y0 + ry, z0:z0 + rz] for x0, y0 in batch])
+                windows = window_buffer[:len(batch)]
+                for i, (x0, y0) in enumerate(batch):
+                    windows[i, 0].copy_(padded[x0:x0 + rx, y0:y0 + ry, z0:z0 + rz])
                 air = _is_air(windows, settings.skip_below)
                 run = [i for i, is_air in enumerate(air) if not is_air]
                 skipped += len(batch) - len(run)
+                inputs = windows if len(run) == len(batch) else windows[run]
                 # The network runs while the previous window's chunks are still being reduced.
-                output = batcher(windows[run].unsqueeze(1)) if run else None  # [b, K, rx, ry, rz]
+                output = batcher(inputs) if run else None  # [b, K, rx, ry, rz]
                 pending()  # the slab is ours again
                 for (x0, y0), is_air in zip(batch, air):
                     if is_air:  # what a perfect network answers for air: certain background
@@ -227,10 +236,10 @@ def _sliding_window_labels(
                         x0, y0 = batch[i]
                         kept = _kept_part((x0, y0, z0), settings.roi_size, (kept_x, kept_y, kept_z))
                         pending = accumulate_window(slab, window, weights, x0, y0, output.reducer, target_voxels,
-                                                    workers, kept, background=True)
+                                                    workers, kept, background=True, scratch=scratch)
                     # Free this batch's output before the next forward pass allocates its own.
                     del output, window
-                del windows
+                del windows, inputs
                 done += len(batch)
                 report("inference", done / total)
             pending()
@@ -275,8 +284,9 @@ def sliding_window_labels(
     become an :class:`OutOfMemoryError` that says what to change.
     """
     try:
-        return _sliding_window_labels(volume, predictor, leaves, num_nodes, settings, device, report,
-                                      background_value, stats)
+        with retained_heap():
+            return _sliding_window_labels(volume, predictor, leaves, num_nodes, settings, device, report,
+                                          background_value, stats)
     except RuntimeError as error:
         if not is_out_of_memory(error):
             raise

@@ -7,8 +7,9 @@ a faster runtime (:mod:`saltseg.inference.backends`); the tree softmax is left t
 window, which applies it in cache-sized chunks. Nothing is trusted unchecked: on the first batch, a
 probe (the centre of the first window, cut in-plane to a sixth when the network accepts that)
 is run through the whole model and through each candidate path; leaf probabilities must agree, or
-every window runs through the whole model. A runtime other than torch must reproduce torch's
-logits on the same probe, or torch is used.
+every window runs through the whole model. A runtime other than torch at float32 (OpenVINO, or
+any runtime at ``precision="bf16"``) must reproduce torch's float32 logits on the same probe,
+run at the precision that will run, or torch at float32 is used.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import torch
 
 from ..model.logits import LogitsFunction, extract_features_and_head, extract_logits_function, simple_jit_executor
 from ..model.model_io import SaltModel
-from .backends.select import NetworkBackend, check_requested, select_backend
+from .backends.select import NetworkBackend, check_requested, faster_runtime_hint, select_backend
 from .leaf_accumulation import NetworkOutput
 from .leaf_layout import LeafLayout
 from .leaf_reducers import ProbabilityReducer, TreeSoftmaxReducer, leaf_probabilities
@@ -62,7 +63,8 @@ def candidate_paths(model: SaltModel, layout: LeafLayout) -> list[NetworkPath]:
 class WindowNetwork:
     """Callable ``[B, 1, *roi]`` windows → :class:`NetworkOutput`, choosing its path on the first batch."""
 
-    def __init__(self, model: SaltModel, backend: str = "auto", whole_model: bool = False) -> None:
+    def __init__(self, model: SaltModel, backend: str = "auto", whole_model: bool = False,
+                 precision: str = "fp32") -> None:
         self.model = model
         self.layout = LeafLayout(model.tree)
         #: The slab's channel order (read by the sliding window): the layout's, for every path.
@@ -71,8 +73,9 @@ class WindowNetwork:
         self.candidates = [] if whole_model else candidate_paths(model, self.layout)
         if not whole_model and not self.candidates:
             logger.info("model.pt's graph has no recognisable network output; running it whole")
-        check_requested(backend, model.device)
+        check_requested(backend, model.device, precision)
         self.requested_backend = backend
+        self.precision = precision
         self.path: Optional[NetworkPath] = None
         self.backend: Optional[NetworkBackend] = None
         self.verified = not self.candidates
@@ -89,6 +92,9 @@ class WindowNetwork:
         if not self.uses_logits:
             return "model.pt whole (torch)"
         runtime = self.backend.name if self.backend is not None else "torch"
+        precision = getattr(self.backend, "precision", "fp32")
+        if precision != "fp32":
+            runtime += f" {precision}"
         kind = self.path.kind if self.path is not None else self.candidates[0].kind
         return f"network {kind} ({runtime}) + chunked tree softmax"
 
@@ -121,7 +127,11 @@ class WindowNetwork:
                 self.backend = select_backend(self.requested_backend, self.model, path.kind, path.function,
                                               probe, reference, path.logits,
                                               lambda output: leaf_probabilities(path.reducer, output[0]).argmax(0),
-                                              self.notes)
+                                              self.notes, self.precision)
+                hint = faster_runtime_hint(self.requested_backend, self.model.device)
+                if hint is not None:
+                    logger.warning(hint)
+                    self.notes.append(hint)
                 break
         self.verified = True  # only once the checks ran: an error before leaves them pending
 
@@ -167,4 +177,4 @@ def _probe_size(size: int) -> int:
 
 
 def window_predictor(model: SaltModel, options) -> WindowNetwork:
-    return WindowNetwork(model, options.backend, options.whole_model)
+    return WindowNetwork(model, options.backend, options.whole_model, options.precision)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import RequestError
-from ..inference.backends import BACKEND_CHOICES
+from ..inference.backends import BACKEND_CHOICES, PRECISION_CHOICES
 from ..inference.devices import DEVICE_CHOICES
 from ..inference.pipeline import SegmentOptions
 from ..inference.window_placement import WINDOW_PLACEMENTS
@@ -29,7 +29,7 @@ _FIELDS = {"op": str, "input": str, "output": str, "model": Optional[str], "home
            "device": Optional[str], "options": Optional[dict]}
 _REQUIRED = ("op", "input", "output")
 #: Options with a fixed set of values, and the checks of the numeric ones.
-_CHOICES = {"window_placement": WINDOW_PLACEMENTS, "backend": BACKEND_CHOICES}
+_CHOICES = {"window_placement": WINDOW_PLACEMENTS, "backend": BACKEND_CHOICES, "precision": PRECISION_CHOICES}
 _RANGES = {"overlap": (0.0, 1.0, "in [0, 1)"), "batch_size": (1, None, "at least 1"),
            "host_memory_limit": (1, None, "at least 1"), "device_memory_limit": (1, None, "at least 1")}
 

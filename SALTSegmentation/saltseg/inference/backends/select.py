@@ -1,8 +1,11 @@
-"""Choosing the runtime for the network cut out of ``model.pt`` (features or logits): torch or OpenVINO.
+"""Choosing the runtime and precision for the network cut out of ``model.pt`` (features or logits).
 
-``auto`` uses OpenVINO on the CPU when it is installed and torch otherwise. Whatever was asked for, a runtime is used only after its logits on the probe window
-match torch's (:func:`check_against_torch`); any failure — conversion, loading, mismatch — logs a
-warning and leaves torch in charge, which is always correct, only slower.
+``auto`` uses OpenVINO on the CPU when it is installed and torch otherwise; ``precision="bf16"``
+asks the runtime for bfloat16 arithmetic (torch through CPU autocast). Whatever was asked for, a
+runtime is used only after its output on the probe window, computed at the precision that will run,
+matches torch's float32 output (:func:`check_against_torch`, tolerances per precision); any failure
+— conversion, loading, mismatch — logs a warning and leaves the next candidate, finally torch at
+float32, in charge, which is always correct, only slower.
 """
 from __future__ import annotations
 
@@ -14,33 +17,40 @@ import torch
 from ...errors import ModelError
 from ...model.logits import LogitsFunction
 from ...model.model_io import SaltModel
-from . import BACKEND_CHOICES
+from . import BACKEND_CHOICES, PRECISION_CHOICES
 from .onnx_file import cached_network_onnx
-from .runtimes import EXTRAS, RUNTIMES, is_installed
+from .runtimes import EXTRAS, RUNTIMES, TorchBf16Network, is_installed
 
 logger = logging.getLogger(__name__)
 
 #: Tried in this order by ``auto``.
 AUTO_ORDER = ("openvino",)
-#: Largest |Δ logit| accepted, relative to the largest |logit| (float32 convolutions computed in
-#: another order: 0.032 measured for logits up to ~40 on a random full-size DynUNet).
-LOGIT_TOLERANCE = 2e-3
-#: Fraction of probe voxels whose leaf label must agree with torch's (99.94 % measured on a
-#: random full-size DynUNet, the hardest case; a wrong runtime gets far less).
-LABEL_AGREEMENT = 0.999
+#: Per precision: the largest |Δ logit| accepted, relative to the largest |logit|, and the fraction of
+#: probe voxels whose leaf label must agree with torch's float32 labels. float32: 0.032 measured for
+#: logits up to ~40 and 99.94 % equal labels on a random full-size DynUNet (the hardest case).
+#: bfloat16 keeps 8 bits of mantissa: see benchmarks/README.md for what it measured.
+TOLERANCES = {"fp32": (2e-3, 0.999), "bf16": (5e-2, 0.99)}
+# Kept for readers of the float32 values.
+LOGIT_TOLERANCE, LABEL_AGREEMENT = TOLERANCES["fp32"]
 
 
 class NetworkBackend(Protocol):
     name: str
+    precision: str
 
     def run(self, windows: torch.Tensor) -> torch.Tensor:
         """``[B, 1, *roi]`` float32 windows → the cut's output ``[B, K, *roi]``."""
 
 
-def check_requested(requested: str, device: torch.device) -> None:
-    """Refuse an impossible ``--backend`` before any work."""
+def check_requested(requested: str, device: torch.device, precision: str = "fp32") -> None:
+    """Refuse an impossible ``--backend`` / ``--precision`` before any work."""
     if requested not in BACKEND_CHOICES:
         raise ModelError(f"unknown backend {requested!r}; choose one of {', '.join(BACKEND_CHOICES)}")
+    if precision not in PRECISION_CHOICES:
+        raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
+    if precision != "fp32" and device.type != "cpu":
+        raise ModelError(f"--precision {precision} is for the CPU runtimes; {device.type.upper()} runs "
+                         "float16 mixed precision (--no-mixed-precision for float32)")
     if requested in RUNTIMES:
         if not is_installed(requested):
             raise ModelError(f"--backend {requested}: {requested} is not installed "
@@ -49,61 +59,121 @@ def check_requested(requested: str, device: torch.device) -> None:
             raise ModelError(f"--backend {requested} runs on the CPU; use --device cpu or --backend torch")
 
 
-def candidates(requested: str, device: torch.device) -> list[str]:
-    if requested == "torch" or device.type != "cpu":
+def torch_bf16_supported() -> bool:
+    """Whether torch has bf16 convolution kernels for this CPU (oneDNN's AVX-512 / AMX paths).
+    Without them torch falls back to reference code: measured 140× slower than float32 on an
+    AVX2-only EPYC, so bf16 is not worth running there."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def candidates(requested: str, device: torch.device, precision: str = "fp32",
+               notes: Optional[list[str]] = None) -> list[tuple[str, str]]:
+    """(runtime, precision) pairs to try in order before torch at float32."""
+    if device.type != "cpu":
         return []
-    if requested == "auto":
-        return [name for name in AUTO_ORDER if is_installed(name)]
-    return [requested]
+    names = [name for name in AUTO_ORDER if is_installed(name)] if requested == "auto" else [requested]
+    names = [name for name in names if name in RUNTIMES]
+    if precision == "fp32":
+        return [(name, "fp32") for name in names]
+    # Reduced precision: each runtime at it (torch last, where it has kernels), then the float32 runtimes.
+    torch_too = [("torch", precision)]
+    if not torch_bf16_supported():
+        message = "this CPU has no bf16 kernels for torch (no AVX-512/AMX): torch runs float32"
+        logger.warning(message)
+        if notes is not None:
+            notes.append(message)
+        torch_too = []
+    return [(name, precision) for name in names] + torch_too + [(name, "fp32") for name in names]
 
 
 def check_against_torch(backend: NetworkBackend, probe: torch.Tensor, reference_output: torch.Tensor,
                         to_logits: Callable[[torch.Tensor], torch.Tensor],
-                        leaf_labels: Callable[[torch.Tensor], torch.Tensor]) -> tuple[bool, str]:
-    """Run the backend on the probe: its logits (features go through the head) must match torch's, and
-    so must the leaf labels ``leaf_labels`` derives from either output."""
-    output = backend.run(probe)
+                        leaf_labels: Callable[[torch.Tensor], torch.Tensor],
+                        precision: str = "fp32") -> tuple[bool, str]:
+    """Run the backend on the probe: its logits (features go through the head) must match torch's
+    float32 ones, and so must the leaf labels ``leaf_labels`` derives from either output, within the
+    tolerances of ``precision``."""
+    output = backend.run(probe).float()
     if output.shape != reference_output.shape:
         return False, f"shape {tuple(output.shape)} instead of {tuple(reference_output.shape)}"
-    logits = to_logits(output.float())
+    logits = to_logits(output)
     reference = to_logits(reference_output.float().cpu())
     difference = float((logits - reference).abs().max())
     scale = max(1.0, float(reference.abs().max()))
-    agreement = float((leaf_labels(output.float()) == leaf_labels(reference_output.float().cpu())).float().mean())
+    agreement = float((leaf_labels(output) == leaf_labels(reference_output.float().cpu())).float().mean())
     summary = f"max |Δ logit| {difference:.2g} (logits up to {scale:.3g}), leaf labels {100 * agreement:.3f} % equal"
-    return difference <= LOGIT_TOLERANCE * scale and agreement >= LABEL_AGREEMENT, summary
+    logit_tolerance, label_agreement = TOLERANCES[precision]
+    return difference <= logit_tolerance * scale and agreement >= label_agreement, summary
+
+
+def _load(name: str, precision: str, model: SaltModel, kind: str, function: LogitsFunction,
+          probe: torch.Tensor, check: Callable[[NetworkBackend], tuple[bool, str]]):
+    """The runtime and its check's verdict; an ONNX runtime whose cached file fails is converted afresh once."""
+    if name == "torch":
+        backend = TorchBf16Network(function)
+        return backend, check(backend)
+    for refresh in (False, True):
+        path = cached_network_onnx(model.source, kind, function, probe, refresh=refresh)
+        try:
+            backend = RUNTIMES[name](path, torch.get_num_threads(), precision)
+            return backend, check(backend)
+        except Exception as error:  # noqa: BLE001  (runtimes raise their own types)
+            if refresh:
+                raise
+            logger.info("cached %s failed in %s (%s); converting again", path.name, name, error)
+    raise AssertionError("unreachable")
 
 
 def select_backend(requested: str, model: SaltModel, kind: str, function: LogitsFunction, probe: torch.Tensor,
                    reference_output: torch.Tensor, to_logits: Callable[[torch.Tensor], torch.Tensor],
                    leaf_labels: Callable[[torch.Tensor], torch.Tensor],
-                   notes: Optional[list[str]] = None) -> Optional[NetworkBackend]:
+                   notes: Optional[list[str]] = None, precision: str = "fp32") -> Optional[NetworkBackend]:
     """The verified runtime to run ``function`` (the ``kind`` cut of the network) instead of
-    torch, or None for torch."""
+    torch at float32, or None for torch at float32. ``reference_output`` is torch's float32 output
+    for ``probe``."""
     notes = notes if notes is not None else []
-    for name in candidates(requested, model.device):
-        if model.source is None:
-            break
+    for name, wanted in candidates(requested, model.device, precision, notes):
+        if name in RUNTIMES and model.source is None:
+            continue
+        label = f"{name} {wanted}" if precision != "fp32" else name
         try:
-            for refresh in (False, True):  # a cached file that fails is converted afresh once
-                path = cached_network_onnx(model.source, kind, function, probe, refresh=refresh)
-                try:
-                    backend = RUNTIMES[name](path, torch.get_num_threads())
-                    accepted, summary = check_against_torch(backend, probe, reference_output, to_logits,
-                                                            leaf_labels)
-                    break
-                except Exception as error:  # noqa: BLE001  (runtimes raise their own types)
-                    if refresh:
-                        raise
-                    logger.info("cached %s failed in %s (%s); converting again", path.name, name, error)
+            backend, (accepted, summary) = _load(
+                name, wanted, model, kind, function, probe,
+                lambda backend: check_against_torch(backend, probe, reference_output, to_logits, leaf_labels,
+                                                    getattr(backend, "precision", wanted)))
         except Exception as error:  # noqa: BLE001
-            logger.warning("%s cannot run this network (%s: %s); using torch", name, type(error).__name__, error)
-            notes.append(f"{name} failed: {type(error).__name__}")
+            logger.warning("%s cannot run this network (%s: %s); trying the next runtime", label,
+                           type(error).__name__, error)
+            notes.append(f"{label} failed: {type(error).__name__}")
             continue
         if accepted:
-            logger.info("network runs on %s (%s)", name, summary)
-            notes.append(f"{name} verified against torch ({summary})")
+            logger.info("network runs on %s (%s)", label, summary)
+            notes.append(f"{label} verified against torch fp32 ({summary})")
             return backend
-        logger.warning("%s does not reproduce torch's logits (%s); using torch", name, summary)
-        notes.append(f"{name} refused ({summary})")
+        logger.warning("%s does not reproduce torch's float32 logits (%s); trying the next runtime", label, summary)
+        notes.append(f"{label} refused ({summary})")
+    if precision != "fp32":
+        logger.warning("no runtime passed its check at %s; running torch at float32", precision)
     return None
+
+
+#: Measured whole-run speed-up of OpenVINO over torch on the CPU (full architecture, float32): 2.0×
+#: on a 2-core AVX2 EPYC (per window) and 1.97× on a 2-core AVX-512 EPYC (whole 30-slice CT);
+#: benchmarks/README.md has the tables.
+FAST_RUNTIME_SPEEDUP = "about 2×"
+#: pyproject's extra that installs it (the same as ``openvino``, named by what it does).
+FAST_CPU_EXTRA = "fast-cpu"
+_hinted = False
+
+
+def faster_runtime_hint(requested: str, device: torch.device) -> Optional[str]:
+    """What to say, once per process, on a CPU run that could use the faster runtime but lacks it."""
+    global _hinted
+    if _hinted or requested != "auto" or device.type != "cpu" or any(is_installed(n) for n in AUTO_ORDER):
+        return None
+    _hinted = True
+    return (f"the network would run {FAST_RUNTIME_SPEEDUP} faster on this CPU with the faster CPU runtime: "
+            f"pip install \"saltseg[{FAST_CPU_EXTRA}]\" (the Slicer module offers it in one click)")

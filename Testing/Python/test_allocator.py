@@ -1,0 +1,70 @@
+"""While windows run, freed window-sized blocks stay in the process (glibc): the next window reuses
+them instead of mapping and zeroing fresh pages; afterwards glibc's defaults are back. And the
+sliding window reuses its own window-sized buffers."""
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+import torch
+
+from saltseg.inference import allocator
+from saltseg.inference.leaf_accumulation import ScratchBuffer
+
+BLOCK = 64 * 2**20  # above glibc's largest mmap threshold (32 MiB): mmapped by default
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+@pytest.fixture()
+def mallinfo():
+    libc = allocator._glibc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        pytest.skip("glibc ≥ 2.33 only")
+    libc.mallinfo2.restype = MallInfo2
+    return libc.mallinfo2
+
+
+def test_large_blocks_are_reused_inside_and_mapped_outside(mallinfo):
+    before = mallinfo().hblkhd
+    block = torch.empty(BLOCK // 4)
+    assert mallinfo().hblkhd - before >= BLOCK  # glibc's default: a fresh mapping
+    del block
+    with allocator.retained_heap() as active:
+        assert active and allocator.retained()
+        mapped = mallinfo().hblkhd
+        heaps = []
+        for _ in range(6):  # six "windows", each allocating and freeing the same blocks
+            blocks = [torch.empty(BLOCK // 4) for _ in range(3)]
+            assert mallinfo().hblkhd == mapped  # from the heap, not new mappings
+            del blocks
+            assert mallinfo().fordblks >= 3 * BLOCK  # freed but kept in the process
+            heaps.append(mallinfo().arena)
+        assert heaps[-1] == heaps[-2] == heaps[-3]  # a steady state: later windows reuse, nothing new
+    assert not allocator.retained()
+    again = torch.empty(BLOCK // 4)
+    assert mallinfo().hblkhd - before >= BLOCK  # defaults restored
+    del again
+
+
+def test_nested_uses_restore_the_defaults_only_at_the_end(mallinfo):
+    with allocator.retained_heap():
+        with allocator.retained_heap():
+            assert allocator.retained()
+        assert allocator.retained()
+    assert not allocator.retained()
+
+
+def test_scratch_buffer_is_reused_and_grows_when_needed():
+    scratch = ScratchBuffer()
+    first = scratch.take((4, 8, 16), torch.float32, torch.device("cpu"))
+    again = scratch.take((4, 8, 16), torch.float32, torch.device("cpu"))
+    smaller = scratch.take((2, 8, 16), torch.float32, torch.device("cpu"))
+    assert first.data_ptr() == again.data_ptr() == smaller.data_ptr() and smaller.shape == (2, 8, 16)
+    larger = scratch.take((8, 8, 16), torch.float32, torch.device("cpu"))
+    halves = scratch.take((8, 8, 16), torch.bfloat16, torch.device("cpu"))
+    assert larger.shape == (8, 8, 16) and halves.dtype == torch.bfloat16
