@@ -16,6 +16,7 @@ import SimpleITK as sitk
 from ..errors import InputImageError, MappingError
 from .codes import CodeKey
 from .extended_tree import organised_tree
+from .structure_input import StructureInput
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,7 @@ def _tree_path(tracking_id: str) -> Optional[tuple[str, ...]]:
 
 
 def read_dicom_seg(path: Union[str, Path]):
-    """A DICOM SEG → a :class:`~saltseg.organize.inputs.StructureInput` (codes and paths included)."""
-    from .inputs import StructureInput
+    """A DICOM SEG → a :class:`~saltseg.organize.structure_input.StructureInput` (codes and paths included)."""
 
     try:
         import highdicom as hd

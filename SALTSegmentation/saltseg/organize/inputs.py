@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
@@ -20,22 +19,13 @@ from ..errors import InputImageError, MappingError
 from ..io.image_io import read_image
 from .codes import CodeKey, key_from_terminology_dict
 from .dicom_seg_input import is_dicom_seg, read_dicom_seg
+from .structure_input import StructureInput
 from .schemes import BUILTIN_SCHEMES, builtin_scheme
 
 logger = logging.getLogger(__name__)
 
 MASK_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
 _VALUE_NAME = re.compile(r"^\s*(\d+)\s*[\s,;:=]\s*(.+?)\s*$")
-
-
-@dataclass
-class StructureInput:
-    labelmap: sitk.Image
-    names: dict[int, str]
-    codes: dict[int, CodeKey] = field(default_factory=dict)
-    kind: str = "labelmap"
-    paths: dict = field(default_factory=dict)  # value → tree path a structure already carries
-    scheme: Optional[str] = None  # the scheme whose value map named the labels, if one did
 
 
 def _strip_suffix(name: str) -> str:
