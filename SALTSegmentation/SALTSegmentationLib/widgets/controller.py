@@ -1,6 +1,6 @@
 """What the module's widget does, without Qt: the Segment/Cancel button, status and error text,
-progress, the out-of-memory → CPU retry, dependency offers, the model list (refreshed after every
-install) and model transfers. The Qt widget implements :class:`View` and binds signals to the
+progress, the out-of-memory → CPU retry, dependency offers (:mod:`.dependency_offers`), the model
+list (refreshed after every install) and model transfers. The Qt widget implements :class:`View` and binds signals to the
 ``on_*`` methods, nothing more — so pytest checks the behaviour with a recording view.
 
 Dialogs never open inside a process callback: those run in a ``QProcess`` slot, where a modal
@@ -21,21 +21,16 @@ from saltseg.errors import SaltSegError
 from ..engine.dependencies import FAST_RUNTIME_REQUIREMENTS, DependencyProbe
 from ..engine.engine_job import error_kind
 from ..engine.model_registry import DEFAULT_DEVICES, ModelChoice, model_choices
-from ..engine.pip_constraints import ConstraintsFolder
 from ..engine.process_runner import ProcessRunner, SubprocessRunner
-from ..engine.process_task import ProcessTask, engine_command, module_command
-from ..engine.torch_install import install_with_extension, light_the_torch_commands, pytorch_utils_logic
+from ..engine.process_task import ProcessTask, engine_command
+from ..engine.torch_install import pytorch_utils_logic
 from .activity_log import DETAIL_LINES, ActivityLog
+from .dependency_offers import DependencyOffers
 
 logger = logging.getLogger(__name__)
 
 MEMORY_ERRORS = ("OutOfMemoryError", "InsufficientMemoryError")
 SEGMENT, CANCEL = "Segment", "Cancel"
-#: Asked before the first CPU run when the faster CPU runtime is missing (measured speed-up:
-#: saltseg.inference.backends.select.FAST_RUNTIME_SPEEDUP).
-FAST_RUNTIME_QUESTION = ("Segmenting will run on the CPU. Install the faster CPU runtime first? It makes "
-                         "segmenting about twice as fast (a download of about 60 MB, once; Slicer stays "
-                         "usable meanwhile, and segmenting starts when it is done).")
 
 
 @dataclass
@@ -66,7 +61,7 @@ class View(Protocol):
     def run_settings(self) -> RunSettings: ...
 
 
-class ModuleController:
+class ModuleController(DependencyOffers):
     def __init__(self, view: View, logic: Any, python: str,
                  runner_factory: Callable[[], ProcessRunner] = SubprocessRunner,
                  probe: Optional[DependencyProbe] = None,
@@ -276,83 +271,6 @@ class ModuleController:
             return
         self.view.set_output(segmentation_node)
         self.view.set_status(organize_status(placement, segmentation_node.GetName()))
-
-    # ------------------------------------------------------------------ dependencies
-    def _dependencies_ready(self) -> bool:
-        missing = self.probe.missing_packages()
-        if missing:
-            if not self.view.ask_yes_no(f"SALT needs these Python packages: {', '.join(missing)}. Install them now?"):
-                return False
-            with ConstraintsFolder(self.scratch_folder) as constraints:
-                installed = self.view.install_packages(missing, str(constraints))
-            self.refresh_models()  # the model list can be read once they are there
-            if not installed:
-                return False
-        problem = self.probe.torch_problem()
-        if problem is not None:
-            if self.view.ask_yes_no(f"{problem} Install it now? This downloads 1-3 GB and may take several "
-                                    "minutes."):
-                self.install_torch()
-            return False
-        return True
-
-    def install_torch(self) -> None:
-        """Through the PyTorch extension when it is there (blocking; it honours the version
-        requirement), else light-the-torch in processes with Cancel; then the model list is read
-        again. Either way pip is held to Slicer's own package versions (a constraints file)."""
-        if self._extension_installing:  # a second click while its pip lines are processed
-            return
-        logic = self.pytorch_utils()
-        constraints = ConstraintsFolder(self.scratch_folder)
-        if logic is None:
-            self._start_task("install", light_the_torch_commands(self.python, constraints.path),
-                             "Installing PyTorch…", "PyTorch is installed; press Segment.",
-                             cleanup=constraints.remove)
-            return
-        self.view.set_status("Installing PyTorch through the PyTorch extension (this takes minutes; "
-                             "pip's output is in the Python console)…")
-        self._extension_installing = True
-        self.update_button()
-        try:
-            with constraints:
-                version = install_with_extension(logic, constraints.path)
-        except Exception as error:  # noqa: BLE001 - the extension raises what pip and its import raise
-            logger.exception("PyTorch installation through the PyTorch extension failed")
-            self.view.show_error(f"PyTorch could not be installed through the PyTorch extension: {error}")
-        else:
-            self.view.set_status("PyTorch was not installed." if version is None
-                                 else f"PyTorch {version} is installed; press Segment.")
-        finally:
-            self._extension_installing = False
-        self.refresh_models()
-        self.update_button()
-
-    def runs_on_cpu(self, device: str) -> bool:
-        """Whether a run on ``device`` ends up on the CPU (``auto`` does without a GPU)."""
-        if device == "cpu":
-            return True
-        gpus = [d for d in self.devices if d.get("name") not in ("auto", "cpu") and d.get("available", True)]
-        return device == "auto" and not gpus
-
-    def _offer_fast_runtime(self, device: str) -> bool:
-        """On a CPU run without the faster CPU runtime, offer it once; True when its installation
-        started (segmenting then starts when it is done)."""
-        if self._fast_runtime_offered or not self.runs_on_cpu(device) or self.probe.fast_runtime_installed():
-            return False
-        self._fast_runtime_offered = True  # asked once per session, whatever the answer or outcome
-        if not self.view.ask_yes_no(FAST_RUNTIME_QUESTION):
-            return False
-        self.install_fast_runtime(segment_after=True)
-        return True
-
-    def install_fast_runtime(self, segment_after: bool = False) -> None:
-        """pip in a process (progress and Cancel like the PyTorch install), then, when asked,
-        segmenting with the settings shown at that time."""
-        constraints = ConstraintsFolder(self.scratch_folder)  # held to Slicer's own numpy, SimpleITK, ...
-        self._start_task("install", [module_command(self.python, "pip", "install", *self.fast_runtime_pip_args,
-                                                    "-c", str(constraints.path))],
-                         "Installing the faster CPU runtime…", "The faster CPU runtime is installed.",
-                         cleanup=constraints.remove, then=self.on_segment_clicked if segment_after else None)
 
     # ------------------------------------------------------------------ models
     def refresh_models(self) -> None:
