@@ -32,7 +32,7 @@ except ImportError:  # headless slicer-core (pytest): only the Logic is usable
 # parts, SimpleITK, numpy and the engine are imported when the module is used).
 from SALTSegmentationLib.scene import parameters
 from SALTSegmentationLib.scene.logic_core import SegmentationLogicCore
-from SALTSegmentationLib.engine.process_runner import SubprocessRunner
+from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.module_setup import loadTerminology, reloadLibrary
 
 MODULE_TITLE = "SALT Segmentation"
@@ -104,7 +104,7 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
         app = getattr(slicer, "app", None)
         runner_factory = SubprocessRunner
         if qt is not None and app is not None:
-            from SALTSegmentationLib.engine.qt_process import QProcessRunner
+            from SALTSegmentationLib.processes.qt_process import QProcessRunner
 
             runner_factory = QProcessRunner  # event-driven: the engine's output arrives as Qt signals
         SegmentationLogicCore.__init__(self, process_events=app.processEvents if app is not None else None,
@@ -131,7 +131,7 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
 
 def engineIdleTimeoutSetting() -> float:
     """Seconds the engine keeps its model loaded after a run (setting ``SALTSegmentation/EngineIdleSeconds``)."""
-    from SALTSegmentationLib.engine.engine_session import DEFAULT_IDLE_TIMEOUT
+    from SALTSegmentationLib.processes.engine_session import DEFAULT_IDLE_TIMEOUT
 
     if qt is None:
         return DEFAULT_IDLE_TIMEOUT
@@ -155,10 +155,10 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setup(self) -> None:
         from SALTSegmentationLib.widgets.controller import ModuleController
-        from SALTSegmentationLib.engine.engine_session import python_executable
+        from SALTSegmentationLib.processes.engine_session import python_executable
         from SALTSegmentationLib.widgets.model_panel import ModelPanel, model_folders_setting
         from SALTSegmentationLib.widgets.module_view import ModuleView
-        from SALTSegmentationLib.engine.qt_process import QProcessRunner
+        from SALTSegmentationLib.processes.qt_process import QProcessRunner
         from SALTSegmentationLib.scene.segmentation_watcher import SegmentationWatcher, TreeUpdateBatcher
         from SALTSegmentationLib.widgets.statistics_actions import add_structure_sections
         from SALTSegmentationLib.widgets.tree_widget import TreePanelView
@@ -381,7 +381,7 @@ class SALTSegmentationTest(ScriptedLoadableModuleTest):
 
     def requireEngine(self) -> None:
         """Skip the calling test when the engine cannot run in this Slicer (no PyTorch)."""
-        from SALTSegmentationLib.engine.dependencies import DependencyProbe
+        from SALTSegmentationLib.processes.dependencies import DependencyProbe
 
         problem = DependencyProbe().torch_problem()
         if problem is not None:

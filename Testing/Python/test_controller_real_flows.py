@@ -16,7 +16,7 @@ from test_models_helpers import isolated_home  # noqa: F401  (autouse: a models 
 
 install_scripted_module_shim()
 import SALTSegmentation  # noqa: E402
-from SALTSegmentationLib.engine.process_runner import SubprocessRunner  # noqa: E402
+from SALTSegmentationLib.processes.process_runner import SubprocessRunner  # noqa: E402
 from SALTSegmentationLib.widgets.controller import SEGMENT, ModuleController, RunSettings  # noqa: E402
 
 TIMEOUT = 300  # seconds; a bound for a hung engine, never reached by a working one

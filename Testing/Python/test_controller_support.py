@@ -7,8 +7,8 @@ from typing import Optional
 import slicer_test_support  # noqa: F401  (path set-up)
 from saltseg.errors import Cancelled
 from SALTSegmentationLib.widgets.controller import RunSettings
-from SALTSegmentationLib.engine.dependencies import DependencyProbe
-from SALTSegmentationLib.engine.engine_job import EngineJob
+from SALTSegmentationLib.processes.dependencies import DependencyProbe
+from SALTSegmentationLib.processes.engine_job import EngineJob
 
 
 class RecordingView:

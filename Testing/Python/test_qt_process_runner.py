@@ -10,7 +10,7 @@ import types
 
 import pytest
 
-from SALTSegmentationLib.engine.process_output import FAILED_START, LineSplitter, exit_code_of
+from SALTSegmentationLib.processes.process_output import FAILED_START, LineSplitter, exit_code_of
 
 SIGNALS = ("readyReadStandardOutput()", "readyReadStandardError()", "finished(int,QProcess::ExitStatus)",
            "errorOccurred(QProcess::ProcessError)")
@@ -120,9 +120,9 @@ def runner(monkeypatch):
     """A QProcessRunner from the real qt_process module, imported against the fake ``qt``."""
     fake_qt = types.SimpleNamespace(QProcess=FakeQProcess, QProcessEnvironment=FakeQProcessEnvironment)
     monkeypatch.setitem(sys.modules, "qt", fake_qt)
-    monkeypatch.delitem(sys.modules, "SALTSegmentationLib.engine.qt_process", raising=False)
-    module = importlib.import_module("SALTSegmentationLib.engine.qt_process")
-    monkeypatch.delitem(sys.modules, "SALTSegmentationLib.engine.qt_process")  # no fake-bound module left behind
+    monkeypatch.delitem(sys.modules, "SALTSegmentationLib.processes.qt_process", raising=False)
+    module = importlib.import_module("SALTSegmentationLib.processes.qt_process")
+    monkeypatch.delitem(sys.modules, "SALTSegmentationLib.processes.qt_process")  # no fake-bound module left behind
     FakeQProcess.created.clear()
     runner = module.QProcessRunner()
     events: list[tuple] = []

@@ -12,8 +12,8 @@ import pytest
 import slicer_test_support  # noqa: F401  (path set-up)
 from saltseg.errors import OutOfMemoryError
 from SALTSegmentationLib.widgets.controller import CANCEL, SEGMENT, ModuleController
-from SALTSegmentationLib.engine.engine_job import EngineError
-from SALTSegmentationLib.engine.process_runner import SubprocessRunner
+from SALTSegmentationLib.processes.engine_job import EngineError
+from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from test_controller_support import FakeJob, Probe, RecordingView, ScriptedLogic
 
 

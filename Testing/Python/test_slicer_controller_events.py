@@ -14,9 +14,9 @@ from test_models_helpers import (isolated_home, model_folder, serve_model, serve
                                  visible_models, write_catalog)
 
 from saltseg.errors import OutOfMemoryError
-from SALTSegmentationLib.engine.engine_job import EngineError
-from SALTSegmentationLib.engine.dependencies import DependencyProbe
-from SALTSegmentationLib.engine.process_runner import SubprocessRunner
+from SALTSegmentationLib.processes.engine_job import EngineError
+from SALTSegmentationLib.processes.dependencies import DependencyProbe
+from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.widgets.activity_log import ActivityLog
 from SALTSegmentationLib.widgets.controller import ModuleController
 

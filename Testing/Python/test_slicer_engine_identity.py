@@ -18,9 +18,9 @@ from slicer_test_support import (MODULE_DIR, install_scripted_module_shim, load_
 install_scripted_module_shim()
 
 import SALTSegmentation  # noqa: E402
-from SALTSegmentationLib.engine.engine_session import MISMATCH_KIND, bundled_version  # noqa: E402
-from SALTSegmentationLib.engine.process_runner import SubprocessRunner  # noqa: E402
-from SALTSegmentationLib.engine.process_task import ProcessTask, engine_command  # noqa: E402
+from SALTSegmentationLib.processes.engine_session import MISMATCH_KIND, bundled_version  # noqa: E402
+from SALTSegmentationLib.processes.process_runner import SubprocessRunner  # noqa: E402
+from SALTSegmentationLib.processes.process_task import ProcessTask, engine_command  # noqa: E402
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the stand-in launcher is a POSIX shell script")
 

@@ -21,7 +21,7 @@ from slicer_test_support import (fake_python_slicer, install_scripted_module_shi
 install_scripted_module_shim()
 import SALTSegmentation  # noqa: E402
 from saltseg.errors import Cancelled, ModelError  # noqa: E402
-from SALTSegmentationLib.engine.engine_job import EngineCrashed, EngineJob  # noqa: E402
+from SALTSegmentationLib.processes.engine_job import EngineCrashed, EngineJob  # noqa: E402
 from SALTSegmentationLib.scene.logic_core import SCENE_CLOSED  # noqa: E402
 
 DEMO = "salt-phantom-demo"  # bundled; long enough on the shared CT to act during inference
@@ -103,7 +103,7 @@ def test_second_run_reuses_the_loaded_model_until_the_idle_timeout(logic, thresh
 
 
 def test_crash_messages_name_the_cause():
-    from SALTSegmentationLib.engine.engine_session import describe_exit
+    from SALTSegmentationLib.processes.engine_session import describe_exit
 
     assert "segmentation fault" in describe_exit(139, True, "")
     assert "memory ran out" in describe_exit(137, True, "")
@@ -119,7 +119,7 @@ def test_background_cancel_is_quick_and_leaves_nothing_behind(logic, tmp_path, m
     Cancel must end the engine itself, not only the launcher, and remove the run's temporary
     folder only once the engine has ended (on Windows its open files would block the removal)."""
     require_shared_data()
-    from SALTSegmentationLib.engine import engine_job, temp_folder
+    from SALTSegmentationLib.processes import engine_job, temp_folder
 
     removals = []
 
@@ -222,8 +222,8 @@ def test_engine_leaves_at_once_when_slicer_goes_away(tmp_path):
     import json
 
     from slicer_test_support import CT_PATH
-    from SALTSegmentationLib.engine.engine_session import engine_environment
-    from SALTSegmentationLib.engine.process_runner import SubprocessRunner
+    from SALTSegmentationLib.processes.engine_session import engine_environment
+    from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 
     runner = SubprocessRunner()
     lines: list[str] = []

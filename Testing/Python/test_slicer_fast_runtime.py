@@ -12,8 +12,8 @@ import zipfile
 import pytest
 
 import slicer_test_support  # noqa: F401  (path set-up)
-from SALTSegmentationLib.engine.dependencies import FAST_RUNTIME_REQUIREMENTS
-from SALTSegmentationLib.engine.process_runner import SubprocessRunner
+from SALTSegmentationLib.processes.dependencies import FAST_RUNTIME_REQUIREMENTS
+from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.widgets.controller import SEGMENT, ModuleController
 from test_controller_support import FakeJob, Probe, RecordingView, ScriptedLogic
 

@@ -16,7 +16,7 @@ import SALTSegmentation  # noqa: E402
 from saltseg.errors import ModelError, SaltSegError  # noqa: E402
 from SALTSegmentationLib.scene.mrml_helpers import segment_tag  # noqa: E402
 from SALTSegmentationLib.scene.tree_storage import load_tree  # noqa: E402
-from SALTSegmentationLib.engine.engine_job import EngineJob as SegmentationJob  # noqa: E402
+from SALTSegmentationLib.processes.engine_job import EngineJob as SegmentationJob  # noqa: E402
 from saltseg.io.writers import TAG_MODEL_ID  # noqa: E402
 
 
@@ -128,7 +128,7 @@ sys.path.insert(0, sys.argv[1])
 from slicer_test_support import install_scripted_module_shim, new_scene
 install_scripted_module_shim()
 import SALTSegmentation
-from SALTSegmentationLib.engine.model_registry import model_choices
+from SALTSegmentationLib.processes.model_registry import model_choices
 from SALTSegmentationLib.scene.sample_data import DEMO_MODEL_ID, load_phantom
 assert [c.id for c in model_choices([], [sys.argv[1]])] == [sys.argv[1]]
 volume = load_phantom(new_scene(), sys.argv[2])  # the sample data works without torch

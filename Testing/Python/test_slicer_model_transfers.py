@@ -11,8 +11,8 @@ from test_models_helpers import (isolated_home, model_folder, serve_model, serve
                                  visible_models, write_catalog)
 
 from SALTSegmentationLib.widgets.controller import ModuleController
-from SALTSegmentationLib.engine.dependencies import DependencyProbe
-from SALTSegmentationLib.engine.process_runner import SubprocessRunner
+from SALTSegmentationLib.processes.dependencies import DependencyProbe
+from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 
 MODEL_ID = "test-model"
 
@@ -57,7 +57,7 @@ def test_pip_behind_the_launcher_reports_its_pid_and_cancel_ends_it(tmp_path):
     """PyTorch is installed with pip and light-the-torch in Slicer's Python, through a launcher
     like PythonSlicer: Cancel must end the installer itself. A server that never ends stands in
     for a long pip run; a failing module shows its exit."""
-    from SALTSegmentationLib.engine.process_task import ProcessTask, module_command
+    from SALTSegmentationLib.processes.process_task import ProcessTask, module_command
 
     launcher = fake_python_slicer(tmp_path)
     task = ProcessTask([module_command(launcher, "http.server", "0", "--bind", "127.0.0.1")],

@@ -16,7 +16,7 @@ from slicer_test_support import SHARED_DATA, load_ct, new_scene, require_shared_
 import slicer  # noqa: E402
 from saltseg.io.writers import TAG_TREE_PATH  # noqa: E402
 from saltseg.organize.organize_file import organise_input  # noqa: E402
-from SALTSegmentationLib.engine.process_runner import SubprocessRunner  # noqa: E402
+from SALTSegmentationLib.processes.process_runner import SubprocessRunner  # noqa: E402
 from SALTSegmentationLib.scene.logic_core import SegmentationLogicCore  # noqa: E402
 from SALTSegmentationLib.scene.mrml_helpers import BINARY_LABELMAP, oriented_image_from_array, segment_tag  # noqa: E402
 from SALTSegmentationLib.scene.subtrees import subtree_segment_ids, tree_panel_model  # noqa: E402

@@ -15,9 +15,9 @@ import pytest
 
 from slicer_test_support import fake_python_slicer, process_gone
 
-from SALTSegmentationLib.engine.process_runner import SubprocessRunner
-from SALTSegmentationLib.engine.process_task import ProcessTask
-from SALTSegmentationLib.engine.temp_folder import leftover_message, remove_folder
+from SALTSegmentationLib.processes.process_runner import SubprocessRunner
+from SALTSegmentationLib.processes.process_task import ProcessTask
+from SALTSegmentationLib.processes.temp_folder import leftover_message, remove_folder
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups; Windows uses taskkill /T")
 

@@ -21,7 +21,7 @@ sys.path.insert(0, module_dir)  # the copy, before the repository's module folde
 import SALTSegmentation
 import saltseg
 from SALTSegmentationLib.scene import sample_data
-from SALTSegmentationLib.engine import engine_session
+from SALTSegmentationLib.processes import engine_session
 before = (saltseg.__version__, sample_data.PHANTOM_SAMPLE_CATEGORY)
 old_session_module = engine_session
 
@@ -41,7 +41,7 @@ sys.modules["SALTSegmentation"] = reloaded
 spec.loader.exec_module(reloaded)
 import saltseg
 from SALTSegmentationLib.scene import sample_data
-from SALTSegmentationLib.engine import engine_session
+from SALTSegmentationLib.processes import engine_session
 logic = reloaded.SALTSegmentationLogic()  # the widget's setup() creates a new logic
 print(before[1], before[0])
 print(sample_data.PHANTOM_SAMPLE_CATEGORY, saltseg.__version__ == "9.9.9+" + before[0], saltseg.__file__.startswith(module_dir))
@@ -60,5 +60,5 @@ def test_reload_runs_the_edited_library_and_engine(tmp_path):
     lines = run.stdout.strip().splitlines()[-4:]
     assert lines[0].startswith("SALT Segmentation ")
     assert lines[1] == "Edited True True"
-    assert lines[2] == "SALTSegmentationLib.engine.engine_session True True"
+    assert lines[2] == "SALTSegmentationLib.processes.engine_session True True"
     assert lines[3] == "forgot True True"

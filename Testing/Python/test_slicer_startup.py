@@ -22,8 +22,8 @@ from SALTSegmentationLib.scene.terminology_file import TERMINOLOGY_FILE  # noqa:
 
 TESTS = Path(__file__).parent
 #: What registration may import: the module file and the light part of the library.
-ALLOWED_AT_STARTUP = {"SALTSegmentation", "SALTSegmentationLib", "SALTSegmentationLib.engine",
-                      "SALTSegmentationLib.engine.process_runner", "SALTSegmentationLib.scene",
+ALLOWED_AT_STARTUP = {"SALTSegmentation", "SALTSegmentationLib", "SALTSegmentationLib.processes",
+                      "SALTSegmentationLib.processes.process_runner", "SALTSegmentationLib.scene",
                       "SALTSegmentationLib.scene.logic_core", "SALTSegmentationLib.scene.parameters",
                       "SALTSegmentationLib.scene.sample_data", "SALTSegmentationLib.module_setup"}
 HEAVY = ("saltseg", "SimpleITK", "numpy", "scipy", "torch", "vtkmodules.util.numpy_support")

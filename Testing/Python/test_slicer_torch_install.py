@@ -17,10 +17,10 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 import slicer_test_support  # noqa: F401  (path set-up)
-from SALTSegmentationLib.engine.pip_constraints import (PIP_CONSTRAINT_VARIABLE, SLICER_OWN_PACKAGES,
+from SALTSegmentationLib.processes.pip_constraints import (PIP_CONSTRAINT_VARIABLE, SLICER_OWN_PACKAGES,
                                                          constraint_lines, pip_constraint_environment,
                                                          slicer_pip_install_arguments, write_constraints)
-from SALTSegmentationLib.engine.process_runner import SubprocessRunner
+from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.widgets.controller import SEGMENT, ModuleController
 from test_controller_support import Probe, RecordingView, ScriptedLogic
 

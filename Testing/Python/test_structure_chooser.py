@@ -9,7 +9,7 @@ import sys
 import slicer_test_support  # noqa: F401  (path set-up)
 from saltseg.analysis.subsets import resolve_structures
 from saltseg.phantom.tree import phantom_tree
-from SALTSegmentationLib.engine.process_runner import SubprocessRunner
+from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.scene.tree_model import CheckState
 from SALTSegmentationLib.widgets.controller import ModuleController, RunSettings
 from SALTSegmentationLib.widgets.structure_chooser import StructureChoice

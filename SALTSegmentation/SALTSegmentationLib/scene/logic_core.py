@@ -15,10 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
-from ..engine.process_runner import ProcessRunner, SubprocessRunner
+from ..processes.process_runner import ProcessRunner, SubprocessRunner
 
 if TYPE_CHECKING:
-    from ..engine.engine_job import EngineJob, ProgressCallback
+    from ..processes.engine_job import EngineJob, ProgressCallback
 
 # Slicer executes SALTSegmentation.py, which subclasses SegmentationLogicCore, at every start-up:
 # this file imports nothing heavy (no SimpleITK, numpy, saltseg) until the logic is used.
@@ -66,7 +66,7 @@ class SegmentationLogicCore:
     def __init__(self, process_events: Optional[Callable[[], None]] = None,
                  runner_factory: Callable[[], ProcessRunner] = SubprocessRunner,
                  idle_timeout: Optional[float] = None) -> None:
-        from ..engine.engine_session import DEFAULT_IDLE_TIMEOUT, EngineSession
+        from ..processes.engine_session import DEFAULT_IDLE_TIMEOUT, EngineSession
 
         #: Called while a blocking ``segment`` waits (Slicer: ``slicer.app.processEvents``).
         self.processEvents = process_events
@@ -99,7 +99,7 @@ class SegmentationLogicCore:
         the network still runs over the whole scan, but fewer segments are imported."""
         from saltseg.errors import Cancelled
 
-        from ..engine.engine_job import EngineJob, EngineResult
+        from ..processes.engine_job import EngineJob, EngineResult
         from .importer import import_result
         from .mrml_helpers import ensure_converter_rules, remove_node_with_dependents, sitk_from_volume
         from .sample_data import suggested_model

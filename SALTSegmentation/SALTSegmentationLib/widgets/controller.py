@@ -18,12 +18,12 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 from saltseg.errors import SaltSegError
 
-from ..engine.dependencies import FAST_RUNTIME_REQUIREMENTS, DependencyProbe
-from ..engine.engine_job import error_kind
-from ..engine.model_registry import DEFAULT_DEVICES, ModelChoice, model_choices
-from ..engine.process_runner import ProcessRunner, SubprocessRunner
-from ..engine.process_task import ProcessTask, engine_command
-from ..engine.torch_install import pytorch_utils_logic
+from ..processes.dependencies import FAST_RUNTIME_REQUIREMENTS, DependencyProbe
+from ..processes.engine_job import error_kind
+from ..processes.model_registry import DEFAULT_DEVICES, ModelChoice, model_choices
+from ..processes.process_runner import ProcessRunner, SubprocessRunner
+from ..processes.process_task import ProcessTask, engine_command
+from ..processes.torch_install import pytorch_utils_logic
 from .activity_log import DETAIL_LINES, ActivityLog
 from .dependency_offers import DependencyOffers
 

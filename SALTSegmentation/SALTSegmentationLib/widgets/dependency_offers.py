@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 
-from ..engine.pip_constraints import ConstraintsFolder
-from ..engine.process_task import module_command
-from ..engine.torch_install import install_with_extension, light_the_torch_commands
+from ..processes.pip_constraints import ConstraintsFolder
+from ..processes.process_task import module_command
+from ..processes.torch_install import install_with_extension, light_the_torch_commands
 
 logger = logging.getLogger(__name__)
 

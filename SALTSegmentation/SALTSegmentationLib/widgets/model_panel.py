@@ -7,7 +7,7 @@ from typing import Callable, Optional, Sequence
 
 import qt
 
-from ..engine.model_registry import ModelChoice
+from ..processes.model_registry import ModelChoice
 
 FOLDERS_SETTING = "SALTSegmentation/ModelFolders"
 CURRENT_SETTING = "SALTSegmentation/Model"

@@ -97,7 +97,7 @@ class ModuleView:
         import importlib.util
         import subprocess
 
-        from ..engine.pip_constraints import slicer_pip_install_arguments
+        from ..processes.pip_constraints import slicer_pip_install_arguments
 
         packaging = importlib.util.find_spec("slicer.packaging") is not None
         args, kwargs = slicer_pip_install_arguments(requirements, constraints, packaging)

@@ -5,7 +5,8 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence, Union
+from collections import defaultdict
+from typing import Callable, Iterable, Mapping, Sequence, TypeVar, Union
 
 from ..atomic import atomic_write
 from ..errors import OutputError
@@ -33,6 +34,23 @@ def csv_text(rows: Iterable[Mapping[str, str]], columns: Sequence[str]) -> str:
     for row in rows:
         writer.writerow(row)
     return buffer.getvalue()
+
+
+Row = TypeVar("Row")
+
+
+def read_rows_by_case(path: Path, from_row: Callable[[dict], Row]) -> dict[str, list[Row]]:
+    """A per-case table of an earlier run (``case`` column), by case; empty when there is none."""
+    by_case: dict[str, list[Row]] = defaultdict(list)
+    if not path.is_file():
+        return by_case
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                by_case[row["case"]].append(from_row(row))
+    except (KeyError, ValueError, csv.Error) as error:
+        raise OutputError(f"{path} is damaged ({error}); delete it and the cases are measured again") from error
+    return by_case
 
 
 def write_text(path: Union[str, Path], text: str) -> Path:

@@ -5,14 +5,11 @@ stays as it was (scripts read it); this table adds the intensities.
 """
 from __future__ import annotations
 
-import csv
-from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
 from ..analysis.statistics import COLUMNS, NodeStatistics
-from ..analysis.tables import csv_text, write_text
-from ..errors import OutputError
+from ..analysis.tables import csv_text, read_rows_by_case, write_text
 
 STATISTICS_FILE = "statistics.csv"
 TABLE_COLUMNS = ("case",) + COLUMNS
@@ -20,17 +17,7 @@ TABLE_COLUMNS = ("case",) + COLUMNS
 
 def read_statistics(outdir: Path) -> dict[str, list[NodeStatistics]]:
     """Rows of an earlier run, by case."""
-    path = outdir / STATISTICS_FILE
-    by_case: dict[str, list[NodeStatistics]] = defaultdict(list)
-    if not path.is_file():
-        return by_case
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                by_case[row["case"]].append(NodeStatistics.from_row(row))
-    except (KeyError, ValueError, csv.Error) as error:
-        raise OutputError(f"{path} is damaged ({error}); delete it and the cases are measured again") from error
-    return by_case
+    return read_rows_by_case(outdir / STATISTICS_FILE, NodeStatistics.from_row)
 
 
 def write_statistics_table(outdir: Path, rows: Iterable[tuple[str, NodeStatistics]]) -> Path:

@@ -5,9 +5,6 @@ over its subtree, so the table answers questions at any level of the anatomy.
 """
 from __future__ import annotations
 
-import csv
-import io
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -15,8 +12,7 @@ from typing import Iterable
 import numpy as np
 import SimpleITK as sitk
 
-from ..atomic import atomic_write
-from ..errors import OutputError
+from ..analysis.tables import csv_text, read_rows_by_case, write_text
 from ..tree.labeltree import LabelTree
 
 VOLUMES_FILE = "volumes.csv"
@@ -64,24 +60,8 @@ def node_volumes(case: str, labelmap: sitk.Image, tree: LabelTree) -> list[NodeV
 
 def read_volumes(outdir: Path) -> dict[str, list[NodeVolume]]:
     """Rows of an earlier run, by case."""
-    path = outdir / VOLUMES_FILE
-    by_case: dict[str, list[NodeVolume]] = defaultdict(list)
-    if not path.is_file():
-        return by_case
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                by_case[row["case"]].append(NodeVolume.from_row(row))
-    except (KeyError, ValueError, csv.Error) as error:
-        raise OutputError(f"{path} is damaged ({error}); delete it and the cases are measured again") from error
-    return by_case
+    return read_rows_by_case(outdir / VOLUMES_FILE, NodeVolume.from_row)
 
 
 def write_volumes(outdir: Path, rows: Iterable[NodeVolume]) -> Path:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row.to_row())
-    text = buffer.getvalue()
-    return atomic_write(outdir / VOLUMES_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return write_text(outdir / VOLUMES_FILE, csv_text((row.to_row() for row in rows), COLUMNS))
