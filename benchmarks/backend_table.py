@@ -6,7 +6,11 @@ dropped: not faster than torch here) on the same ONNX conversion of the features
 
 Prints seconds per window (median of ``--repeats`` after one warm-up call each), max |Δ logit|
 against torch's logits (features through the head), leaf-label agreement with torch on the window, and the one-off conversion
-and load times. The model is SALT's published architecture (``--arch full``: DynUNet, 145 channels,
+and load times. It also says how close each runtime comes to what this CPU can do at all: the
+window's arithmetic (GFLOP, counted by torch's ``FlopCounterMode`` on the features cut), the rate
+each runtime reaches (GFLOP/s), and that rate against this CPU's float32 matrix-multiply rate
+measured in the same run (torch ``mm`` of 4096² matrices, the same thread count) — a runtime near
+100 % is bound by the CPU's arithmetic, and only fewer operations (or another CPU) make it faster. The model is SALT's published architecture (``--arch full``: DynUNet, 145 channels,
 roi 192×192×48 at 1.5 mm, seeded random weights) or a tiny DynUNet (``--arch tiny``), exported
 in the official format; the window is the centre of the shared CT, preprocessed as the engine does.
 
@@ -54,6 +58,30 @@ class OnnxRuntimeNetwork:
 
     def run(self, windows):
         return torch.from_numpy(self.session.run(None, {"windows": windows.numpy()})[0])
+
+
+def gemm_gflops(threads: int, size: int = 4096, repeats: int = 5) -> float:
+    """This CPU's float32 rate for a large matrix product (best of ``repeats``), in GFLOP/s."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_seconds(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size ** 3 / best / 1e9
+
+
+def _seconds(call) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def window_gflop(function, window) -> float:
+    """The arithmetic of one window through ``function`` (convolutions and matrix products)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        function(window)
+    return counter.get_total_flops() / 1e9
 
 
 def timed(function, window, repeats):
@@ -112,6 +140,7 @@ def main() -> int:
         rows.append(("torch, network logits", first, per_window, 0.0,
                      float((reference_labels == whole_labels).float().mean()), ""))
         features, first, per_window = timed(features_function, window, args.repeats)
+        gflop = window_gflop(features_function, window)
         rows.append(("torch, network features", first, per_window,
                      float((head.logits(features) - reference).abs().max()),
                      float((labels_of(features, from_features) == reference_labels).float().mean()),
@@ -133,16 +162,40 @@ def main() -> int:
                      f"ONNX file {converted:.1f} s (0 when cached), load {loaded:.1f} s"))
         del runtime, output
 
+    peak = gemm_gflops(args.threads)
     print(f"## Network runtimes — {args.arch} architecture, one {tuple(window.shape[2:])} window of the "
           f"shared CT, {args.threads} threads, torch {torch.__version__}\n")
-    print("| runtime | first call s | s per window | max abs Δ logit vs torch | leaf labels = torch logits | notes |")
-    print("|---|---|---|---|---|---|")
+    print(f"CPU: {cpu_name()}; float32 matrix product (4096², {args.threads} threads): {peak:.1f} GFLOP/s; "
+          f"one window through the network features: {gflop:.0f} GFLOP, so at least "
+          f"{gflop / peak:.1f} s per window at that rate.\n")
+    print("| runtime | first call s | s per window | GFLOP/s (% of the matrix-product rate) "
+          "| max abs Δ logit vs torch | leaf labels = torch logits | notes |")
+    print("|---|---|---|---|---|---|---|")
     for name, first, per_window, difference, agreement, note in rows:
+        # model.pt whole and the logits cut do a little more arithmetic (the 1×1×1 head); counted as features.
+        rate = f"{gflop / per_window:.1f} ({100 * gflop / per_window / peak:.0f} %)" if per_window else "—"
         cells = [name, f"{first:.2f}" if first is not None else "—", f"{per_window:.2f}" if per_window else "—",
-                 f"{difference:.2g}" if difference is not None else "—",
+                 rate, f"{difference:.2g}" if difference is not None else "—",
                  f"{100 * agreement:.3f} %" if agreement is not None else "—", note]
         print("| " + " | ".join(cells) + " |")
     return 0
+
+
+def cpu_name() -> str:
+    """The CPU's name, family/model and vector extensions (a VM's name alone may be just "AMD EPYC")."""
+    import platform
+
+    try:
+        fields = {}
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return platform.processor() or platform.machine()
+    flags = set(fields.get("flags", "").split())
+    vector = [flag for flag in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16") if flag in flags]
+    return (f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}; "
+            f"{', '.join(vector) or 'no AVX2'})")
 
 
 if __name__ == "__main__":

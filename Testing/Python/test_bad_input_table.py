@@ -92,6 +92,16 @@ def hard_link(folder: Path) -> tuple[Path, Path]:
     return source, folder / "linked.nii.gz"
 
 
+def detached_scan(folder: Path) -> tuple[Path, Path]:
+    """scan.mhd whose voxels sit in labels.zraw: where the output labels.mhd puts its data."""
+    image = small_phantom(3101)
+    sitk.WriteImage(image, str(folder / "scan.mhd"), True)
+    (folder / "scan.zraw").rename(folder / "labels.zraw")
+    header = folder / "scan.mhd"
+    header.write_text(header.read_text().replace("ElementDataFile = scan.zraw", "ElementDataFile = labels.zraw"))
+    return header, folder / "labels.mhd"
+
+
 @dataclass
 class Row:
     """How to make one bad input: ``make(folder)`` → (input, output, extra CLI args, request changes)."""
@@ -120,6 +130,7 @@ ROWS: dict[str, Row] = {
     "implausible spacing (cm for mm)": _plain(spacing_in_cm),
     "output is the input": Row(lambda f: (ct(f), f / "ct.nii.gz", [], {})),
     "output is a hard link of the input": Row(lambda f: (*hard_link(f), [], {})),
+    "output's data file is the input's (`.mhd`)": Row(lambda f: (*detached_scan(f), [], None)),
     "output inside the input DICOM folder": Row(lambda f: (no_dicom(f), f / "scans" / "out.nii.gz", [], {})),
     "output folder missing": Row(lambda f: (ct(f), f / "missing" / "out.nii.gz", [], {})),
     "output folder not writable": Row(lambda f: (ct(f), unwritable_folder(f / "locked") / "out.nii.gz", [], {})),

@@ -3,6 +3,7 @@ batch), .mhd/.nhdr outputs are complete pairs, every output location is checked 
 an overwrite is said, and a busy batch folder says who holds it and for how long."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -79,6 +80,75 @@ def test_detached_header_names_its_final_data_file_and_leaves_no_orphans(tmp_pat
     labels = sitk.ReadImage(str(output))
     assert labels.GetSize() == small_phantom(3101).GetSize()
     assert np.unique(sitk.GetArrayViewFromImage(labels)).size > 1
+
+
+def _write_detached(header: Path, data_name: str, seed: int) -> None:
+    """A CT as a detached MetaImage whose header names ``data_name`` (as other tools write them)."""
+    sitk.WriteImage(small_phantom(seed), str(header), False)
+    written = header.with_suffix(".raw")
+    if written.name != data_name:
+        written.rename(header.with_name(data_name))
+        header.write_text(header.read_text().replace(f"ElementDataFile = {written.name}",
+                                                     f"ElementDataFile = {data_name}"))
+
+
+@pytest.mark.parametrize("output_name, data_name", [("labels.mhd", "labels.zraw"), ("labels.nhdr", "labels.raw.gz")])
+def test_output_whose_data_file_is_the_input_data_file_is_refused(tmp_path, small_threshold_model, capsys,
+                                                                  output_name, data_name):
+    # scan.mhd keeps its voxels where the output's header would put its (compressed) data: before
+    # the check, that data file was replaced first and the CT's voxels were lost.
+    scan = tmp_path / "scan.mhd"
+    _write_detached(scan, data_name, 3103)
+    before = (tmp_path / data_name).read_bytes()
+    assert segment(scan, "-o", tmp_path / output_name, model=small_threshold_model) == 1
+    error = capsys.readouterr().err
+    assert f"{output_name}'s data file {data_name} is the input {scan}'s data file {data_name}" in error
+    assert "nothing was written" in error
+    assert (tmp_path / data_name).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([data_name, "scan.mhd"])
+    # An uncompressed data file of that name is no collision for the CLI (it writes compressed).
+    (tmp_path / "other.raw").write_bytes(b"")
+    refuse_outputs_on_inputs([tmp_path / "other.mhd"], [tmp_path / "other.raw"])
+
+
+def test_engine_service_refuses_an_output_whose_raw_data_file_is_the_input_data_file(tmp_path):
+    from saltseg.service.requests import parse_request
+    from saltseg.service.server import segment_request
+
+    scan = tmp_path / "scan.mhd"
+    _write_detached(scan, "labels.raw", 3106)  # the service writes uncompressed: labels.mhd → labels.raw
+    request = parse_request(json.dumps({"op": "segment", "input": str(scan), "output": str(tmp_path / "labels.mhd")}))
+    with pytest.raises(OutputError, match=r"labels\.mhd's data file labels\.raw is the input"):
+        segment_request(request, cache=None, emit=lambda *a, **k: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.raw", "scan.mhd"]
+
+
+def test_output_header_onto_an_input_data_file_and_lists_of_slices_are_refused(tmp_path):
+    scan = tmp_path / "scan.mhd"
+    _write_detached(scan, "voxels.bin", 3104)
+    with pytest.raises(OutputError, match=r"output .*voxels\.bin is the input .*scan\.mhd's data file voxels\.bin"):
+        refuse_outputs_on_inputs([tmp_path / "voxels.bin"], [scan])
+    (tmp_path / "slices.nhdr").write_text("NRRD0004\ntype: short\ndimension: 3\nsizes: 2 2 3\nencoding: raw\n"
+                                          "data file: LIST 2\ns1.raw\nlabels.zraw\ns3.raw\n")
+    with pytest.raises(OutputError, match=r"data file labels\.zraw is the input .*slices\.nhdr's data file"):
+        refuse_outputs_on_inputs([tmp_path / "labels.mhd"], [tmp_path / "slices.nhdr"])
+    (tmp_path / "pattern.mhd").write_text("NDims = 3\nElementDataFile = s%01d.raw.gz 1 3 1\n")
+    with pytest.raises(OutputError, match=r"data file s2\.raw\.gz is the input .*pattern\.mhd's data file"):
+        refuse_outputs_on_inputs([tmp_path / "s2.nhdr"], [tmp_path / "pattern.mhd"])
+    refuse_outputs_on_inputs([tmp_path / "labels.mhd", tmp_path / "other.nhdr"], [scan, tmp_path / "pattern.mhd"])
+
+
+def test_replacing_an_uncompressed_detached_output_removes_only_its_old_data_file(tmp_path, ct_file):
+    from saltseg.io.writers import write_image_file
+
+    output = tmp_path / "out" / "labels.mhd"
+    output.parent.mkdir()
+    image = sitk.Cast(small_phantom(3105) > 0, sitk.sitkUInt8)
+    assert [p.name for p in write_image_file(image, output, compress=False)] == ["labels.mhd", "labels.raw"]
+    (output.parent / "notes.raw").write_bytes(b"the user's")
+    assert [p.name for p in write_image_file(image, output, compress=True)] == ["labels.mhd", "labels.zraw"]
+    assert sorted(p.name for p in output.parent.iterdir()) == ["labels.mhd", "labels.zraw", "notes.raw"]
+    assert sitk.GetArrayFromImage(sitk.ReadImage(str(output))).sum() == sitk.GetArrayFromImage(image).sum()
 
 
 def test_preview_folder_missing_is_found_before_the_run_not_after(tmp_path, ct_file, small_threshold_model, capsys):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
 from ..errors import OutputError
+from .detached_files import named_data_files, written_data_files
 
 logger = logging.getLogger(__name__)
 
@@ -46,37 +47,50 @@ def _inode(path: Path) -> Optional[tuple[int, int]]:
     return stat.st_dev, stat.st_ino
 
 
-def refuse_outputs_on_inputs(outputs: Sequence[PathLike], inputs: Iterable[PathLike]) -> None:
+def refuse_outputs_on_inputs(outputs: Sequence[PathLike], inputs: Iterable[PathLike], compress: bool = True) -> None:
     """Raise :class:`OutputError` when an output would replace an input file (same path, symbolic
     or hard link) or land directly inside an input DICOM folder, or when two outputs are one file.
+    A detached header's data files count with it: an input ``.mhd``'s data file is an input, and
+    the data file an output ``.mhd`` writes (compressed or not, as ``compress`` says) is an output.
     Linear in the number of paths (a batch compares thousands of outputs with thousands of inputs)."""
-    files: dict[Path, Path] = {}
-    inodes: dict[tuple[int, int], Path] = {}
+    files: dict[Path, str] = {}  # resolved input file → how to name it in a message
+    inodes: dict[tuple[int, int], str] = {}
     folders: dict[Path, Path] = {}
     for item in inputs:
         source = Path(item)
         if source.is_dir():
             folders[source.resolve()] = source
             continue
-        files[source.resolve()] = source
-        inode = _inode(source)
-        if inode is not None:
-            inodes[inode] = source
+        named = [(source, str(source))] + [(data, f"{source}'s data file {data.name}")
+                                           for data in named_data_files(source)]
+        for path, description in named:
+            files[path.resolve()] = description
+            inode = _inode(path)
+            if inode is not None:
+                inodes[inode] = description
     seen: dict[Path, Path] = {}
     for item in outputs:
         output = Path(item)
-        resolved = output.resolve()
-        if resolved in seen:
-            raise OutputError(f"two outputs are the same file {output}; give them different names")
-        seen[resolved] = output
-        source = files.get(resolved) or inodes.get(_inode(output) or (-1, -1))
-        if source is not None:
-            raise OutputError(f"output {output} is the input {source}: writing it would destroy the input; "
-                              "choose another output name (nothing was written)")
-        folder = folders.get(resolved.parent)
-        if folder is not None:
-            raise OutputError(f"output {output} would be written into the input DICOM folder {folder}; "
-                              "write it elsewhere (nothing was written)")
+        for written in [output] + written_data_files(output, compress):
+            _refuse_one(output, written, files, inodes, folders, seen)
+
+
+def _refuse_one(output: Path, written: Path, files: dict[Path, str], inodes: dict[tuple[int, int], str],
+                folders: dict[Path, Path], seen: dict[Path, Path]) -> None:
+    """``written`` is ``output`` itself or a data file it may write."""
+    resolved = written.resolve()
+    name = str(output) if written == output else f"{output}'s data file {written.name}"
+    if resolved in seen:
+        raise OutputError(f"two outputs are the same file {written}; give them different names")
+    seen[resolved] = output
+    source = files.get(resolved) or inodes.get(_inode(written) or (-1, -1))
+    if source is not None:
+        raise OutputError(f"output {name} is the input {source}: writing it would destroy the input; "
+                          "choose another output name (nothing was written)")
+    folder = folders.get(resolved.parent)
+    if folder is not None:
+        raise OutputError(f"output {name} would be written into the input DICOM folder {folder}; "
+                          "write it elsewhere (nothing was written)")
 
 
 def _check_writable(folder: Path, output: Path) -> None:

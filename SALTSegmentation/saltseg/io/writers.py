@@ -16,6 +16,7 @@ from ..atomic import atomic_write, atomic_write_with_data_files, remove_stale_pa
 from ..errors import OutputError
 from ..tree.label_table import label_table, label_table_json
 from ..tree.labeltree import LabelTree
+from .detached_files import is_detached_header, named_data_files, stale_data_files
 from .output_check import check_output_locations
 
 SEG_NRRD = ".seg.nrrd"
@@ -26,8 +27,6 @@ TAG_NODE_INDEX = "SALT.NodeIndex"
 TAG_LABEL_VALUE = "SALT.LabelValue"
 TAG_MODEL_ID = "SALT.ModelId"
 HEADER_TREE = "SALT_LabelTree"
-#: Formats whose header names a separate data file.
-DETACHED_SUFFIXES = (".mhd", ".nhdr")
 #: A temporary file of an earlier run this old was left by a killed process: writing one output
 #: takes seconds, and the temporary file is created just before.
 STALE_PART_AGE_S = 3600.0
@@ -73,13 +72,19 @@ def check_output_path(path: Union[str, Path]) -> Path:
 def write_image_file(image: sitk.Image, path: Union[str, Path], compress: bool = True) -> list[Path]:
     """Write ``image`` to ``path`` atomically (format from the suffix); returns the files written
     (the header first for ``.mhd``/``.nhdr``). Temporary files a killed earlier run left for this
-    output are removed first."""
+    output are removed first. Replacing a header whose data file had another of our names (``a.raw``
+    of an uncompressed run, now ``a.zraw``) removes that old data file once the new pair is in place."""
     path = Path(path)
     remove_stale_parts(path, older_than_s=STALE_PART_AGE_S)
     if path.exists():
         logger.info("replacing the existing %s", path)
-    if path.name.lower().endswith(DETACHED_SUFFIXES):
-        return atomic_write_with_data_files(path, lambda tmp: sitk.WriteImage(image, str(tmp), compress))
+    if is_detached_header(path):
+        previous = named_data_files(path)
+        written = atomic_write_with_data_files(path, lambda tmp: sitk.WriteImage(image, str(tmp), compress))
+        for stale in stale_data_files(path, previous, written):
+            logger.info("removing %s, the data file of the replaced %s", stale, path.name)
+            stale.unlink(missing_ok=True)
+        return written
     return [atomic_write(path, lambda tmp: sitk.WriteImage(image, str(tmp), compress), suffix=_suffix(path))]
 
 

@@ -75,7 +75,7 @@ def segment_request(request: SegmentRequest, cache: LoadedModel, emit: Callable[
     output = Path(request.output)
     if output_kind(output) != "labelmap":
         raise OutputError(f"the engine writes a labelmap (.nrrd, .nii.gz, .mha, ...), not {output.name}")
-    refuse_outputs_on_inputs([output], [request.input])
+    refuse_outputs_on_inputs([output], [request.input], compress=False)  # as written below
     image = read_image(request.input)
     check_output_locations([output], voxels=image.GetNumberOfPixels())
     folder, model_id = resolve_model(request.model, request.home)
