@@ -13,7 +13,8 @@ from .catalog import DEFAULT_MODEL_ID, ENV_CATALOG, CatalogEntry, ModelFile
 from .download import ByteProgress, TransferSettings
 from .errors import (CatalogError, ChecksumError, DownloadError, InstallError, LockTimeoutError,
                      ModelNotInstalledError, OfflineError, RegistryError)
-from .registry import InstalledModel, Registry, format_size
+from .messages import format_size
+from .registry import InstalledModel, Registry
 
 PathLike = Union[str, Path]
 

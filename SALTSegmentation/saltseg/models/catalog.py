@@ -162,3 +162,11 @@ def load_catalog(sources: Iterable[Path]) -> dict[str, CatalogEntry]:
                             merged[entry.id].source)
             merged[entry.id] = entry
     return merged
+
+
+def differs_from_catalog(entry: Optional[CatalogEntry], manifest: Optional[dict]) -> bool:
+    """Whether an installed model's manifest lists other files (checksums) than its catalogue
+    entry now does (False when either is missing)."""
+    if entry is None or manifest is None:
+        return False
+    return any(manifest.get("files", {}).get(f.name, {}).get("sha256") != f.sha256 for f in entry.files)

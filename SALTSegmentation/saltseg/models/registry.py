@@ -13,24 +13,19 @@ from ..model.model_io import check_model_dir
 from ..progress import CancelToken
 from .cache import ModelStore, folder_size
 from ..model.run_defaults import RUN_DEFAULTS_FILE, RunDefaults, read_run_defaults, write_run_defaults
-from .catalog import DEFAULT_MODEL_ID, MODEL_FILES, CatalogEntry, catalog_sources, check_model_id, load_catalog
+from .catalog import (DEFAULT_MODEL_ID, MODEL_FILES, CatalogEntry, catalog_sources, check_model_id, differs_from_catalog,
+                      load_catalog)
 from .download import ByteProgress, ProgressMeter, TransferSettings, fetch_file
 from .errors import DownloadError, ModelNotInstalledError, RegistryError
 from .install import (check_model_files, copy_sources, describe_files, match_entry,
                       verify_against_entry)
 from .lock import ProcessLock
+from .messages import format_size, known_ids_text, missing_bundle_message, not_installed_message, offline_help
+from .resolve import resolve_with
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
-
-
-def format_size(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000  # type: ignore[assignment]
-    return ""  # unreachable
 
 
 @dataclass(frozen=True)
@@ -83,14 +78,10 @@ class Registry:
         return self.catalog[model_id]
 
     def _known_ids_text(self) -> str:
-        known = sorted(set(self.catalog) | set(self.store.cached_ids()) | set(self.store.registered()))
-        return f"known models: {', '.join(known)}" if known else "no models are known"
+        return known_ids_text(self.catalog, self.store)
 
     def _outdated(self, model_id: str) -> bool:
-        entry, manifest = self.catalog.get(model_id), self.store.manifest(model_id)
-        if entry is None or manifest is None:
-            return False
-        return any(manifest.get("files", {}).get(f.name, {}).get("sha256") != f.sha256 for f in entry.files)
+        return differs_from_catalog(self.catalog.get(model_id), self.store.manifest(model_id))
 
     def list_installed(self) -> list[InstalledModel]:
         found: list[InstalledModel] = []
@@ -250,9 +241,7 @@ class Registry:
     # -- resolution ------------------------------------------------------------------------------
 
     def resolve(self, spec: Optional[PathLike]) -> Path:
-        from .resolve import resolve_with
-
-        return resolve_with(self, spec)
+        return resolve_with(self.store, self.catalog, spec)
 
 
 def keep_run_defaults(staging: Path, sources: Sequence[PathLike], entry: Optional[CatalogEntry]) -> None:
@@ -265,29 +254,6 @@ def keep_run_defaults(staging: Path, sources: Sequence[PathLike], entry: Optiona
     elif entry is not None and entry.window_placement != RunDefaults().window_placement:
         write_run_defaults(staging, RunDefaults(window_placement=entry.window_placement),
                            why=f"catalogue entry of '{entry.id}'")
-
-
-def offline_help(entry: CatalogEntry) -> str:
-    lines = [f"Without internet access on this computer, download these files on another machine "
-             f"({format_size(entry.total_size)} in all):"]
-    lines += [f"    {f.url}\n      ({f.size} bytes, sha256 {f.sha256})" for f in entry.files]
-    lines += ["put them in one folder (or a .zip), copy it here and run:",
-              f"    saltseg models install PATH --as {entry.id}",
-              "(in 3D Slicer: the SALT module's \"Install from file\"). Behind a proxy, set https_proxy."]
-    return "\n".join(lines)
-
-
-def missing_bundle_message(entry: CatalogEntry) -> str:
-    return (f"model '{entry.id}' ships inside the saltseg package, but its folder {entry.bundled_dir} is missing "
-            "or incomplete; reinstall saltseg (pip install --force-reinstall saltseg)")
-
-
-def not_installed_message(entry: CatalogEntry) -> str:
-    if not all(f.url for f in entry.files):
-        return missing_bundle_message(entry)
-    return (f"model '{entry.id}' ({entry.title}) is not installed. Download it "
-            f"({format_size(entry.total_size)}) with:\n    saltseg models download {entry.id}\n"
-            f"(in 3D Slicer: the SALT module's model section). {offline_help(entry)}")
 
 
 __all__ = ["DEFAULT_MODEL_ID", "InstalledModel", "ModelNotInstalledError", "Registry", "format_size",

@@ -8,19 +8,30 @@ ribs stay apart from their neighbours.
 from __future__ import annotations
 
 import colorsys
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .labeltree import LabelTree
+from typing import Optional, Protocol, Sequence
 
 RGB = tuple[float, float, float]
+
+
+class TreeShape(Protocol):
+    """What colouring needs of a tree (a :class:`~saltseg.tree.labeltree.LabelTree` has it)."""
+
+    background_value: Optional[int]
+
+    def __len__(self) -> int: ...
+
+    def children(self, node: Optional[int]) -> tuple[int, ...]: ...
+
+    def topological_order(self) -> Sequence[int]: ...
+
+    def leaf_for_value(self, value: int) -> int: ...
 
 MIN_SIBLING_SPREAD = 0.16
 _LIGHTNESS_CYCLE = (0.50, 0.68, 0.36, 0.60, 0.44, 0.74)
 _BACKGROUND_RGB: RGB = (0.0, 0.0, 0.0)
 
 
-def node_colors(tree: "LabelTree") -> list[RGB]:
+def node_colors(tree: TreeShape) -> list[RGB]:
     """An RGB triple in [0, 1] for every node, in channel order."""
     leaf_count = [0] * len(tree)
     for node in reversed(tree.topological_order()):

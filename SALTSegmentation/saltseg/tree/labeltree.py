@@ -16,6 +16,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
+from .colors import node_colors
 from .display_names import display_name_for_path
 from ..errors import TreeError
 
@@ -349,8 +350,6 @@ class LabelTree:
 
     # ------------------------------------------------------------------ JSON form
     def to_json_dict(self) -> dict[str, Any]:
-        from .colors import node_colors
-
         colors = node_colors(self)
         nodes = []
         for i, path in enumerate(self._paths):
