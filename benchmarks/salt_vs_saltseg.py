@@ -13,7 +13,8 @@ Inputs (made from the shared data): ``ct30`` the 30-slice CT; ``ct30_ras`` the s
 in another orientation; ``ct30_oblique`` resampled onto a grid rotated 12° about z; ``dicom`` the
 20-slice DICOM series (shorter than one window), converted to NIfTI; ``ct112`` the full 112-slice CT
 (several windows long); ``wholebody`` ≈ 330×330×600 at 1.5 mm (the CT centred in air, mirrored
-along z). With ``--no-salt`` the agreement columns compare each preset with the first one.
+along z); ``wholebody512`` 512×512×600 at 0.8×0.8×1.5 mm, the same way (``whole_body_table.py``'s CT,
+resampled by the engine as usual). With ``--no-salt`` the agreement columns compare each preset with the first one.
 
     nice -n 5 python benchmarks/salt_vs_saltseg.py --salt-repo /tmp/salt_ref --arch tiny --inputs ct30 dicom
 """
@@ -36,7 +37,7 @@ from process_memory import gnu_time_report, peak_rss_mb, rss_mb, with_gnu_time
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 DEFAULT_TREE = DATA / "salt_label_trees" / "saros+totalseg" / "tree-labels.txt"
-INPUTS = ("ct30", "ct30_ras", "ct30_oblique", "dicom", "ct112", "wholebody")
+INPUTS = ("ct30", "ct30_ras", "ct30_oblique", "dicom", "ct112", "wholebody", "wholebody512")
 PRESETS = {
     "default": {},
     "skip-air": {"skip_air": True},
@@ -53,7 +54,7 @@ PRESETS = {
 def make_input(name: str, folder: Path, wholebody_slices: int = 600) -> Path:
     import SimpleITK as sitk
 
-    path = folder / (f"{name}{wholebody_slices}.nii.gz" if name == "wholebody" else f"{name}.nii.gz")
+    path = folder / (f"{name}-{wholebody_slices}.nii.gz" if name.startswith("wholebody") else f"{name}.nii.gz")
     if path.is_file():
         return path
     if name == "ct30":
@@ -78,6 +79,10 @@ def make_input(name: str, folder: Path, wholebody_slices: int = 600) -> Path:
         from benchmark_engine import whole_body_ct
 
         image = whole_body_ct(str(DATA / "example_ct.nii.gz"), (330, 330, wholebody_slices), (1.5, 1.5, 1.5))
+    elif name == "wholebody512":  # issue 18's whole-body CT: 512×512×600 at 0.8×0.8×1.5 mm (whole_body_table.py)
+        from benchmark_engine import whole_body_ct
+
+        image = whole_body_ct(str(DATA / "example_ct.nii.gz"), (512, 512, wholebody_slices), (0.8, 0.8, 1.5))
     elif name == "dicom":
         reader = sitk.ImageSeriesReader()
         reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(DATA / "example_ct_dicom")))

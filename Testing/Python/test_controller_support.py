@@ -12,12 +12,13 @@ from SALTSegmentationLib.processes.engine_job import EngineJob
 
 
 class RecordingView:
-    def __init__(self, answers=(), text: Optional[str] = "") -> None:
+    def __init__(self, answers=(), text: Optional[str] = "", choices=()) -> None:
         self.button = ("", False)
         self.status = ""
         self.errors: list[str] = []
         self.progress = (False, 0, "")
         self.answers = list(answers)
+        self.choice_answers = list(choices)  # button indices for ask_choice (None: dialog closed)
         self.questions: list[str] = []
         self.text = text
         self.models: list = []
@@ -37,6 +38,8 @@ class RecordingView:
     def append_log(self, line): self.log.append(line)
     def set_progress(self, visible, percent=0, text=""): self.progress = (visible, percent, text)
     def ask_yes_no(self, message): self.questions.append(message); return self.answers.pop(0)
+    def ask_choice(self, message, choices):
+        self.questions.append(message); self.offered = list(choices); return self.choice_answers.pop(0)
     def ask_text(self, title, label): return self.text
     def set_models(self, choices): self.models = list(choices)
     def set_devices(self, devices): self.devices = list(devices)
@@ -71,11 +74,13 @@ class ScriptedLogic:
 
     def __init__(self):
         self.jobs: list[FakeJob] = []
+        self.outputs: list = []  # the segmentation node each segment() call was given
         self.currentJob = None
         self.modelsHome = None
 
     def segment(self, volume, segmentation, model, device, wait, progress, options, onFinished):
         assert wait is False
+        self.outputs.append(segmentation)
         self.currentJob = FakeJob(device, onFinished)
         self.jobs.append(self.currentJob)
         return "node"

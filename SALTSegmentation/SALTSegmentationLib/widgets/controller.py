@@ -24,6 +24,7 @@ from ..processes.model_registry import DEFAULT_DEVICES, ModelChoice, model_choic
 from ..processes.process_runner import ProcessRunner, SubprocessRunner
 from ..processes.process_task import ProcessTask, engine_command
 from ..processes.torch_install import pytorch_utils_logic
+from ..scene.output_target import existing_output
 from .activity_log import DETAIL_LINES, ActivityLog
 from .dependency_offers import DependencyOffers
 
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 MEMORY_ERRORS = ("OutOfMemoryError", "InsufficientMemoryError")
 SEGMENT, CANCEL = "Segment", "Cancel"
+#: The answers to "replace the output's segments?", in the order the dialog shows them.
+OUTPUT_CHOICES = ("Replace", "New segmentation", "Cancel")
 
 
 @dataclass
@@ -51,6 +54,8 @@ class View(Protocol):
     def append_log(self, line: str) -> None: ...
     def set_progress(self, visible: bool, percent: int = 0, text: str = "") -> None: ...
     def ask_yes_no(self, message: str) -> bool: ...
+    def ask_choice(self, message: str, choices: Sequence[str]) -> Optional[int]:
+        """The index of the button pressed; None when the dialog was closed."""
     def ask_text(self, title: str, label: str) -> Optional[str]: ...
     def set_models(self, choices: Sequence[ModelChoice]) -> None: ...
     def set_devices(self, devices: Sequence[dict]) -> None: ...
@@ -192,11 +197,15 @@ class ModuleController(DependencyOffers):
             return
         if self._offer_fast_runtime(settings.device):
             return
+        go_on, output = self._output_for(settings)
+        if not go_on:
+            self._status("Nothing was changed.")
+            return
         self._run_model, self._run_device = settings.model, settings.device
         self._status("Starting the engine…")
         subset = {"structures": settings.structures} if settings.structures else {}
         try:
-            node = self.logic.segment(settings.volume, settings.segmentation, model=settings.model,
+            node = self.logic.segment(settings.volume, output, model=settings.model,
                                       device=settings.device, wait=False, progress=self.on_progress,
                                       options=settings.options, onFinished=self.on_finished, **subset)
         except (SaltSegError, ValueError, RuntimeError) as error:
@@ -206,6 +215,17 @@ class ModuleController(DependencyOffers):
         self.view.set_output(node)
         self.view.set_progress(True, 0, "Starting: %p%")
         self.update_button()
+
+    def _output_for(self, settings: RunSettings) -> tuple[bool, Any]:
+        """(go on?, the node to segment into): a non-empty output is replaced only when the user says
+        so; else the result goes into a new segmentation (None) or nothing runs."""
+        existing = existing_output(settings.segmentation, settings.volume)
+        if existing is None:
+            return True, settings.segmentation
+        choice = self.view.ask_choice(existing.question(settings.volume.GetName()), OUTPUT_CHOICES)
+        if choice == 0:
+            return True, settings.segmentation
+        return choice == 1, None
 
     def on_progress(self, stage: str, fraction: float) -> None:
         if self.closed:

@@ -15,8 +15,8 @@ logger = logging.getLogger(__name__)
 #: Asked before the first CPU run when the faster CPU runtime is missing (measured speed-up:
 #: saltseg.inference.backends.select.FAST_RUNTIME_SPEEDUP).
 FAST_RUNTIME_QUESTION = ("Segmenting will run on the CPU. Install the faster CPU runtime first? It makes "
-                         "segmenting about twice as fast (a download of about 60 MB, once; Slicer stays "
-                         "usable meanwhile, and segmenting starts when it is done).")
+                         "segmenting up to twice as fast, depending on the processor (a download of about "
+                         "60 MB, once; Slicer stays usable meanwhile, and segmenting starts when it is done).")
 
 
 class DependencyOffers:

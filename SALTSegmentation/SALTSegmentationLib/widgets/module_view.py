@@ -3,7 +3,7 @@ the module's widgets and Slicer's dialogs (Qt). No behaviour here beyond showing
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import qt
 import slicer
@@ -52,6 +52,22 @@ class ModuleView:
 
     def ask_yes_no(self, message: str) -> bool:
         return slicer.util.confirmYesNoDisplay(message, windowTitle=self.title)
+
+    def ask_choice(self, message: str, choices: Sequence[str]) -> Optional[int]:
+        box = qt.QMessageBox(slicer.util.mainWindow())
+        box.setWindowTitle(self.title)
+        box.setIcon(qt.QMessageBox.Question)
+        box.setText(message)
+        for index, text in enumerate(choices):
+            # The last choice is the dialog's Escape/close answer. Buttons carry their index as a
+            # property: comparing PythonQt wrappers of the clicked button is not needed.
+            role = qt.QMessageBox.RejectRole if index == len(choices) - 1 else qt.QMessageBox.ActionRole
+            box.addButton(text, role).setProperty("choiceIndex", index)
+        box.exec_()
+        clicked = box.clickedButton()
+        index = clicked.property("choiceIndex") if clicked is not None else None
+        box.deleteLater()
+        return int(index) if index is not None else None
 
     def ask_text(self, title: str, label: str) -> Optional[str]:
         # PythonQt's static QInputDialog.getText returns only the text, so Cancel and an empty

@@ -160,10 +160,10 @@ def select_backend(requested: str, model: SaltModel, kind: str, function: Logits
     return None
 
 
-#: Measured whole-run speed-up of OpenVINO over torch on the CPU (full architecture, float32): 2.0×
-#: on a 2-core AVX2 EPYC (per window) and 1.97× on a 2-core AVX-512 EPYC (whole 30-slice CT);
-#: benchmarks/README.md has the tables.
-FAST_RUNTIME_SPEEDUP = "about 2×"
+#: Measured speed-up of OpenVINO over torch on the CPU (full architecture, float32; benchmarks/README.md):
+#: 1.97× whole run on a 2-core AVX-512 EPYC, 2.0× per window on the AVX2 EPYC of issue 10, 1.07×
+#: whole run on a 2-core Zen 1 EPYC, where torch already runs at the CPU's float32 arithmetic rate.
+FAST_RUNTIME_SPEEDUP = "up to about 2×"
 #: pyproject's extra that installs it (the same as ``openvino``, named by what it does).
 FAST_CPU_EXTRA = "fast-cpu"
 _hinted = False
@@ -175,5 +175,5 @@ def faster_runtime_hint(requested: str, device: torch.device) -> Optional[str]:
     if _hinted or requested != "auto" or device.type != "cpu" or any(is_installed(n) for n in AUTO_ORDER):
         return None
     _hinted = True
-    return (f"the network would run {FAST_RUNTIME_SPEEDUP} faster on this CPU with the faster CPU runtime: "
+    return (f"the network runs {FAST_RUNTIME_SPEEDUP} faster on a CPU with the faster CPU runtime: "
             f"pip install \"saltseg[{FAST_CPU_EXTRA}]\" (the Slicer module offers it in one click)")
