@@ -353,16 +353,8 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.rebuildTree()
 
     def onMergeSubtree(self) -> None:
-        nodeId = self.treeView.selected_node_id()
-        if not nodeId:
-            return
-        try:
-            with slicer.util.tryWithErrorDisplay("Could not merge the subtree.", waitCursor=True):
-                self.logic.mergeSubtree(self.treeView.segmentation_node, nodeId)
-        except Exception:  # noqa: BLE001 - shown by tryWithErrorDisplay, which re-raises
-            pass
-        finally:
-            self.rebuildTree()  # a merge that failed halfway may still have changed segments
+        if self.controller.on_merge_subtree(self.treeView.segmentation_node, self.treeView.selected_node_id()):
+            self.rebuildTree()
 
 
 class SALTSegmentationTest(ScriptedLoadableModuleTest):

@@ -97,6 +97,22 @@ def _binary_mask(segmentation_node, segment_id: str, reference) -> np.ndarray:
     return scalars.reshape(dims[2], dims[1], dims[0]) > 0
 
 
+def merge_question(segmentation_node, path: PathLike) -> Optional[str]:
+    """What to ask before :func:`merge_subtree` removes the subtree's segments (None when it holds
+    at most one: merging loses nothing then)."""
+    ids = subtree_segment_ids(segmentation_node, path)
+    if len(ids) < 2:
+        return None
+    key = _key(path)
+    tree = load_tree(segmentation_node)
+    name = tree.display_name(key) if tree is not None and key in set(tree.paths) else key[-1].replace("_", " ")
+    segmentation = segmentation_node.GetSegmentation()
+    names = [segmentation.GetSegment(sid).GetName() for sid in ids]
+    listed = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return (f"Merge the {len(ids)} segments under '{name}' ({listed}) into one segment? They are removed "
+            "as separate segments, with any changes made to them, and this cannot be undone.")
+
+
 def merge_subtree(segmentation_node, path: PathLike, remove_merged: bool = True,
                   name: Optional[str] = None) -> str:
     """Replace the segments of a subtree by one segment (e.g. the whole lumbar spine).

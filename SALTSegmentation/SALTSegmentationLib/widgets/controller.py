@@ -27,6 +27,7 @@ from ..processes.torch_install import pytorch_utils_logic
 from ..scene.output_target import existing_output
 from .activity_log import DETAIL_LINES, ActivityLog
 from .dependency_offers import DependencyOffers
+from .tree_actions import TreeActions
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class View(Protocol):
     def run_settings(self) -> RunSettings: ...
 
 
-class ModuleController(DependencyOffers):
+class ModuleController(DependencyOffers, TreeActions):
     def __init__(self, view: View, logic: Any, python: str,
                  runner_factory: Callable[[], ProcessRunner] = SubprocessRunner,
                  probe: Optional[DependencyProbe] = None,
@@ -275,22 +276,6 @@ class ModuleController(DependencyOffers):
         if not self.closed and self.view.ask_yes_no(f"{error}\n\nRetry on the CPU? It is slower but has more memory."):
             self.view.select_device("cpu")
             self.on_segment_clicked()
-
-    def on_show_as_label_tree(self, segmentation_node: Any) -> None:
-        """"Show as label tree": a segmentation made elsewhere (TotalSegmentator, CADS, …) is
-        placed in the label tree and shown in the tree panel; its segments stay as they are."""
-        if segmentation_node is None:
-            self.view.show_error("Select the segmentation to show as a label tree.")
-            return
-        from ..scene.organize import organize_status
-
-        try:
-            placement = self.logic.organize(segmentation_node)
-        except (SaltSegError, ValueError) as error:
-            self.view.show_error(str(error))
-            return
-        self.view.set_output(segmentation_node)
-        self.view.set_status(organize_status(placement, segmentation_node.GetName()))
 
     # ------------------------------------------------------------------ models
     def refresh_models(self) -> None:

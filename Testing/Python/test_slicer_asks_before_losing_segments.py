@@ -1,13 +1,14 @@
-"""Segment never silently replaces a segmentation that holds segments: after a run the output
-selector keeps pointing at the result, so the next Segment — on another CT, or after corrections
-by hand — asks first (real MRML nodes; the widget's controller with a recording view)."""
+"""Nothing in the module silently removes segments: Segment asks before replacing a segmentation that
+holds segments (after a run the output selector keeps pointing at the result, so the next Segment —
+on another CT, or after corrections by hand — would replace it), and Merge subtree asks before it
+removes the segments it merges (real MRML nodes; the widget controller with a recording view)."""
 from __future__ import annotations
 
 import sys
 
 import pytest
 
-from slicer_test_support import new_scene  # noqa: F401  (path set-up first)
+from slicer_test_support import new_scene, published_tree  # noqa: F401  (path set-up first)
 import slicer  # noqa: E402
 import vtk  # noqa: E402
 from SALTSegmentationLib.scene.output_target import existing_output  # noqa: E402
@@ -99,3 +100,57 @@ def test_a_single_segment_is_counted_in_the_singular(scene):
     found = existing_output(node, ct)
     assert found is not None and found.segments == 1 and found.other_volume is None
     assert "already holds 1 segment." in found.question("CT")
+
+
+# ---------------------------------------------------------------- Merge subtree into one segment
+LUMBAR = "body,bones,spine,lumbar_spine"
+
+
+@pytest.fixture
+def imported_result(published_tree):
+    from slicer_test_support import install_scripted_module_shim, load_ct, reference_result
+    from SALTSegmentationLib.scene.importer import import_result
+
+    install_scripted_module_shim()
+    import SALTSegmentation
+
+    scene = new_scene()
+    ct = load_ct(scene)
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "CT segmentation")
+    segmentation.CreateDefaultDisplayNodes()
+    import_result(reference_result(published_tree), segmentation, ct)
+    view = RecordingView()
+    ctl = ModuleController(view, SALTSegmentation.SALTSegmentationLogic(), sys.executable, SubprocessRunner, Probe())
+    return segmentation, view, ctl
+
+
+def test_merge_asks_naming_what_goes_and_no_keeps_every_segment(imported_result):
+    from SALTSegmentationLib.scene.subtrees import subtree_segment_ids
+
+    segmentation, view, ctl = imported_result
+    parts = subtree_segment_ids(segmentation, LUMBAR)
+    assert len(parts) >= 2
+    view.answers = [False]
+    assert ctl.on_merge_subtree(segmentation, LUMBAR) is False
+    assert view.questions[0].startswith(f"Merge the {len(parts)} segments under 'Lumbar spine' (")
+    assert "cannot be undone" in view.questions[0] and view.status == "Nothing was merged."
+    assert subtree_segment_ids(segmentation, LUMBAR) == parts
+
+    view.answers = [True]
+    assert ctl.on_merge_subtree(segmentation, LUMBAR) is True
+    assert subtree_segment_ids(segmentation, LUMBAR) == [LUMBAR]
+    assert view.status == "Merged into one segment 'Lumbar spine'."
+    # One segment left under the node: merging again loses nothing and asks nothing.
+    assert ctl.on_merge_subtree(segmentation, LUMBAR) is True and len(view.questions) == 2
+
+
+def test_a_failing_merge_is_reported_and_the_panel_still_rebuilds(imported_result):
+    segmentation, view, ctl = imported_result
+    view.answers = [True]
+
+    def broken(node, path):
+        raise RuntimeError("vtkOrientedImageDataResample failed")
+
+    ctl.logic.mergeSubtree = broken
+    assert ctl.on_merge_subtree(segmentation, LUMBAR) is True  # True: the widget rebuilds the tree
+    assert view.errors == ["Could not merge the subtree: vtkOrientedImageDataResample failed"]
