@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import SaltSegError
-from ..inference.devices import DEVICE_CHOICES
+from ..devices import DEVICE_CHOICES
 from .argtypes import non_negative_int, positive_int
 from .segment_options import add_segment_options, segment_options_from_args
 

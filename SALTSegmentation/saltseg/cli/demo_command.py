@@ -15,7 +15,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..atomic import atomic_write
-from ..inference.devices import DEVICE_CHOICES
+from ..devices import DEVICE_CHOICES
 from ..io.image_io import read_image
 from ..model.model_io import load_model
 from ..models import resolve_model_dir

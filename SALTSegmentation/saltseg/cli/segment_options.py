@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from ..inference.backends import BACKEND_CHOICES, PRECISION_CHOICES
-from ..inference.devices import DEVICE_CHOICES
+from ..devices import DEVICE_CHOICES
 from ..inference.pipeline import FAST_OVERLAP, SegmentOptions
 from ..inference.sliding_window import AIR_SKIP_HU, WINDOW_PLACEMENTS
 from .argtypes import positive_int

@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ..inference.devices import DEVICE_CHOICES
+from ..devices import DEVICE_CHOICES
 from .argtypes import positive_float, positive_int
 
 logger = logging.getLogger(__name__)

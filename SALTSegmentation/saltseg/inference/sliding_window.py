@@ -33,7 +33,7 @@ import torch
 from ..errors import ModelError, OutOfMemoryError
 from ..progress import ProgressReporter
 from .allocator import retained_heap
-from .devices import is_out_of_memory
+from ..devices import is_out_of_memory
 from .leaf_accumulation import (
     ChunkWorkers,
     NetworkOutput,

@@ -27,8 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import InputImageError
-
-WINDOW_PLACEMENTS = ("salt", "flush")
+from ..model.run_defaults import WINDOW_PLACEMENTS
 
 
 def scan_positions(size: int, roi: int, overlap: float) -> list[int]:

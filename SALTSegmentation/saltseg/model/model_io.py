@@ -17,7 +17,7 @@ from typing import Any, Optional, Union
 
 import torch
 
-from ..inference.devices import resolve_device
+from ..devices import resolve_device
 from ..errors import ModelError, TreeError
 from ..tree.labeltree import LabelTree
 from .run_defaults import RunDefaults, read_run_defaults

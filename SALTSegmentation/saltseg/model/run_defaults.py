@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..errors import ModelError
-from ..inference.window_placement import WINDOW_PLACEMENTS
 
 logger = logging.getLogger(__name__)
 
 RUN_DEFAULTS_FILE = "inference.json"
 KNOWN_KEYS = {"window_placement", "why"}
+#: The window placements a model can ask for (:mod:`saltseg.inference.window_placement` places them).
+WINDOW_PLACEMENTS = ("salt", "flush")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def model_list(home: Optional[str]) -> list[dict[str, Any]]:
 
 
 def device_list() -> list[dict[str, Any]]:
-    from ..inference.devices import device_availability
+    from ..devices import device_availability
 
     return [{"name": d.name, "available": d.available, "reason": d.reason} for d in device_availability()]
 

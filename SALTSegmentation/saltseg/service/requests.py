@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from ..errors import RequestError
 from ..inference.backends import BACKEND_CHOICES, PRECISION_CHOICES
-from ..inference.devices import DEVICE_CHOICES
+from ..devices import DEVICE_CHOICES
 from ..inference.pipeline import SegmentOptions
 from ..inference.window_placement import WINDOW_PLACEMENTS
 

@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..inference.devices import resolve_device
+from ..devices import resolve_device
 from ..errors import SaltSegError
 from ..model.export import export_model
 from ..tree.labeltree import LabelTree

@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from ..errors import DeviceError
+from .errors import DeviceError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
