@@ -42,4 +42,3 @@ def not_installed_message(entry: CatalogEntry) -> str:
 def known_ids_text(catalog: Iterable[str], store: ModelStore) -> str:
     known = sorted(set(catalog) | set(store.cached_ids()) | set(store.registered()))
     return f"known models: {', '.join(known)}" if known else "no models are known"
-

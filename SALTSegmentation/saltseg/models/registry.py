@@ -241,7 +241,7 @@ class Registry:
     # -- resolution ------------------------------------------------------------------------------
 
     def resolve(self, spec: Optional[PathLike]) -> Path:
-        return resolve_with(self.store, self.catalog, spec)
+        return resolve_with(self.store, lambda: self.catalog, spec)
 
 
 def keep_run_defaults(staging: Path, sources: Sequence[PathLike], entry: Optional[CatalogEntry]) -> None:

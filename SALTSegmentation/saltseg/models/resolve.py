@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Callable, Mapping, Optional, Union
 
 from ..errors import ModelError
 from ..model.model_io import check_model_dir
@@ -21,8 +21,11 @@ def _looks_like_path(spec: str) -> bool:
     return any(s in spec for s in separators) or spec.startswith((".", "~")) or not MODEL_ID_PATTERN.match(spec)
 
 
-def resolve_with(store: ModelStore, catalog: Mapping[str, CatalogEntry], spec: Optional[Union[str, Path]]) -> Path:
-    """The folder of ``spec``: a model folder, else a registered, installed or bundled model id."""
+def resolve_with(store: ModelStore, load_catalog: Callable[[], Mapping[str, CatalogEntry]],
+                 spec: Optional[Union[str, Path]]) -> Path:
+    """The folder of ``spec``: a model folder, else a registered, installed or bundled model id.
+    The catalogue is read only when needed (a model folder or a registered id work with a broken
+    catalogue file)."""
     if spec is not None and (Path(spec).expanduser().is_dir() or _looks_like_path(str(spec))):
         folder = Path(spec).expanduser()
         if not folder.is_dir():
@@ -40,6 +43,7 @@ def resolve_with(store: ModelStore, catalog: Mapping[str, CatalogEntry], spec: O
                              f"run `saltseg models remove {model_id}`") from error
         return registered
 
+    catalog = load_catalog()  # not before: a registered model works with a broken catalogue file
     if store.manifest(model_id) is not None:
         problem = store.problem(model_id)
         if problem:
