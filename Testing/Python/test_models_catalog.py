@@ -91,6 +91,17 @@ def test_unreadable_catalogues(tmp_path):
         Registry(catalog_file=tmp_path / "bad.json").list_catalog()
 
 
+def test_a_broken_catalogue_does_not_stop_a_model_folder_or_a_registered_model(tmp_path, model_folder, monkeypatch):
+    (tmp_path / "bad.json").write_text("{not json")
+    monkeypatch.setenv("SALTSEG_CATALOG", str(tmp_path / "bad.json"))
+    assert resolve_model_dir(str(model_folder)) == model_folder
+    registry = Registry(home=tmp_path / "home")
+    registry.store.save_registered({"mine": model_folder})  # registered earlier, before the catalogue broke
+    assert registry.resolve("mine") == model_folder
+    with pytest.raises(CatalogError, match="not valid JSON"):
+        registry.resolve("salt-foobar-31")  # an id the catalogue must answer: its error is said
+
+
 def test_user_catalogues_add_entries(tmp_path, model_folder, monkeypatch):
     env = write_catalog(tmp_path / "env.json", "env-model", "http://127.0.0.1:9", model_folder)
     cli = write_catalog(tmp_path / "cli.json", "cli-model", "http://127.0.0.1:9", model_folder)
