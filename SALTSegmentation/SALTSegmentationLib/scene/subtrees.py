@@ -107,7 +107,7 @@ def merge_question(segmentation_node, path: PathLike) -> Optional[str]:
     tree = load_tree(segmentation_node)
     name = tree.display_name(key) if tree is not None and key in set(tree.paths) else key[-1].replace("_", " ")
     segmentation = segmentation_node.GetSegmentation()
-    names = [segmentation.GetSegment(sid).GetName() for sid in ids]
+    names = [segmentation.GetSegment(sid).GetName() or sid for sid in ids]  # a segment may have no name
     listed = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     return (f"Merge the {len(ids)} segments under '{name}' ({listed}) into one segment? They are removed "
             "as separate segments, with any changes made to them, and this cannot be undone.")

@@ -1,14 +1,15 @@
 """Name tables of label maps (which value is which structure) and their tree nodes.
 
-A table is JSON (``{"1": "spleen", ...}``, or a saltseg ``.labels.json``), SALT's ``labels.txt``
-(line i: the name of value i) or ``tree-labels.txt`` (line i: the tree path of value i); ``-`` or
-an empty line marks an unused value. Names map to nodes of a tree by the tree's own node names
+A table is JSON (``{"1": "spleen", ...}``, or a saltseg ``.labels.json``), text with ``1 spleen``
+per line, SALT's ``labels.txt`` (line i: the name of value i) or ``tree-labels.txt`` (line i: the
+tree path of value i); ``-`` or an empty line marks an unused value. Names map to nodes of a tree by the tree's own node names
 (SALT's leaves reuse TotalSegmentator's names); a ``mapper`` (another model's name scheme) is
 asked first, so models with other names plug in without changes here.
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Union
@@ -18,6 +19,7 @@ from ..tree.labeltree import LabelTree
 
 #: A name scheme: label name → tree node (path, comma-joined path or index), None if it has none.
 NameMapper = Callable[[str], Optional[Union[str, int, tuple]]]
+_VALUE_NAME = re.compile(r"^\s*(\d+)\s*[\s,;:=]\s*(.+?)\s*$")
 
 
 @dataclass
@@ -30,7 +32,8 @@ class LabelMapping:
 
 
 def read_name_table(path: Union[str, Path]) -> dict[int, str]:
-    """Label value → name (or tree path) from a JSON, ``labels.txt`` or ``tree-labels.txt`` file."""
+    """Label value → name (or tree path) from a JSON file, ``value name`` lines, ``labels.txt`` or
+    ``tree-labels.txt``. Value 0 is kept when named (callers that treat it as background drop it)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -38,11 +41,12 @@ def read_name_table(path: Union[str, Path]) -> dict[int, str]:
         raise InputImageError(f"cannot read the label names {path}: {error.strerror}") from error
     if path.suffix.lower() == ".json":
         return _json_table(text, path)
-    names = {}
-    for value, line in enumerate(text.splitlines()):
-        line = line.strip()
-        if line and line != "-":
-            names[value] = line
+    lines = text.splitlines()
+    numbered = [_VALUE_NAME.match(line) for line in lines if line.strip()]
+    if numbered and all(numbered):
+        names = {int(match.group(1)): match.group(2) for match in numbered}
+    else:  # line i names value i
+        names = {value: line.strip() for value, line in enumerate(lines) if line.strip() not in ("", "-")}
     if not names:
         raise InputImageError(f"{path} names no label")
     return names

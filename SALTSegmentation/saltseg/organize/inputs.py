@@ -6,7 +6,6 @@ Slicer ``.seg.nrrd`` (names and terminology codes of its segments) and a DICOM S
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Optional, Union
 import numpy as np
 import SimpleITK as sitk
 
+from ..analysis import label_names
 from ..errors import InputImageError, MappingError
 from ..io.image_io import read_image
 from .codes import CodeKey, key_from_terminology_dict
@@ -25,7 +25,6 @@ from .schemes import BUILTIN_SCHEMES, builtin_scheme
 logger = logging.getLogger(__name__)
 
 MASK_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
-_VALUE_NAME = re.compile(r"^\s*(\d+)\s*[\s,;:=]\s*(.+?)\s*$")
 
 
 def _strip_suffix(name: str) -> str:
@@ -37,37 +36,13 @@ def _strip_suffix(name: str) -> str:
 
 
 def read_name_table(path: Union[str, Path]) -> dict[int, str]:
-    """A value → name table: JSON (``{"1": "spleen"}`` or a ``saltseg-label-table``) or text
-    (``1 spleen`` per line, or one name per line with the line number as the value)."""
-    path = Path(path)
+    """A value → name table (:func:`saltseg.analysis.label_names.read_name_table`'s formats) without
+    value 0, the background of every labelmap organised here."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise MappingError(f"cannot read the name table {path}: {error.strerror}") from error
-    if path.suffix.lower() == ".json":
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise MappingError(f"name table {path} is not valid JSON: {error}") from error
-        if isinstance(document, dict) and document.get("format") == "saltseg-label-table":
-            return {int(entry["value"]): entry["node_id"] for entry in document["labels"]}
-        if not isinstance(document, dict):
-            raise MappingError(f"name table {path} must be a JSON object of label value → name")
-        try:
-            return {int(value): str(name) for value, name in document.items() if int(value) != 0}
-        except ValueError as error:
-            raise MappingError(f"name table {path}: every key must be a label value ({error})") from error
-    table: dict[int, str] = {}
-    lines = [line for line in text.splitlines()]
-    numbered = [_VALUE_NAME.match(line) for line in lines if line.strip()]
-    if numbered and all(numbered):
-        for match in numbered:
-            table[int(match.group(1))] = match.group(2)
-    else:  # SALT's labels.txt: line i names value i
-        for value, line in enumerate(lines):
-            name = line.strip()
-            if value and name and name != "-":
-                table[value] = name
+        table = label_names.read_name_table(path)
+    except InputImageError as error:
+        raise MappingError(str(error)) from error
+    table = {value: name for value, name in table.items() if value != 0}
     if not table:
         raise MappingError(f"name table {path} names no label value")
     return table
