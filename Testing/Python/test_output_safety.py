@@ -202,7 +202,7 @@ def test_stale_partial_files_of_our_naming_only_old_ones_are_removed(tmp_path):
 def test_busy_batch_folder_says_who_holds_it_and_for_how_long(tmp_path):
     pytest.importorskip("distributed")
     from saltseg.batch import run_batch
-    from saltseg.batch.runner import LOCK_FILE
+    from saltseg.batch.output_folder import LOCK_FILE
 
     held = ProcessLock(tmp_path / "out" / LOCK_FILE)
     held.acquire()

@@ -22,18 +22,17 @@ from ..io.output_check import refuse_outputs_on_inputs
 from ..io.writers import label_table_path
 from ..model.run_defaults import read_run_defaults
 from ..models import DEFAULT_MODEL_ID, resolve_model_dir
-from ..models.lock import ProcessLock
 from .cases import Case, discover_cases
 from .cluster import (DEFAULT_ALLOWED_FAILURES, ClusterError, ClusterSettings, allowed_failures_of, batch_client,
                       gpu_resources, workers_per_host)
 from .manifest import DONE, FAILED, SKIPPED, CaseRecord, finished_problem
+from .output_folder import locked_output_folder
 from .tables import BatchTables
 from .worker import FORMATS, CaseOutcome, CaseSettings, ModelPlugin, run_case
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
-LOCK_FILE = ".saltseg-batch.lock"
 
 
 def _plan(cases: Sequence[Case], tables: BatchTables, settings: CaseSettings) -> tuple[list[Case], list[CaseRecord]]:
@@ -149,15 +148,10 @@ def run_batch(inputs: Sequence[PathLike], outdir: PathLike, *, model: Optional[P
     unreachable cluster, workers that cannot load the model); a bad case is a failed row."""
     if output_format not in FORMATS:
         raise OutputError(f"unknown output format {output_format!r}; choose one of {', '.join(FORMATS)}")
-    outdir = Path(outdir).expanduser().absolute()
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create the output folder {outdir}: {error.strerror}") from error
     cluster = ClusterSettings(scheduler, workers, threads_per_worker, device,
                               DEFAULT_ALLOWED_FAILURES if allowed_failures is None else allowed_failures)
     started = time.perf_counter()
-    with ProcessLock(outdir / LOCK_FILE, timeout=0, what=f"the batch output folder {outdir}"):
+    with locked_output_folder(outdir) as outdir:
         cases = discover_cases(inputs, exclude=outdir)
         if not cases:
             raise InputImageError(f"no CT found in {', '.join(map(str, inputs))} (NIfTI/NRRD/MHA files, "

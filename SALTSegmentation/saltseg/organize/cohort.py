@@ -20,11 +20,11 @@ from tqdm import tqdm
 
 from ..batch.cases import Case, image_stem
 from ..batch.manifest import DONE, FAILED, SKIPPED, CaseRecord, finished_problem, sha256_of
+from ..batch.output_folder import locked_output_folder
 from ..batch.tables import BatchTables
 from ..batch.volumes import node_volumes
 from ..errors import InputImageError, OutputError, SaltSegError
 from ..io.writers import write_result
-from ..models.lock import ProcessLock
 from .dicom_seg_input import is_dicom_seg
 from .inputs import MASK_SUFFIXES
 from .mapping import detect_scheme
@@ -33,7 +33,6 @@ from .organize_file import MODEL_ID_PREFIX, organise_input
 logger = logging.getLogger(__name__)
 
 FORMATS = {"seg.nrrd": ".seg.nrrd", "nii.gz": ".nii.gz"}
-LOCK_FILE = ".saltseg-batch.lock"
 PathLike = Union[str, Path]
 
 
@@ -134,12 +133,7 @@ def run_organize_batch(inputs: Sequence[PathLike], outdir: PathLike, *, scheme: 
     """Organise every segmentation of ``inputs`` into ``outdir``; one record per case."""
     if output_format not in FORMATS:
         raise OutputError(f"--organize writes {' or '.join(FORMATS)}, not {output_format!r}")
-    outdir = Path(outdir).expanduser().absolute()
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create the output folder {outdir}: {error.strerror}") from error
-    with ProcessLock(outdir / LOCK_FILE, timeout=0, what=f"the batch output folder {outdir}"):
+    with locked_output_folder(outdir) as outdir:
         cases = discover_segmentations(inputs, exclude=outdir)
         if not cases:
             raise InputImageError(f"no segmentation found in {', '.join(map(str, inputs))} (labelmaps, "
