@@ -47,44 +47,6 @@ class ProcessRunner(Protocol):
         delivered to the callbacks (for a caller without an event loop)."""
 
 
-def _child_pids() -> dict[int, list[int]]:
-    """Parent pid → its children's pids, for every process of this user the system lists (POSIX)."""
-    children: dict[int, list[int]] = {}
-    try:
-        listing = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True,
-                                 timeout=5, check=True).stdout
-    except (OSError, subprocess.SubprocessError):  # no ps (a minimal Linux): read /proc
-        listing = "\n".join(_proc_listing())
-    for line in listing.splitlines():
-        fields = line.split()
-        if len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
-            children.setdefault(int(fields[1]), []).append(int(fields[0]))
-    return children
-
-
-def _proc_listing() -> list[str]:
-    lines = []
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                    lines.append(f"{entry} {stat.read().rpartition(')')[2].split()[1]}")
-            except (OSError, IndexError):
-                pass
-    return lines
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (children, grandchildren…), parents before children (POSIX)."""
-    children, found, queue_ = _child_pids(), [], [pid]
-    while queue_:
-        for child in children.get(queue_.pop(0), ()):
-            if child not in found and child != pid:
-                found.append(child)
-                queue_.append(child)
-    return found
-
-
 def kill_process_tree(pid: Optional[int]) -> list[int]:
     """End ``pid`` and every process below it, now; returns the pids it ended (to wait for).
 
@@ -99,6 +61,9 @@ def kill_process_tree(pid: Optional[int]) -> list[int]:
         subprocess.run(["taskkill", "/T", "/F", "/PID", str(pid)], capture_output=True,
                        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0), check=False)
         return [pid]
+    # Imported here: this module loads at Slicer's start-up, where importing saltseg costs time.
+    from saltseg.service.process_tree import descendants
+
     tree = [pid] + descendants(pid)
     own_group = os.getpgrp()
     for member in tree:

@@ -41,7 +41,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .server import serve
 
         return serve(args.idle_timeout)
-    from .server import own_process_group
+    from .process_tree import own_process_group
 
     own_process_group()  # so that Cancel ends this process and its children together
     emit = EventWriter()

@@ -10,8 +10,9 @@ import runpy
 import sys
 from typing import Optional, Sequence
 
+from ..privacy import switch_off_telemetry
+from .process_tree import own_process_group
 from .protocol import READY, encode, identity
-from .server import own_process_group
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -19,6 +20,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if not args:
         sys.exit("usage: python -m saltseg.service.run_module MODULE [ARGS...]")
     own_process_group()
+    switch_off_telemetry()  # pip imports nothing it installs today; a module run here never reports home
     sys.stdout.write(encode(READY, pid=os.getpid(), **identity()))
     sys.stdout.flush()
     sys.argv = args  # what MODULE sees, as under ``python -m MODULE ARGS...``

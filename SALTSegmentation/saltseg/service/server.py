@@ -5,7 +5,8 @@ The front end writes the CT to a file, sends ``{"op": "segment", "input", "outpu
 to ``output``) or ``error``. The last model stays loaded, so the next request with the same model
 and device starts at once. After ``idle_timeout`` seconds without a request the process exits; when
 stdin closes (the front end went away) it exits at once, even during a run. Cancelling is killing
-the process (group).
+the process (group). However it ends, the processes it or its libraries started end with it
+(:mod:`.process_tree`).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from ..errors import OutputError
 
 from .errors import ThrottledProgress, report_error
+from .process_tree import contain_children, end_children, end_children_on_termination, exit_now, own_process_group
 from .protocol import BYE, DONE, READY, EventWriter, identity
 
 if TYPE_CHECKING:
@@ -95,21 +97,21 @@ def _read_requests(lines: "queue.Queue[str]") -> None:
     for line in sys.stdin:
         lines.put(line)
     # stdin closed: the front end is gone (Slicer quit or crashed). Leave now, even in the middle
-    # of a run, rather than compute for nobody.
-    os._exit(0)
-
-
-def own_process_group() -> None:
-    """Lead a process group, so that the front end can end this process and its children at once."""
-    if hasattr(os, "setsid"):
-        try:
-            os.setsid()
-        except OSError:  # already a group leader (started with start_new_session)
-            pass
+    # of a run, rather than compute for nobody (an output being written stays a hidden .part file).
+    exit_now(0)
 
 
 def serve(idle_timeout: float) -> int:
     own_process_group()
+    contain_children()
+    end_children_on_termination()
+    try:
+        return _serve(idle_timeout)
+    finally:
+        end_children()
+
+
+def _serve(idle_timeout: float) -> int:
     emit = EventWriter()
     lines: "queue.Queue[str]" = queue.Queue()
     threading.Thread(target=_read_requests, args=(lines,), daemon=True, name="stdin").start()

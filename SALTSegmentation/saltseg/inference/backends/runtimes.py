@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ...model.logits import LogitsFunction
+from ...privacy import switch_off_telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class OpenVinoNetwork:
     name = "openvino"
 
     def __init__(self, onnx_path: Path, threads: int, precision: str = "fp32") -> None:
+        switch_off_telemetry()  # before the import: it is the import that reports home
         import openvino
 
         core = openvino.Core()
