@@ -13,12 +13,14 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "organize", help="place an existing segmentation (TotalSegmentator, CADS, ...) in the label tree",
         description="Read a segmentation made elsewhere — a labelmap with a name table, a folder of "
-                    "per-structure masks (TotalSegmentator), a CADS output or a Slicer .seg.nrrd — and write it "
-                    "as the engine writes its own results: every structure tagged with its tree path, the tree "
-                    "in the header. Structures SALT's tree lacks get new nodes in the right place; anything "
-                    "that cannot be placed is kept under 'unmapped' and named on stderr.",
+                    "per-structure masks (TotalSegmentator), a CADS output, a Slicer .seg.nrrd or a DICOM SEG — "
+                    "and write it as the engine writes its own results: every structure tagged with its tree "
+                    "path, the tree in the header. A segmentation this project wrote (segment, demo, batch, "
+                    "organize) is read by the tree paths it carries, exactly, before any name scheme. "
+                    "Structures SALT's tree lacks get new nodes in the right place; anything that cannot be "
+                    "placed is kept under 'unmapped' and named on stderr.",
     )
-    parser.add_argument("input", type=Path, help="labelmap file, folder of masks, or .seg.nrrd")
+    parser.add_argument("input", type=Path, help="labelmap file, folder of masks, .seg.nrrd or DICOM SEG")
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="output .seg.nrrd, or labelmap .nii.gz/.nrrd/.mha (+ .labels.json)")
     parser.add_argument("--scheme", default="auto", metavar="auto|" + "|".join(BUILTIN_SCHEMES + (SNOMED,)) + "|FILE",

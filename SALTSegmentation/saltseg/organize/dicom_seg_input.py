@@ -15,7 +15,7 @@ import SimpleITK as sitk
 
 from ..errors import InputImageError, MappingError
 from .codes import CodeKey
-from .extended_tree import organised_tree
+from .own_tags import dicom_seg_segment_path
 from .structure_input import StructureInput
 
 logger = logging.getLogger(__name__)
@@ -62,19 +62,6 @@ def _code_key(item) -> Optional[CodeKey]:
     return CodeKey(code, region or None, side)
 
 
-def _tree_path(tracking_id: str) -> Optional[tuple[str, ...]]:
-    """A Tracking ID that is a node of the organised tree (SEGs written by this project)."""
-    if "," not in tracking_id:
-        return None
-    path = tuple(part.strip() for part in tracking_id.split(","))
-    tree = organised_tree()
-    try:
-        tree.index(path)
-    except KeyError:
-        return None
-    return path
-
-
 def read_dicom_seg(path: Union[str, Path]):
     """A DICOM SEG → a :class:`~saltseg.organize.structure_input.StructureInput` (codes and paths included)."""
 
@@ -104,7 +91,7 @@ def read_dicom_seg(path: Union[str, Path]):
         key = _code_key(item)
         if key is not None:
             codes[value] = key
-        found = _tree_path(str(item.get("TrackingID", "") or ""))
+        found = dicom_seg_segment_path(item, str(path))
         if found is not None:
             paths[value] = found
     if overlaps:

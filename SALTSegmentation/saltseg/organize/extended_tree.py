@@ -3,7 +3,8 @@
 One tree for every built-in scheme (the union of their paths), so a structure has the same node,
 name and colour whichever model segmented it. A user's mapping file may add paths; structures
 that cannot be placed go under one top-level ``unmapped`` node. Every structure is a leaf, so an
-internal node's volume is the sum of its leaves.
+internal node's volume is the sum of its leaves; a structure that a segmentation of this project
+places on a group makes that group a leaf (:func:`leaf_tree`).
 """
 from __future__ import annotations
 
@@ -69,6 +70,28 @@ def organised_tree(extra_paths: Iterable[NodePath] = ()) -> LabelTree:
     if not extra:
         return _builtin_tree()
     return LabelTree.from_paths(sorted(set(base) | set(extra)))
+
+
+def leaf_tree(placed: Iterable[NodePath]) -> LabelTree:
+    """The organised tree in which every ``placed`` path is a leaf, so that a labelmap can hold it.
+
+    A structure placed on a group (a merged subtree, or a coarser model's leaf such as the demo
+    model's whole cervical spine) takes the place of that group's subtree: the finer nodes it does
+    not resolve are left out of this tree rather than measured as empty.
+    """
+    placed = {tuple(p) for p in placed}
+    tree = organised_tree(placed)
+    groups = sorted(p for p in placed if not tree.is_leaf(p))
+    if not groups:
+        return tree
+    for group in groups:
+        inside = sorted(p for p in placed if len(p) > len(group) and p[:len(group)] == group)
+        if inside:
+            raise MappingError(f"{','.join(group)!r} holds a structure of its own and structures below it "
+                               f"({', '.join(','.join(p) for p in inside)}): a labelmap cannot hold both, so keep "
+                               "either the merged segment or the segments it was merged from")
+    kept = [p for p in tree.leaf_paths if not any(p[:len(g)] == g for g in groups)]
+    return LabelTree.from_paths(sorted(set(kept) | set(groups)))
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,8 @@
 
 Accepted: a labelmap file (NIfTI/NRRD/MHA) with a name table (``--labels``, a sidecar file, or the
 scheme's own class map), a folder of per-structure masks (TotalSegmentator's default output), a
-Slicer ``.seg.nrrd`` (names and terminology codes of its segments) and a DICOM SEG.
+Slicer ``.seg.nrrd`` (names and terminology codes of its segments) and a DICOM SEG. The tree paths
+that this project's own outputs carry are read too (:mod:`.own_tags`), and placement keeps them.
 """
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import SimpleITK as sitk
 from ..analysis import label_names
 from ..errors import InputImageError, MappingError
 from ..io.image_io import read_image
+from ..io.writers import TAG_TREE_PATH
 from .codes import CodeKey, key_from_terminology_dict
 from .dicom_seg_input import is_dicom_seg, read_dicom_seg
+from .own_tags import header_tree, label_table_structures, seg_nrrd_segment_path
 from .structure_input import StructureInput
 from .schemes import BUILTIN_SCHEMES, builtin_scheme
 
@@ -48,13 +51,22 @@ def read_name_table(path: Union[str, Path]) -> dict[int, str]:
     return table
 
 
-def _sidecar_table(path: Path) -> Optional[dict[int, str]]:
+def _named_labelmap(labelmap: sitk.Image, table: Path) -> StructureInput:
+    """The labelmap with the names of ``table``, and the tree paths where this project wrote it."""
+    own = label_table_structures(table)
+    if own is not None:
+        names, paths = own
+        return StructureInput(labelmap, names, paths=paths)
+    return StructureInput(labelmap, read_name_table(table))
+
+
+def _sidecar_table(path: Path) -> Optional[Path]:
     stem = _strip_suffix(path.name)
     for candidate in (f"{stem}_labels.json", f"{stem}.labels.json", f"{stem}.labels.txt"):
         sidecar = path.with_name(candidate)
         if sidecar.is_file():
             logger.info("label names from %s", sidecar)
-            return read_name_table(sidecar)
+            return sidecar
     return None
 
 
@@ -129,6 +141,10 @@ def _read_seg_nrrd(path: Path) -> StructureInput:
     combined = np.zeros(spatial, dtype=np.uint16)
     names: dict[int, str] = {}
     codes: dict[int, CodeKey] = {}
+    paths: dict[int, tuple] = {}
+    # The stored tree is needed only for a segment that lost its tree-path tag.
+    untagged = any(TAG_TREE_PATH not in (segment.get("tags") or {}) for segment in segments)
+    stored = header_tree(segmentation, str(path)) if untagged else None
     overlaps = 0
     for value, segment in enumerate(segments, start=1):
         mask = slicerio.segment_mask(segmentation, segment)
@@ -138,6 +154,9 @@ def _read_seg_nrrd(path: Path) -> StructureInput:
         key = key_from_terminology_dict(segment.get("terminology") or {})
         if key is not None:
             codes[value] = key
+        own = seg_nrrd_segment_path(segment, stored, str(path))
+        if own is not None:
+            paths[value] = own
     if overlaps:
         logger.warning("%s: %d voxels belong to more than one segment; the later segment keeps them", path, overlaps)
     labelmap = sitk.GetImageFromArray(combined.transpose(2, 1, 0))  # slicerio arrays are i, j, k
@@ -146,7 +165,7 @@ def _read_seg_nrrd(path: Path) -> StructureInput:
     labelmap.SetSpacing(tuple(float(s) for s in spacing))
     labelmap.SetDirection(tuple((matrix[:3, :3] / spacing).ravel().tolist()))
     labelmap.SetOrigin(tuple(float(o) for o in matrix[:3, 3]))
-    return StructureInput(labelmap, names, codes, kind="seg.nrrd")
+    return StructureInput(labelmap, names, codes, kind="seg.nrrd", paths=paths)
 
 
 def read_structures(path: Union[str, Path], labels: Optional[Union[str, Path]] = None, scheme: str = "auto",
@@ -162,10 +181,8 @@ def read_structures(path: Union[str, Path], labels: Optional[Union[str, Path]] =
     if is_dicom_seg(path):
         return read_dicom_seg(path)
     labelmap = _read_labelmap(path)
-    if labels is not None:
-        return StructureInput(labelmap, read_name_table(labels))
-    names = _sidecar_table(path)
-    if names is not None:
-        return StructureInput(labelmap, names)
+    table = Path(labels) if labels is not None else _sidecar_table(path)
+    if table is not None:
+        return _named_labelmap(labelmap, table)
     names, named_by = _scheme_table(str(scheme), task, path)
     return StructureInput(labelmap, names, scheme=named_by)

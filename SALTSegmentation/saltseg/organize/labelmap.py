@@ -16,7 +16,7 @@ import SimpleITK as sitk
 from ..errors import MappingError
 from ..tree.labeltree import LabelTree
 from .codes import CodeKey
-from .extended_tree import organised_tree
+from .extended_tree import leaf_tree
 from .mapping import Placement, SchemeSpec, Structure, check_sides, place_structures
 
 logger = logging.getLogger(__name__)
@@ -49,8 +49,7 @@ def organise_labelmap(labelmap: sitk.Image, names: Mapping[int, str], scheme: Sc
                   for value in present]
     placement = place_structures(structures, scheme)
     check_sides(placement, structures)
-    extra = [path for key, path in placement.paths.items()]
-    tree = organised_tree(extra)
+    tree = leaf_tree(placement.paths.values())
     lookup = np.zeros(int(max(present, default=0)) + 1, dtype=np.int64)
     background = tree.background_value
     lookup[0] = 0 if background is None else background

@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 SchemeSpec = Union[str, Path, NameScheme]
 SNOMED = "snomed"
+#: The source a placement names for structures placed by the tree paths they carry (SALT's own tags).
+OWN_TAGS = "salt-tags"
 
 
 @dataclass(frozen=True)
@@ -116,29 +118,39 @@ def tree_path(name: Optional[str] = None, code: Optional[CodeKey] = None,
     return None
 
 
+def _tagged(structure: Structure) -> bool:
+    """True when the structure carries a tree path to keep (one under ``unmapped`` is tried again)."""
+    return structure.path is not None and structure.path[0] != UNMAPPED
+
+
 def place_structures(structures: Sequence[Structure], scheme: SchemeSpec = "auto") -> Placement:
     """Place every structure; those no source knows go under ``unmapped`` (named in the result)."""
     user, chosen = resolve_scheme(scheme)
     use_codes = str(scheme) in ("auto", SNOMED) if not isinstance(scheme, NameScheme) else False
-    names = [s.name for s in structures if s.path is None]
+    # A structure's own tree path is what its writer stated, so only the others are guessed at:
+    # the scheme is recognised from their names alone.
+    untagged = [s for s in structures if not _tagged(s)]
+    names = [s.name for s in untagged]
     if chosen is None and str(scheme) != SNOMED:
         unknown_to_user = [n for n in names if user is None or user.path_for(n) is None]
         chosen, _ = detect_scheme(unknown_to_user or names)
     scheme_name = user.id if user is not None else (chosen.id if chosen is not None else SNOMED)
-    if structures and not names:
-        scheme_name = "tree paths"  # every structure was organised before
-    if use_codes and any(s.code is not None for s in structures):
-        coded = sum(1 for s in structures if s.code is not None and path_for_code(s.code) is not None)
-        by_name = sum(1 for s in structures if chosen is not None and chosen.path_for(s.name) is not None)
+    if use_codes and any(s.code is not None for s in untagged):
+        coded = sum(1 for s in untagged if s.code is not None and path_for_code(s.code) is not None)
+        by_name = sum(1 for s in untagged if chosen is not None and chosen.path_for(s.name) is not None)
         if str(scheme) == SNOMED or coded >= by_name:
             scheme_name = SNOMED if user is None else f"{user.id} + {SNOMED}"
         else:
             use_codes = False  # the names tell more than the codes (e.g. generic "Anatomical structure")
+    if structures and not untagged:
+        scheme_name = OWN_TAGS
+    elif len(untagged) < len(structures):
+        scheme_name = f"{OWN_TAGS} + {scheme_name}"
     placement = Placement(scheme_name, 0, len(structures))
     lost: list[Structure] = []
     for structure in structures:
         path, how = None, None
-        if structure.path is not None and structure.path[0] != UNMAPPED:
+        if _tagged(structure):
             path, how = tuple(structure.path), "tag"
         elif user is not None and user.path_for(structure.name) is not None:
             path, how = user.path_for(structure.name), "mapping file"

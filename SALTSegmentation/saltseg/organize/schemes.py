@@ -55,7 +55,8 @@ class NameScheme:
         return dict(self.tasks[chosen])
 
 
-def _path(text: object, where: str) -> NodePath:
+def parse_tree_path(text: object, where: str) -> NodePath:
+    """A comma-joined tree path (a scheme entry, or a tag a segment carries) → its node names."""
     if not isinstance(text, str) or not text.strip():
         raise MappingError(f"{where}: the tree path must be a non-empty comma-joined string")
     path = tuple(part.strip() for part in text.split(","))
@@ -80,7 +81,7 @@ def parse_scheme(document: object, source: str) -> NameScheme:
         key = normalise_name(name)
         if not key:
             raise MappingError(f"{source}: structure name {name!r} has no letters or digits")
-        path = _path(text, f"{source}: structure {name!r}")
+        path = parse_tree_path(text, f"{source}: structure {name!r}")
         if key in structures and structures[key] != path:
             raise MappingError(f"{source}: names that differ only in case or punctuation map to different "
                                f"paths: {name!r}")

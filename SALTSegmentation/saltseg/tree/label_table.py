@@ -8,6 +8,9 @@ from typing import Iterable, Optional
 from .colors import node_colors
 from .labeltree import LabelTree
 
+#: The ``format`` of the ``.labels.json`` written beside a labelmap.
+LABEL_TABLE_FORMAT = "saltseg-label-table"
+
 
 @dataclass(frozen=True)
 class LabelEntry:
@@ -40,7 +43,7 @@ def label_table(tree: LabelTree, values: Optional[Iterable[int]] = None) -> list
 def label_table_json(tree: LabelTree, values: Optional[Iterable[int]] = None, **extra) -> str:
     """JSON document for a labelmap file: its label table plus the whole tree."""
     document = {
-        "format": "saltseg-label-table",
+        "format": LABEL_TABLE_FORMAT,
         "version": 1,
         **extra,
         "background_value": tree.background_value,
