@@ -17,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..tree.labeltree import LabelTree
-from .statistics import on_grid_of
+from .grids import on_grid_of
 from .surface_distance import dice, surface_dice
 
 logger = logging.getLogger(__name__)
@@ -56,12 +56,11 @@ def annotated_nodes(tree: LabelTree, truth_nodes: Sequence[int]) -> list[int]:
         children = tree.children(node)
         if children and all(child in annotated for child in children):
             annotated.add(node)
-    background = tree.background_value
     scored = []
     for node in sorted(annotated):
         if any(ancestor in labelled for ancestor in tree.ancestors(node)):
             continue  # the truth's voxels of this node hide in an ancestor's label
-        if tree.is_leaf(node) and tree.label_value(node) == background:
+        if node == tree.background_leaf:
             continue
         scored.append(node)
     return scored
@@ -78,8 +77,9 @@ def _lookup(label_nodes: Mapping[int, int], top: int, members: set[int]) -> np.n
 def evaluate_case(case: str, prediction: sitk.Image, prediction_nodes: Mapping[int, int],
                   truth: sitk.Image, truth_nodes: Mapping[int, int], tree: LabelTree,
                   tolerance_mm: float = DEFAULT_TOLERANCE_MM) -> list[NodeScore]:
-    """Scores of one case on the truth's grid (the prediction is resampled onto it if needed)."""
-    prediction = on_grid_of(prediction, truth)
+    """Scores of one case on the truth's grid (the prediction is resampled onto it if needed; one
+    elsewhere in space is refused)."""
+    prediction = on_grid_of(prediction, truth, "the prediction", "the truth", context=case)
     predicted = sitk.GetArrayViewFromImage(prediction)
     truth_array = sitk.GetArrayViewFromImage(truth)
     spacing = tuple(reversed(truth.GetSpacing()))  # numpy axis order (z, y, x)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Union
 
 from ..errors import InputImageError
-from ..tree.labeltree import LabelTree
+from ..tree.labeltree import BACKGROUND, LabelTree
 
 #: A name scheme: label name → tree node (path, comma-joined path or index), None if it has none.
 NameMapper = Callable[[str], Optional[Union[str, int, tuple]]]
@@ -90,7 +90,7 @@ def node_for_name(tree: LabelTree, name: str, mapper: Optional[NameMapper] = Non
 
 
 def map_names(tree: LabelTree, names: Mapping[int, str], mapper: Optional[NameMapper] = None,
-              ignore: tuple[str, ...] = ("background",)) -> LabelMapping:
+              ignore: tuple[str, ...] = (BACKGROUND,)) -> LabelMapping:
     """Map a name table onto ``tree``; the background name is neither mapped nor reported."""
     mapping = LabelMapping()
     for value, name in sorted(names.items()):

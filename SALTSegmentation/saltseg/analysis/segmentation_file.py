@@ -19,6 +19,8 @@ from ..errors import InputImageError, TreeError
 from ..io.image_io import read_image
 from ..io.writers import HEADER_TREE, TAG_TREE_PATH, label_table_path, output_kind
 from ..tree.labeltree import LabelTree
+from .segment_layers import combine_layers
+from .statistics import leaf_label_nodes
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +70,7 @@ def _read_labelmap(path: Path, tree: Optional[LabelTree]) -> TreeSegmentation:
             except KeyError:
                 unmapped[value] = node_id
         return TreeSegmentation(_integer(labelmap, path), tree, label_nodes, unmapped)
-    background = tree.background_value
-    label_nodes = {value: node for value, node in enumerate(tree.leaves) if value != background}
-    return TreeSegmentation(_integer(labelmap, path), tree, label_nodes)
+    return TreeSegmentation(_integer(labelmap, path), tree, leaf_label_nodes(tree))
 
 
 def _integer(labelmap: sitk.Image, path: Path) -> sitk.Image:
@@ -97,7 +97,6 @@ def _read_seg_nrrd(path: Path, tree: Optional[LabelTree]) -> TreeSegmentation:
         tree = _stored_tree(document, paths, path)
     voxels = np.asarray(document["voxels"])
     layers = voxels if voxels.ndim == 4 else voxels[np.newaxis]
-    combined = np.zeros(layers.shape[1:], dtype=np.uint16 if len(segments) >= 255 else np.uint8)
     label_nodes, unmapped = {}, {}
     for index, segment in enumerate(segments):
         code = index + 1  # one code per segment: layers are flattened into one labelmap
@@ -106,11 +105,9 @@ def _read_seg_nrrd(path: Path, tree: Optional[LabelTree]) -> TreeSegmentation:
             label_nodes[code] = tree.index(node_id) if node_id else _by_name(tree, segment)
         except KeyError:
             unmapped[code] = node_id or str(segment.get("name", segment.get("id", code)))
-        mask = layers[segment.get("layer", 0)] == segment["labelValue"]
-        if np.any(combined[mask]):
-            logger.warning("%s: segment %r overlaps another; its overlapping voxels count for it only",
-                           path.name, segment.get("name"))
-        combined[mask] = code
+    # slicerio's defaults for a segment without them (a binary segment in the first layer)
+    placement = [(int(s.get("layer", 0)), int(s.get("labelValue", 1))) for s in segments]
+    combined = combine_layers(layers, placement, path.name, [str(s.get("name", s.get("id", ""))) for s in segments])
     image = sitk.GetImageFromArray(combined.transpose(2, 1, 0))  # slicerio voxels are (i, j, k)
     _set_geometry(image, np.asarray(document["ijkToLPS"], dtype=float))
     return TreeSegmentation(image, tree, label_nodes, unmapped)

@@ -23,6 +23,7 @@ import SimpleITK as sitk
 from ..errors import InputImageError
 from ..tree.labeltree import LabelTree
 from . import histograms
+from .grids import on_grid_of
 from .histograms import IntensitySummary
 
 logger = logging.getLogger(__name__)
@@ -129,11 +130,10 @@ def tree_statistics(labels: np.ndarray, intensities: Optional[np.ndarray], tree:
         counts = np.bincount(flat, minlength=top + 1).astype(np.int64)
     voxel_totals = _subtree_sums(tree, _own(counts[:, None], label_nodes), np.zeros(1, dtype=np.int64))
 
-    background = tree.background_value
     chosen = range(len(tree)) if nodes is None else sorted(set(nodes))
     rows = []
     for node in chosen:
-        if nodes is None and tree.is_leaf(node) and tree.label_value(node) == background:
+        if nodes is None and node == tree.background_leaf:
             continue
         voxels = int(voxel_totals[node][0])
         rows.append(NodeStatistics(tree.node_id(node), tree.display_name(node), tree.depth(node),
@@ -186,7 +186,7 @@ def labelmap_statistics(labelmap: sitk.Image, ct: Optional[sitk.Image], tree: La
                         label_nodes: Optional[Mapping[int, int]] = None) -> list[NodeStatistics]:
     """Statistics of a SALT labelmap (values = SALT's leaf values unless ``label_nodes`` says
     otherwise) with the CT's intensities, on the CT's own grid: a labelmap on another grid is
-    resampled onto it (nearest neighbour)."""
+    resampled onto it (nearest neighbour); one elsewhere in space is refused."""
     if ct is not None:
         labelmap = on_grid_of(labelmap, ct)
         intensities = sitk.GetArrayViewFromImage(ct)
@@ -195,21 +195,3 @@ def labelmap_statistics(labelmap: sitk.Image, ct: Optional[sitk.Image], tree: La
     voxel_ml = float(np.prod(labelmap.GetSpacing())) / 1000.0
     mapping = leaf_label_nodes(tree) if label_nodes is None else label_nodes
     return tree_statistics(sitk.GetArrayViewFromImage(labelmap), intensities, tree, mapping, voxel_ml, nodes)
-
-
-def same_grid(a: sitk.Image, b: sitk.Image, tolerance: float = 1e-4) -> bool:
-    return (a.GetSize() == b.GetSize()
-            and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tolerance)
-            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tolerance * 10)
-            and np.allclose(a.GetDirection(), b.GetDirection(), atol=tolerance))
-
-
-def on_grid_of(labelmap: sitk.Image, reference: sitk.Image) -> sitk.Image:
-    """``labelmap`` on ``reference``'s grid (nearest neighbour; outside it: label 0)."""
-    if reference.GetDimension() != 3 or reference.GetNumberOfComponentsPerPixel() != 1:
-        raise InputImageError("the CT must be a 3D single-component image")
-    if same_grid(labelmap, reference):
-        return labelmap
-    logger.info("resampling the segmentation onto the CT's grid (nearest neighbour)")
-    return sitk.Resample(labelmap, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
-                         labelmap.GetPixelID())

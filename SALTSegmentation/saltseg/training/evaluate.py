@@ -20,7 +20,7 @@ from ..model.model_io import load_model
 from ..phantom import LEFT_RIGHT_PAIRS, PHANTOM_LEAF_PATHS, Phantom, generate_phantom
 from ..phantom.generator import DEFAULT_SPACING
 from ..inference.pipeline import SegmentOptions, segment_image
-from .metrics import confusion, left_right_confusions, node_dice
+from .metrics import confusion, left_right_confusions, node_dice, structure_leaf_ids
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 class CaseScore:
     seed: int
     info: dict
-    leaf_dice: dict[str, float]  # leaves present in the truth
+    leaf_dice: dict[str, float]  # structure leaves present in the truth (no background)
     mean_dice: float
     left_right: list[dict]
     seconds: float
@@ -41,7 +41,7 @@ class Evaluation:
 
     @property
     def mean_dice(self) -> float:
-        """Mean over cases of each case's mean Dice over the leaves present in it."""
+        """Mean over cases of each case's mean Dice over the structures present in it."""
         return float(np.mean([c.mean_dice for c in self.cases]))
 
     def per_leaf(self) -> dict[str, float]:
@@ -69,15 +69,18 @@ class Evaluation:
 
 
 def score_phantom(tree: LabelTree, phantom: Phantom, predicted: sitk.Image) -> tuple[dict[str, float], list[dict]]:
-    """Dice of each leaf present in the phantom's truth (keyed by node id) and the left/right
-    report, for a prediction (the model's label values) on the phantom's grid."""
+    """Dice of each structure leaf (not the background) present in the phantom's truth, keyed by
+    node id, and the left/right report, for a prediction (the model's label values) on the
+    phantom's grid."""
     # phantom label value → the model's label value of the same path (the trees may differ)
     to_model = np.array([tree.label_value(path) for path in PHANTOM_LEAF_PATHS], dtype=np.int64)
     truth_values = to_model[sitk.GetArrayViewFromImage(phantom.labels)]
     counts = confusion(tree, np.asarray(tree.leaves)[truth_values], sitk.GetArrayViewFromImage(predicted))
     dice = node_dice(tree, counts)
+    structures = structure_leaf_ids(tree)
     present = [tree.node_id(leaf) for leaf in tree.leaves if counts[leaf].sum() > 0]
-    return {leaf: dice.get(leaf, 0.0) for leaf in present}, left_right_confusions(tree, counts, LEFT_RIGHT_PAIRS)
+    return ({leaf: dice.get(leaf, 0.0) for leaf in present if leaf in structures},
+            left_right_confusions(tree, counts, LEFT_RIGHT_PAIRS))
 
 
 def evaluate_on_phantoms(model_dir: Union[str, Path], seeds: Iterable[int], spacing_range=DEFAULT_SPACING,
@@ -95,7 +98,8 @@ def evaluate_on_phantoms(model_dir: Union[str, Path], seeds: Iterable[int], spac
         leaf_dice, left_right = score_phantom(model.tree, phantom, result.labelmap)
         score = CaseScore(int(seed), phantom.info, leaf_dice, float(np.mean(list(leaf_dice.values()))),
                           left_right, time.perf_counter() - started)
-        logger.info("phantom %d (%s): mean leaf Dice %.4f", seed, phantom.info["orientation"], score.mean_dice)
+        logger.info("phantom %d (%s): mean Dice over structures %.4f", seed, phantom.info["orientation"],
+                    score.mean_dice)
         evaluation.cases.append(score)
     return evaluation
 
@@ -104,7 +108,7 @@ def markdown_table(evaluation: Evaluation) -> str:
     """Per-leaf Dice table plus the summary lines, in markdown."""
     lines = ["| leaf | mean Dice |", "|---|---:|"]
     lines += [f"| {leaf} | {value:.4f} |" for leaf, value in evaluation.per_leaf().items()]
-    lines += ["", f"mean Dice over leaves present: **{evaluation.mean_dice:.4f}** "
+    lines += ["", f"mean Dice over the structures present (background excluded): **{evaluation.mean_dice:.4f}** "
                   f"({len(evaluation.cases)} phantoms)",
               f"left/right confusions: **{evaluation.left_right_confusions}**"]
     return "\n".join(lines)

@@ -45,9 +45,15 @@ def leaf_values_to_nodes(tree: LabelTree, values: np.ndarray) -> np.ndarray:
     return np.asarray(tree.leaves, dtype=np.int16)[values]
 
 
+def structure_leaf_ids(tree: LabelTree) -> set[str]:
+    """Node ids of the leaves that are structures: every leaf but the background, whose near-perfect
+    Dice would lift any mean over structures."""
+    return {tree.node_id(leaf) for leaf in tree.leaves if leaf != tree.background_leaf}
+
+
 def mean_leaf_dice(tree: LabelTree, dice: dict[str, float], present: Optional[Iterable[str]] = None) -> float:
-    """Mean Dice over leaves present in the truth (``present``), or all leaves scored."""
-    leaf_ids = {tree.node_id(leaf) for leaf in tree.leaves}
+    """Mean Dice over the structure leaves present in the truth (``present``), or all scored."""
+    leaf_ids = structure_leaf_ids(tree)
     keys = [k for k in (present if present is not None else dice) if k in leaf_ids]
     return float(np.mean([dice.get(k, 0.0) for k in keys])) if keys else float("nan")
 

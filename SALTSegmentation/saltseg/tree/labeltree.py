@@ -321,10 +321,17 @@ class LabelTree:
         return tuple(self._leaf_value[i] for i in self.subtree(node) if i in self._leaf_value)
 
     @property
+    def background_leaf(self) -> Optional[int]:
+        """Node index of the top-level ``background`` leaf, if the tree has one: not a structure,
+        so never measured, scored or averaged over."""
+        index = self._index.get((BACKGROUND,))
+        return index if index in self._leaf_value else None
+
+    @property
     def background_value(self) -> Optional[int]:
         """Label value of the top-level ``background`` leaf, if the tree has one."""
-        index = self._index.get((BACKGROUND,))
-        return self._leaf_value.get(index) if index is not None else None
+        leaf = self.background_leaf
+        return None if leaf is None else self._leaf_value[leaf]
 
     # ------------------------------------------------------------------ matrices for the softmax
     @property
