@@ -1,63 +1,34 @@
-"""The two ways the module installs PyTorch.
+"""How the module installs PyTorch: light-the-torch in processes of Slicer's Python, never in
+Slicer's own process.
 
-* **Through the PyTorch extension** (``EXTENSION_DEPENDS PyTorch``) when its ``PyTorchUtils``
-  module is loaded: ``PyTorchUtilsLogic().installTorch(askConfirmation, forceComputationBackend,
-  torchVersionRequirement, torchvisionVersionRequirement)`` (fepegar/SlicerPyTorch) runs
-  light-the-torch as ``PythonSlicer -m light_the_torch install torch<req> torchvision`` — blocking —
-  and then imports torch in Slicer's process and returns it (``None`` when the user declined).
-  It has no constraints argument; its pip runs in a child process that inherits Slicer's
-  environment, so ``PIP_CONSTRAINT`` carries the constraints to it.
-* **The fallback**: ``pip install light-the-torch`` and ``light_the_torch install torch<req>`` as
-  two commands of a :class:`~.process_task.ProcessTask` (non-blocking, with Cancel), each with
-  ``-c constraints.txt``.
+``pip install light-the-torch`` then ``light_the_torch install torch<req>``, two commands of a
+:class:`~.process_task.ProcessTask` (non-blocking, with progress in the status line and Cancel),
+each held to Slicer's own package versions with ``-c constraints.txt``.
+
+The PyTorch extension's ``PyTorchUtilsLogic().installTorch`` (fepegar/SlicerPyTorch) is not
+called, although the extension is this one's dependency: it runs the same light-the-torch
+install, but blocking Slicer for minutes, it always adds torchvision (which the engine does not
+use), and it ends with ``import torch`` in Slicer's process, so torch's libraries stay loaded
+there — on Windows locked until Slicer restarts, so a later reinstall or upgrade fails — against
+this module's rule that only the engine process imports torch. The index is chosen the same way:
+called as the module called it (no ``forceComputationBackend``), the extension lets light-the-torch
+pick the CUDA or CPU build from the installed NVIDIA driver, which is what the command below does.
+A build chosen by hand in the *PyTorch* module's own panel is noticed when the user comes back
+(the model and device lists are read again).
 """
 from __future__ import annotations
 
-import importlib
-import logging
 from pathlib import Path
-from typing import Any, Optional
 
 from .dependencies import TORCH_REQUIREMENT
-from .pip_constraints import pip_constraint_environment
 from .process_task import module_command
 
-logger = logging.getLogger(__name__)
-
-#: The version part of the requirement, the form ``installTorch(torchVersionRequirement=...)`` takes
-#: (it appends it to ``"torch"``).
-TORCH_VERSION_SPECIFIER = TORCH_REQUIREMENT[len("torch"):]
 LIGHT_THE_TORCH_REQUIREMENT = "light-the-torch>=0.5"
-PYTORCH_UTILS_MODULE = "PyTorchUtils"
-
-
-def pytorch_utils_logic() -> Optional[Any]:
-    """A ``PyTorchUtilsLogic`` of the PyTorch extension, or None when the extension is not
-    installed (Slicer puts every loaded scripted module's folder on ``sys.path``)."""
-    try:
-        module = importlib.import_module(PYTORCH_UTILS_MODULE)
-    except ImportError:
-        return None
-    logic_class = getattr(module, "PyTorchUtilsLogic", None)
-    if logic_class is None or not hasattr(logic_class, "installTorch"):
-        logger.warning("%s has no PyTorchUtilsLogic.installTorch: using light-the-torch directly", module)
-        return None
-    return logic_class()
-
-
-def install_with_extension(logic: Any, constraints: Path) -> Optional[str]:
-    """Install torch through the PyTorch extension; the installed version, or None when it did not
-    install (the user declined in its dialog). Its exceptions (a failed pip) propagate."""
-    with pip_constraint_environment(constraints):
-        torch = logic.installTorch(askConfirmation=False, torchVersionRequirement=TORCH_VERSION_SPECIFIER)
-    if torch is None:
-        return None
-    return str(getattr(torch, "__version__", "")) or "unknown"
 
 
 def light_the_torch_commands(python: str, constraints: Path) -> list[list[str]]:
-    """The fallback: light-the-torch installed with pip, then torch with light-the-torch (it picks the
-    CUDA or CPU build for this machine), both run as processes and held to ``constraints``."""
+    """light-the-torch installed with pip, then torch with light-the-torch (it picks the CUDA or CPU
+    build for this machine), both run as processes and held to ``constraints``."""
     pin = ["-c", str(constraints)]
     return [module_command(python, "pip", "install", LIGHT_THE_TORCH_REQUIREMENT, *pin),
             module_command(python, "light_the_torch", "install", TORCH_REQUIREMENT, *pin)]

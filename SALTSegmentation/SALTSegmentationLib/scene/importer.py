@@ -64,12 +64,25 @@ def build_segmentation(result: "SegmentationResult", volume_node) -> "slicer.vtk
     return segmentation
 
 
+def drop_all_segments(segmentation: "slicer.vtkSegmentation") -> None:
+    """Remove every segment without Slicer separating each from the shared labelmap first.
+
+    ``RemoveSegment`` moves a segment out of its shared layer before removing it (two passes over
+    the layer per segment: 15 s for 41 segments on 512×512×300 voxels), worthwhile only when other
+    segments stay in that layer. Here the whole layer goes, so the labelmaps are detached first."""
+    for index in range(segmentation.GetNumberOfSegments()):
+        segmentation.GetNthSegment(index).RemoveRepresentation(BINARY_LABELMAP)
+    segmentation.RemoveAllSegments()
+
+
 def import_result(result: "SegmentationResult", segmentation_node, volume_node) -> None:
     """Replace the contents of ``segmentation_node`` with ``result`` (main thread only)."""
     segmentation = build_segmentation(result, volume_node)
     was_modifying = segmentation_node.StartModify()
     try:
+        drop_all_segments(segmentation_node.GetSegmentation())  # DeepCopy would remove them one by one
         segmentation_node.GetSegmentation().DeepCopy(segmentation)
+        drop_all_segments(segmentation)  # the detached copy, before its destructor removes them one by one
         segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
         segmentation_node.SetAndObserveTransformNodeID(volume_node.GetTransformNodeID())
         store_tree(segmentation_node, result.tree, result.model_id)

@@ -4,10 +4,16 @@ a modified segment (painted, renamed) only updates what it changed; display chan
 its checkboxes. VTK observers, no Qt.
 
 A Segment Editor stroke (``vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment``) sends
-``SourceRepresentationModified`` with the segment's ID; only the first stroke of a segment also sends
-``SegmentModified`` (its status tag changes). Both count as a modified segment, each stroke in its own
-event-loop turn: :class:`TreeUpdateBatcher` collects a burst and applies it once, when its
-(restartable) timer fires — the widget's ``QTimer``, so a burst of strokes costs one update."""
+``SourceRepresentationModified``; only the first stroke of a segment also sends ``SegmentModified``
+(its status tag changes). Both count as a modified segment, each stroke in its own event-loop turn:
+:class:`TreeUpdateBatcher` collects a burst and applies it once, when its (restartable) timer fires —
+the widget's ``QTimer``, so a burst of strokes costs one update.
+
+Call data: ``SegmentModified`` carries the segment's ID (``char*``; none when the node had deferred
+the event), so it is read as a string. ``SourceRepresentationModified`` carries a ``char*`` from a
+stroke but a ``vtkSegmentation*`` or ``vtkOrientedImageData*`` from other senders
+(``SetSourceRepresentationName``, ``SeparateSegmentLabelmap``): it is observed without call data and
+counts as "some segment changed" (the panel's measurements find which layers did)."""
 from __future__ import annotations
 
 from typing import Callable, Optional
@@ -40,7 +46,7 @@ class SegmentationWatcher:
         for name in STRUCTURE_EVENTS:
             self._tags.append(node.AddObserver(getattr(slicer.vtkSegmentation, name), self._structure))
         self._tags.append(node.AddObserver(slicer.vtkSegmentation.SegmentModified, self._modified))
-        self._tags.append(node.AddObserver(slicer.vtkSegmentation.SourceRepresentationModified, self._modified))
+        self._tags.append(node.AddObserver(slicer.vtkSegmentation.SourceRepresentationModified, self._source_modified))
         self._tags.append(node.AddObserver(slicer.vtkMRMLDisplayableNode.DisplayModifiedEvent, self._display))
 
     def stop(self) -> None:
@@ -55,12 +61,18 @@ class SegmentationWatcher:
 
     @vtk.calldata_type(vtk.VTK_STRING)
     def _modified(self, caller, event, segment_id=None) -> None:
+        self._report(segment_id or None)
+
+    def _source_modified(self, caller, event) -> None:
+        self._report(None)
+
+    def _report(self, segment_id: Optional[str]) -> None:
         if self.paused:
             return
         if self.on_segment_modified is None:
             self.on_structure_changed()
         else:
-            self.on_segment_modified(segment_id or None)
+            self.on_segment_modified(segment_id)
 
     def _display(self, caller, event) -> None:
         if not self.paused:

@@ -17,10 +17,10 @@ import slicer
 from vtk.util import numpy_support
 from saltseg.analysis.statistics import COLUMNS, NodeStatistics, tree_statistics
 from saltseg.analysis.tables import write_statistics
-from saltseg.errors import SaltSegError
 from saltseg.io.writers import TAG_TREE_PATH
 
-from .mrml_helpers import ensure_converter_rules, oriented_image_from_array, segment_tag, sitk_from_volume
+from .labelmap_representation import ensure_binary_labelmap, labelmap_layers
+from .mrml_helpers import oriented_image_from_array, segment_tag, sitk_from_volume
 from .tree_storage import load_tree
 
 logger = logging.getLogger(__name__)
@@ -32,14 +32,15 @@ _TITLES = {"node": "Tree path", "name": "Structure", "depth": "Depth", "leaf": "
            "min_hu": "Minimum", "max_hu": "Maximum", "p5_hu": "5th percentile", "p95_hu": "95th percentile"}
 
 
-def _layer_array(segmentation, layer: int, reference) -> Optional[np.ndarray]:
+def _layer_array(image, reference) -> Optional[np.ndarray]:
     """A shared labelmap layer resampled (nearest neighbour) onto ``reference``'s grid, (k, j, i)."""
-    image = segmentation.GetLayerDataObject(layer)
     if image is None or image.GetPointData().GetScalars() is None:
         return None
     resampled = slicer.vtkOrientedImageData()
+    # Not padded: a layer reaching beyond the CT (a surface converted with a margin) would make
+    # the output larger than the CT's grid.
     slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
-        image, reference, resampled, False, True)
+        image, reference, resampled, False, False)
     dims = resampled.GetDimensions()
     return numpy_support.vtk_to_numpy(resampled.GetPointData().GetScalars()).reshape(dims[2], dims[1], dims[0])
 
@@ -47,10 +48,8 @@ def _layer_array(segmentation, layer: int, reference) -> Optional[np.ndarray]:
 def segmentation_labels(segmentation_node, volume_node, tree) -> tuple[np.ndarray, dict[int, int]]:
     """One code per segment on the volume's grid, and code → tree node (segments outside the tree
     are left out)."""
-    ensure_converter_rules()
+    ensure_binary_labelmap(segmentation_node, volume_node)
     segmentation = segmentation_node.GetSegmentation()
-    if segmentation.GetNumberOfSegments() and not segmentation.ContainsRepresentation("Binary labelmap"):
-        segmentation_node.CreateBinaryLabelmapRepresentation()
     dims = volume_node.GetImageData().GetDimensions()
     reference = oriented_image_from_array(np.zeros((dims[2], dims[1], dims[0]), np.uint8), volume_node)
     count = segmentation.GetNumberOfSegments()
@@ -64,11 +63,11 @@ def segmentation_labels(segmentation_node, volume_node, tree) -> tuple[np.ndarra
         if path in known:
             code_of[segment_id] = len(label_nodes) + 1
             label_nodes[code_of[segment_id]] = known[path]
-    for layer in range(segmentation.GetNumberOfLayers()):
-        ids = [sid for sid in segmentation.GetSegmentIDsForLayer(layer) if sid in code_of]
+    for image, layer_ids in labelmap_layers(segmentation):
+        ids = [sid for sid in layer_ids if sid in code_of]
         if not ids:
             continue
-        array = _layer_array(segmentation, layer, reference)
+        array = _layer_array(image, reference)
         if array is None:
             continue
         for sid in ids:
@@ -160,27 +159,3 @@ def statistics_table_node(rows: Sequence[NodeStatistics], scene, name: str = "SA
 def write_statistics_csv(rows: Sequence[NodeStatistics], path: Union[str, Path]) -> Path:
     """The rows as the CLI writes them (``.csv`` or ``.json``), atomically."""
     return write_statistics(rows, path)
-
-
-def mean_hu_by_node(rows: Sequence[NodeStatistics]) -> dict[str, float]:
-    """Tree path → mean HU, for the Structures panel."""
-    return {row.node: row.mean_hu for row in rows if row.mean_hu is not None}
-
-
-_panel_cache: dict[tuple, dict[str, float]] = {}
-
-
-def panel_mean_hu(segmentation_node, volume_node, measure_again: bool = False) -> dict[str, float]:
-    """Mean HU per tree path for the Structures panel, measured again only when the segments or
-    the volume changed (the panel rebuilds on every visibility or name change), or when asked:
-    painting changes a layer's voxels without changing the segmentation's modification time."""
-    key = (segmentation_node.GetID(), segmentation_node.GetSegmentation().GetMTime(),
-           volume_node.GetID(), volume_node.GetImageData().GetMTime())
-    if measure_again or key not in _panel_cache:
-        _panel_cache.clear()  # one segmentation is shown at a time
-        try:
-            _panel_cache[key] = mean_hu_by_node(segmentation_statistics(segmentation_node, volume_node))
-        except (ValueError, SaltSegError) as error:  # the panel still shows volumes
-            logger.warning("no mean HU for the Structures panel: %s", error)
-            _panel_cache[key] = {}
-    return _panel_cache[key]

@@ -11,7 +11,9 @@ from vtk.util import numpy_support
 from saltseg.tree.colors import node_colors
 from saltseg.io.writers import TAG_MODEL_ID, TAG_NODE_INDEX, TAG_TREE_PATH
 
+from .labelmap_representation import SegmentationRepresentationError, ensure_binary_labelmap
 from .mrml_helpers import BINARY_LABELMAP, segment_tag
+from .segment_measurements import SegmentMeasurement, SegmentMeasurements
 from .tree_storage import load_tree, model_id_of
 
 PathLike = Union[str, Sequence[str]]
@@ -85,16 +87,30 @@ def show_only_subtree(segmentation_node, path: PathLike) -> None:
     set_segments_visibility(segmentation_node, {sid: sid in inside for sid in all_ids})
 
 
-def _binary_mask(segmentation_node, segment_id: str, reference) -> np.ndarray:
-    """The segment as a boolean array on ``reference``'s grid (k, j, i)."""
-    image = slicer.vtkOrientedImageData()
-    segmentation_node.GetBinaryLabelmapRepresentation(segment_id, image)
+def _binary_mask(image, reference) -> np.ndarray:
+    """A segment's 0/1 labelmap as a boolean array on ``reference``'s grid (k, j, i)."""
     resampled = slicer.vtkOrientedImageData()
     slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
         image, reference, resampled, False, True)
     dims = resampled.GetDimensions()
     scalars = numpy_support.vtk_to_numpy(resampled.GetPointData().GetScalars())
     return scalars.reshape(dims[2], dims[1], dims[0]) > 0
+
+
+def _segment_labelmaps(segmentation_node, ids: Sequence[str]) -> dict:
+    """Each segment as a 0/1 labelmap; refuses (before anything changes) where one has none."""
+    ensure_binary_labelmap(segmentation_node)
+    segmentation = segmentation_node.GetSegmentation()
+    images = {}
+    for sid in ids:
+        image = slicer.vtkOrientedImageData()
+        if not segmentation_node.GetBinaryLabelmapRepresentation(sid, image) \
+                or image.GetPointData().GetScalars() is None:
+            name = segmentation.GetSegment(sid).GetName() or sid
+            raise SegmentationRepresentationError(f"segment {name!r} has no binary labelmap to merge; "
+                                                  "nothing was merged")
+        images[sid] = image
+    return images
 
 
 def merge_question(segmentation_node, path: PathLike) -> Optional[str]:
@@ -126,16 +142,15 @@ def merge_subtree(segmentation_node, path: PathLike, remove_merged: bool = True,
     if not ids:
         raise ValueError(f"no segment lies under {node_id!r}")
     segmentation = segmentation_node.GetSegmentation()
+    images = _segment_labelmaps(segmentation_node, ids)
     reference = slicer.vtkOrientedImageData()
-    segmentation_node.GetBinaryLabelmapRepresentation(ids[0], reference)
+    reference.DeepCopy(images[ids[0]])
     for sid in ids[1:]:  # grow the reference to the union of the extents
-        other = slicer.vtkOrientedImageData()
-        segmentation_node.GetBinaryLabelmapRepresentation(sid, other)
         slicer.vtkOrientedImageDataResample.MergeImage(
-            reference, other, reference, slicer.vtkOrientedImageDataResample.OPERATION_MAXIMUM)
+            reference, images[sid], reference, slicer.vtkOrientedImageDataResample.OPERATION_MAXIMUM)
     mask = np.zeros(reference.GetDimensions()[::-1], dtype=bool)
     for sid in ids:
-        mask |= _binary_mask(segmentation_node, sid, reference)
+        mask |= _binary_mask(images[sid], reference)
 
     merged = slicer.vtkOrientedImageData()
     merged.DeepCopy(reference)
@@ -171,88 +186,69 @@ def merge_subtree(segmentation_node, path: PathLike, remove_merged: bool = True,
 
 
 def segment_volumes_ml(segmentation_node) -> dict[str, float]:
-    """Volume of every segment in mL; one histogram per shared labelmap layer, not per segment."""
-    segmentation = segmentation_node.GetSegmentation()
-    volumes: dict[str, float] = {}
-    for layer in range(segmentation.GetNumberOfLayers()):
-        image = segmentation.GetLayerDataObject(layer)
-        scalars = image.GetPointData().GetScalars() if image is not None else None
-        if scalars is None:
-            continue
-        counts = np.bincount(numpy_support.vtk_to_numpy(scalars).astype(np.int64).ravel())
-        spacing = image.GetSpacing()
-        voxel_ml = float(spacing[0] * spacing[1] * spacing[2]) / 1000.0
-        for sid in segmentation.GetSegmentIDsForLayer(layer):
-            label = segmentation.GetSegment(sid).GetLabelValue()
-            volumes[sid] = float(counts[label]) * voxel_ml if label < len(counts) else 0.0
-    return volumes
+    """Volume of every segment in mL, on its labelmap layer's grid (one count per layer)."""
+    return {sid: m.volume_ml for sid, m in SegmentMeasurements().measure(segmentation_node).items()}
 
 
-def segment_volume_ml(segmentation_node, segment_id: str) -> float:
-    """Volume of one segment in mL: its voxels in its labelmap layer only (for one painted segment,
-    instead of the histogram of every layer)."""
-    segmentation = segmentation_node.GetSegmentation()
-    segment = segmentation.GetSegment(segment_id)
-    image = segment.GetRepresentation(BINARY_LABELMAP) if segment is not None else None
-    scalars = image.GetPointData().GetScalars() if image is not None else None
-    if scalars is None:
-        return 0.0
-    count = np.count_nonzero(numpy_support.vtk_to_numpy(scalars) == segment.GetLabelValue())
-    spacing = image.GetSpacing()
-    return float(count) * float(spacing[0] * spacing[1] * spacing[2]) / 1000.0
-
-
-def refresh_tree_panel_model(segmentation_node, model, segment_ids: Optional[set] = None,
-                             volume_node=None) -> Optional[set]:
-    """Bring ``model`` up to date after segments were modified (e.g. painted in the Segment Editor):
-    only their volumes are measured again (all of them when ``segment_ids`` is None), and the mean
-    HUs when the model shows them and ``volume_node`` is the CT (a painted voxel moves the mean of
-    its node and every ancestor; one pass over the voxels, after the burst). Returns the
-    tree nodes whose shown numbers changed, or None when the tree's structure changed (a segment
-    appeared, went or now stands for another node): then the panel is rebuilt."""
-    segmentation = segmentation_node.GetSegmentation()
+def _structure_changed(model, paths: dict[str, tuple[str, ...]], segment_ids: Optional[set]) -> bool:
+    """Whether the panel must be rebuilt: a segment of the tree appeared or went, or a segment
+    now stands for another node (``segment_ids``: the segments to check; None: all)."""
     if segment_ids is None:
-        volumes = segment_volumes_ml(segmentation_node)
-        segment_ids = set(volumes)
-    else:
-        volumes = {}
-    changed: set = set()
+        in_tree = {sid: path for sid, path in paths.items() if model.knows_path(path)}
+        return in_tree != model.segment_paths()
     for segment_id in segment_ids:
-        segment = segmentation.GetSegment(segment_id)
-        if segment is None:
-            return None
-        tag = segment_tag(segment, TAG_TREE_PATH)
-        path = tuple(tag.split(",")) if tag else None
+        path = paths.get(segment_id)
         if not model.has_segment(segment_id):
             if path is not None and model.knows_path(path):
-                return None  # now a tree structure: the panel shows a new node
-            continue  # a user-added segment outside the tree
+                return True  # now a tree structure: the panel shows a new node
+            continue  # a user-added segment outside the tree (or one already gone)
         if path != model.segment_path(segment_id):
-            return None
-        volume = volumes[segment_id] if segment_id in volumes else segment_volume_ml(segmentation_node, segment_id)
-        changed |= model.set_volume(segment_id, volume)
-    if changed and model.has_mean_hu and volume_node is not None and volume_node.GetImageData() is not None:
-        from .statistics_table import panel_mean_hu
+            return True
+    return False
 
-        changed |= model.set_mean_hu(panel_mean_hu(segmentation_node, volume_node, measure_again=True))
+
+def refresh_tree_panel_model(segmentation_node, model, segment_ids: Optional[set] = None, volume_node=None,
+                             measurements: Optional[SegmentMeasurements] = None) -> Optional[set]:
+    """Bring ``model`` up to date after segments were modified (e.g. painted in the Segment Editor):
+    the measurements are renewed where the layers changed (``measurements``: the panel's own, kept
+    between calls so only changed slices are counted again; a new one measures everything, on
+    ``volume_node``'s grid when the model shows mean HUs). Every segment's numbers are renewed: a
+    stroke also takes voxels from the segments it overwrites, which Slicer does not report.
+    Returns the tree nodes whose shown numbers changed, or None when the tree's structure changed
+    (``segment_ids``: the segments reported modified; None: check all): then the panel is rebuilt."""
+    paths = segment_paths(segmentation_node)
+    if segment_ids is not None and any(segmentation_node.GetSegmentation().GetSegment(sid) is None
+                                       for sid in segment_ids):
+        return None
+    if _structure_changed(model, paths, segment_ids):
+        return None
+    if measurements is None:
+        measurements = SegmentMeasurements(volume_node if model.has_mean_hu else None)
+    measured = measurements.measure(segmentation_node)
+    changed: set = set()
+    for segment_id in model.segment_paths():
+        value = measured.get(segment_id, SegmentMeasurement(0, 0.0, 0.0 if model.has_mean_hu else None))
+        changed |= model.set_measurement(segment_id, value.volume_ml, value.voxels, value.hu_sum)
     return changed
 
 
-def tree_panel_model(segmentation_node, volume_node=None):
+def tree_panel_model(segmentation_node, volume_node=None, measurements: Optional[SegmentMeasurements] = None):
     """The Qt-free tree panel model of ``segmentation_node``; None when it has no label tree.
-    With ``volume_node`` (the CT) it also holds every node's mean HU."""
+    With ``volume_node`` (the CT) it also holds every node's mean HU, and the volumes are counted
+    on the CT's grid. ``measurements``: the panel's own (see :func:`refresh_tree_panel_model`)."""
     from .tree_model import SegmentInfo, TreePanelModel
 
     tree = load_tree(segmentation_node)
     if tree is None:
         return None
+    with_ct = volume_node is not None and volume_node.GetImageData() is not None
+    if measurements is None:
+        measurements = SegmentMeasurements(volume_node if with_ct else None)
+    measured = measurements.measure(segmentation_node)
     display = _display_node(segmentation_node)
-    volumes = segment_volumes_ml(segmentation_node)
-    infos = [SegmentInfo(sid, path, bool(display.GetSegmentVisibility(sid)), volumes.get(sid, 0.0))
-             for sid, path in segment_paths(segmentation_node).items()]
-    mean_hu = None
-    if volume_node is not None and volume_node.GetImageData() is not None:
-        from .statistics_table import panel_mean_hu
-
-        mean_hu = panel_mean_hu(segmentation_node, volume_node)
-    return TreePanelModel(tree, infos, mean_hu)
+    infos = []
+    for sid, path in segment_paths(segmentation_node).items():
+        value = measured.get(sid, SegmentMeasurement(0, 0.0, 0.0 if with_ct else None))
+        infos.append(SegmentInfo(sid, path, bool(display.GetSegmentVisibility(sid)), value.volume_ml,
+                                 value.voxels, value.hu_sum))
+    return TreePanelModel(tree, infos, with_mean_hu=with_ct)

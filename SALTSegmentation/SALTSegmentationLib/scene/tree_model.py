@@ -2,7 +2,8 @@
 
 The panel lists the label-tree nodes that have at least one segment at or below them. A node's
 check state follows its segments (all shown / none / mixed); checking a node shows its whole
-subtree; volumes are summed up the tree; search keeps matches and their ancestors.
+subtree; volumes are summed up the tree, and a node's mean HU is its segments' intensity sum over
+their voxels; search keeps matches and their ancestors.
 """
 from __future__ import annotations
 
@@ -27,14 +28,18 @@ class SegmentInfo:
     path: tuple[str, ...]  # tree path of the node the segment stands for (leaf or merged subtree)
     visible: bool
     volume_ml: float = 0.0
+    voxels: int = 0  # on the CT's grid, when the CT's intensities were measured
+    hu_sum: Optional[float] = None  # the CT's intensities summed over the segment; None: no CT
+
+    def measured(self, volume_ml: float, voxels: int, hu_sum: Optional[float]) -> "SegmentInfo":
+        return SegmentInfo(self.segment_id, self.path, self.visible, volume_ml, voxels, hu_sum)
 
 
 class TreePanelModel:
-    def __init__(self, tree: LabelTree, segments: Iterable[SegmentInfo],
-                 mean_hu: Optional[dict[str, float]] = None) -> None:
+    def __init__(self, tree: LabelTree, segments: Iterable[SegmentInfo], with_mean_hu: bool = False) -> None:
         self.tree = tree
-        #: Tree path → mean HU of the node (the union of its subtree); None: no CT to measure.
-        self._mean_hu = mean_hu
+        #: Whether the segments carry CT intensity sums (a CT was measured): the Mean HU column.
+        self._with_mean_hu = with_mean_hu
         self._colors = node_colors(tree)
         self._segments: dict[str, SegmentInfo] = {}
         self._node_segments: dict[int, list[str]] = {}  # node → segments in its subtree
@@ -101,10 +106,15 @@ class TreePanelModel:
         for sid, visible in visibility.items():
             if sid in self._segments:
                 info = self._segments[sid]
-                self._segments[sid] = SegmentInfo(info.segment_id, info.path, bool(visible), info.volume_ml)
+                self._segments[sid] = SegmentInfo(info.segment_id, info.path, bool(visible), info.volume_ml,
+                                                  info.voxels, info.hu_sum)
 
     def has_segment(self, segment_id: str) -> bool:
         return segment_id in self._segments
+
+    def segment_paths(self) -> dict[str, tuple[str, ...]]:
+        """Segment ID → tree path of every segment the panel shows."""
+        return {sid: info.path for sid, info in self._segments.items()}
 
     def segment_path(self, segment_id: str) -> tuple[str, ...]:
         return self._segments[segment_id].path
@@ -112,13 +122,14 @@ class TreePanelModel:
     def knows_path(self, path: tuple[str, ...]) -> bool:
         return path in self._paths
 
-    def set_volume(self, segment_id: str, volume_ml: float) -> set[int]:
-        """Record a segment's new volume; returns the nodes whose shown volume changed (its node
-        and the ancestors), empty when it did not change."""
+    def set_measurement(self, segment_id: str, volume_ml: float, voxels: int = 0,
+                        hu_sum: Optional[float] = None) -> set[int]:
+        """Record a segment's new measurement; returns the nodes whose shown numbers changed (its
+        node and the ancestors), empty when nothing changed."""
         info = self._segments[segment_id]
-        if info.volume_ml == volume_ml:
+        if (info.volume_ml, info.voxels, info.hu_sum) == (volume_ml, voxels, hu_sum):
             return set()
-        self._segments[segment_id] = SegmentInfo(info.segment_id, info.path, info.visible, volume_ml)
+        self._segments[segment_id] = info.measured(volume_ml, voxels, hu_sum)
         node = self.tree.index(info.path)
         return {node, *self.tree.ancestors(node)}
 
@@ -126,18 +137,16 @@ class TreePanelModel:
         return sum(self._segments[sid].volume_ml for sid in self._node_segments.get(node, ()))
 
     def mean_hu(self, node: int) -> Optional[float]:
-        """Mean CT intensity inside the node (its whole subtree), or None without a CT."""
-        return None if self._mean_hu is None else self._mean_hu.get(self.tree.node_id(node))
+        """Mean CT intensity inside the node (its whole subtree), or None without a CT or voxels."""
+        if not self._with_mean_hu:
+            return None
+        infos = [self._segments[sid] for sid in self._node_segments.get(node, ())]
+        voxels = sum(info.voxels for info in infos)
+        return sum(info.hu_sum or 0.0 for info in infos) / voxels if voxels else None
 
     @property
     def has_mean_hu(self) -> bool:
-        return self._mean_hu is not None
-
-    def set_mean_hu(self, mean_hu: dict[str, float]) -> set[int]:
-        """Record newly measured mean HUs (tree path → HU); returns the shown nodes whose value changed."""
-        old, self._mean_hu = self._mean_hu or {}, mean_hu
-        return {node for node in self._node_segments
-                if old.get(self.tree.node_id(node)) != mean_hu.get(self.tree.node_id(node))}
+        return self._with_mean_hu
 
     # ------------------------------------------------------------------ search
     def matching_nodes(self, text: str) -> set[int]:

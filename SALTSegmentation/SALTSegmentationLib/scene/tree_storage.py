@@ -21,6 +21,7 @@ from saltseg.errors import SaltSegError
 from saltseg.tree.labeltree import LabelTree
 from saltseg.io.writers import HEADER_TREE, TAG_MODEL_ID, TAG_TREE_PATH
 
+from .labelmap_representation import conversion_parameter
 from .mrml_helpers import segment_tag
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ def store_tree(segmentation_node: "slicer.vtkMRMLSegmentationNode", tree: LabelT
 
 
 def _tree_from_conversion_parameter(segmentation_node) -> Optional[LabelTree]:
-    encoded = segmentation_node.GetSegmentation().GetConversionParameter(CONVERSION_PARAMETER_TREE)
+    # Most segmentations have no such parameter: asked directly, VTK would log an error for each.
+    encoded = conversion_parameter(segmentation_node.GetSegmentation(), CONVERSION_PARAMETER_TREE)
     if not encoded:
         return None
     return LabelTree.from_json(base64.b64decode(encoded).decode("utf-8"))

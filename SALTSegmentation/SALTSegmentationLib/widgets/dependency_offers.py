@@ -1,16 +1,12 @@
 """The module's offers to install what segmenting needs — the engine's small packages, PyTorch
-(through the PyTorch extension when present, else light-the-torch processes), the faster CPU runtime —
+(light-the-torch in processes, see :mod:`..processes.torch_install`), the faster CPU runtime —
 each pip run held to Slicer's own package versions by a constraints file. Qt-free: a part of
 :class:`~.controller.ModuleController`, whose view, probe and background tasks it uses."""
 from __future__ import annotations
 
-import logging
-
 from ..processes.pip_constraints import ConstraintsFolder
 from ..processes.process_task import module_command
-from ..processes.torch_install import install_with_extension, light_the_torch_commands
-
-logger = logging.getLogger(__name__)
+from ..processes.torch_install import light_the_torch_commands
 
 #: Asked before the first CPU run when the faster CPU runtime is missing (measured speed-up:
 #: saltseg.inference.backends.select.FAST_RUNTIME_SPEEDUP).
@@ -21,7 +17,7 @@ FAST_RUNTIME_QUESTION = ("Segmenting will run on the CPU. Install the faster CPU
 
 class DependencyOffers:
     """Mixed into :class:`~.controller.ModuleController` (which sets ``view``, ``probe``, ``python``,
-    ``scratch_folder``, ``pytorch_utils``, ``devices`` and runs ``_start_task``)."""
+    ``scratch_folder``, ``devices`` and runs ``_start_task``)."""
 
     def _dependencies_ready(self) -> bool:
         missing = self.probe.missing_packages()
@@ -42,35 +38,12 @@ class DependencyOffers:
         return True
 
     def install_torch(self) -> None:
-        """Through the PyTorch extension when it is there (blocking; it honours the version
-        requirement), else light-the-torch in processes with Cancel; then the model list is read
-        again. Either way pip is held to Slicer's own package versions (a constraints file)."""
-        if self._extension_installing:  # a second click while its pip lines are processed
-            return
-        logic = self.pytorch_utils()
+        """light-the-torch in processes with progress and Cancel (Slicer's process never imports
+        torch), held to Slicer's own package versions; then the model list is read again."""
         constraints = ConstraintsFolder(self.scratch_folder)
-        if logic is None:
-            self._start_task("install", light_the_torch_commands(self.python, constraints.path),
-                             "Installing PyTorch…", "PyTorch is installed; press Segment.",
-                             cleanup=constraints.remove)
-            return
-        self.view.set_status("Installing PyTorch through the PyTorch extension (this takes minutes; "
-                             "pip's output is in the Python console)…")
-        self._extension_installing = True
-        self.update_button()
-        try:
-            with constraints:
-                version = install_with_extension(logic, constraints.path)
-        except Exception as error:  # noqa: BLE001 - the extension raises what pip and its import raise
-            logger.exception("PyTorch installation through the PyTorch extension failed")
-            self.view.show_error(f"PyTorch could not be installed through the PyTorch extension: {error}")
-        else:
-            self.view.set_status("PyTorch was not installed." if version is None
-                                 else f"PyTorch {version} is installed; press Segment.")
-        finally:
-            self._extension_installing = False
-        self.refresh_models()
-        self.update_button()
+        self._start_task("install", light_the_torch_commands(self.python, constraints.path),
+                         "Installing PyTorch…", "PyTorch is installed; press Segment.",
+                         cleanup=constraints.remove)
 
     def runs_on_cpu(self, device: str) -> bool:
         """Whether a run on ``device`` ends up on the CPU (``auto`` does without a GPU)."""

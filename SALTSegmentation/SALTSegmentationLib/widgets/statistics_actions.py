@@ -30,7 +30,7 @@ def add_structure_sections(widget, ui_widget) -> StructureChooserView:
 def export_statistics(widget, to_file: bool = False) -> None:
     """Statistics of the shown segmentation on the CT it was made on: a table node shown in the
     table view, and with ``to_file`` also a CSV/JSON file."""
-    node = widget.treeView.segmentation_node
+    node = widget.treePanel.segmentation_node
     if node is None:
         widget.view.show_error("Choose a SALT segmentation first.")
         return

@@ -1,8 +1,8 @@
-"""Draws a :class:`~.tree_model.TreePanelModel` in a QTreeWidget (the only Qt code of the library).
+"""Draws a :class:`~..scene.tree_model.TreePanelModel` in a QTreeWidget.
 
-All decisions (which segments a checkbox changes, tri-state, volumes, search) come from the model;
-this file only turns them into items and applies the model's visibility changes to MRML in one
-batch per click.
+All decisions (which segments a checkbox changes, tri-state, volumes, search) come from the model,
+and when to draw from :class:`~.tree_panel_sync.TreePanelSync`; this file only turns them into
+items and applies the model's visibility changes to MRML in one batch per click.
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import qt
 import slicer
 
 from ..scene import subtrees
-from ..scene.statistics_table import reference_volume
 from ..scene.tree_model import CheckState, TreePanelModel
 
 NODE_ROLE = qt.Qt.UserRole + 1
@@ -28,6 +27,7 @@ class TreePanelView:
         self.segmentation_node = None
         self._items: dict[int, "qt.QTreeWidgetItem"] = {}
         self._updating = False
+        self._filter = ""
         tree_widget.setColumnCount(3)
         tree_widget.setHeaderLabels(["Structure", "Volume (mL)", "Mean HU"])
         tree_widget.header().setStretchLastSection(False)
@@ -38,24 +38,22 @@ class TreePanelView:
         tree_widget.connect("itemDoubleClicked(QTreeWidgetItem*,int)", self._on_double_clicked)
 
     # ------------------------------------------------------------------ building
-    def set_segmentation(self, segmentation_node) -> None:
-        self.segmentation_node = segmentation_node
-        self.rebuild()
+    def show_error(self, message: str) -> None:
+        self.on_error(message)
 
-    def rebuild(self) -> None:
+    def show_model(self, model: Optional[TreePanelModel], segmentation_node) -> None:
+        """Draw ``model`` anew, keeping the expanded rows and the search."""
         expanded = {node for node, item in self._items.items() if item.isExpanded()}
         self._updating = True
         try:
             self.widget.clear()
             self._items = {}
-            node = self.segmentation_node
-            # Mean HU on the CT the segmentation was made on (cached until segments or CT change).
-            self.model = subtrees.tree_panel_model(node, reference_volume(node)) if node is not None else None
-            if self.model is None:
-                return
-            self._add_children(None, self.widget.invisibleRootItem(), expanded)
+            self.model, self.segmentation_node = model, segmentation_node
+            if model is not None:
+                self._add_children(None, self.widget.invisibleRootItem(), expanded)
         finally:
             self._updating = False
+        self.apply_filter(self._filter)
 
     def _add_children(self, parent: Optional[int], parent_item, expanded: set) -> None:
         for node in self.model.children(parent):
@@ -78,18 +76,9 @@ class TreePanelView:
             self._add_children(node, item, expanded)
             item.setExpanded(node in expanded or self.model.tree.depth(node) < 1)
 
-    def update_segments(self, segment_ids=None) -> None:
-        """Segments were modified elsewhere (painted, renamed): update the volumes they changed, or
-        rebuild when the tree's structure changed (see ``subtrees.refresh_tree_panel_model``)."""
-        if self.model is None or self.segmentation_node is None:
-            self.rebuild()
-            return
-        changed = subtrees.refresh_tree_panel_model(self.segmentation_node, self.model, segment_ids,
-                                                    reference_volume(self.segmentation_node))
-        if changed is None:
-            self.rebuild()
-            return
-        for node in changed:
+    def show_numbers(self, nodes: set) -> None:
+        """Redraw the volume and mean HU of ``nodes`` (after an edit: the painted ones and ancestors)."""
+        for node in nodes:
             item = self._items.get(node)
             if item is not None:
                 item.setText(1, f"{self.model.volume_ml(node):.1f}")
@@ -149,6 +138,7 @@ class TreePanelView:
         return self.model.node_id(item.data(0, NODE_ROLE))
 
     def apply_filter(self, text: str) -> None:
+        self._filter = text
         if self.model is None:
             return
         keep = self.model.matching_nodes(text)
