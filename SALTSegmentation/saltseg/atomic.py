@@ -2,7 +2,9 @@
 
 Temporary names are ``.<target name>.<random>.part<suffix>`` (a folder ``...part`` for formats
 that write two files); a process killed while writing leaves one behind, which
-:func:`remove_stale_parts` removes on a later run.
+:func:`remove_stale_parts` removes on a later run. A write that fails for want of room or any other
+I/O reason (the disk filled up meanwhile, a file size limit, a quota) raises
+:class:`WriteFailedError`, one line naming the target and the reason, with the target untouched.
 """
 from __future__ import annotations
 
@@ -16,7 +18,85 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 
+from .errors import SaltSegError, WriteFailedError
+
 logger = logging.getLogger(__name__)
+
+#: Bytes written to a scratch file to learn whether the file system takes more data (after an image
+#: writer failed without an errno, or reported success it cannot vouch for): enough to hit a full
+#: disk, a quota or a file size limit.
+_PROBE_BYTES = 1 << 20
+
+
+class IncompleteWrite(Exception):
+    """A writer reported success but its file cannot be complete (see :func:`confirm_room`)."""
+
+    def __init__(self, reason: str, errno_code: Optional[int] = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.errno = errno_code
+
+
+def _probe(folder: Path) -> Optional[OSError]:
+    """The error writing :data:`_PROBE_BYTES` into ``folder`` raises now, or None if it works."""
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".saltseg-space-probe.")
+    except OSError as error:
+        return error
+    try:
+        block = memoryview(bytes(_PROBE_BYTES))
+        while block:  # a write stopped by a limit first succeeds short; the next one says why
+            block = block[os.write(fd, block):]
+        os.fsync(fd)
+    except OSError as error:
+        return error
+    finally:
+        os.close(fd)
+        os.unlink(name)
+    return None
+
+
+def confirm_room(folder: Union[str, Path]) -> None:
+    """Raise :class:`IncompleteWrite` when ``folder``'s file system refuses more data right after
+    a write that reported success. SimpleITK's writers do not check every write (niftilib none,
+    NRRD and PNG not the last buffered one): a disk that fills up, a quota or a file size limit
+    leaves them a short file and no error. A full file system right after the write says that
+    this happened; a disk with room says it did not."""
+    refused = _probe(Path(folder))
+    if refused is not None:
+        raise IncompleteWrite(refused.strerror or str(refused), refused.errno)
+
+
+def _image_writer_failure(error: BaseException) -> bool:
+    return isinstance(error, RuntimeError) and str(error).startswith("Exception thrown in SimpleITK")
+
+
+def write_failure(target: Union[str, Path], error: BaseException, folder: Optional[Path] = None
+                  ) -> Optional[WriteFailedError]:
+    """``error``, raised while writing ``target``, as a :class:`WriteFailedError`; None for what is
+    no I/O failure (a bug, a cancel, Ctrl-C, an engine error), which must propagate as it is.
+    ``folder``: where the write happened, probed (while the partial file still takes its room)
+    when SimpleITK's writer says neither errno nor, as for most formats, why."""
+    target = Path(target)
+    if not isinstance(error, Exception) or isinstance(error, SaltSegError):
+        return None
+    if isinstance(error, OSError):
+        reason, code = error.strerror or str(error), error.errno
+    elif isinstance(error, IncompleteWrite):
+        reason, code = error.reason, error.errno
+    elif _image_writer_failure(error):
+        found = re.search(r"Reason: (.+)", str(error))
+        probed = None if found else _probe(folder or target.parent)
+        if found:
+            reason, code = found.group(1).strip(), None
+        elif probed is not None:
+            reason, code = probed.strerror or str(probed), probed.errno
+        else:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            reason, code = f"the image writer failed ({lines[-1] if lines else 'no reason given'})", None
+    else:
+        return None
+    return WriteFailedError(f"cannot write {target}: {reason} (nothing was written)", target, reason, code)
 
 
 def _default_mode() -> int:
@@ -33,15 +113,21 @@ def atomic_path(target: Union[str, Path], suffix: str = "") -> Iterator[Path]:
     ``suffix`` keeps the extension for writers that choose the format from it (``.nii.gz``).
     """
     target = Path(target)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".part{suffix}")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".part{suffix}")
+    except OSError as error:
+        raise write_failure(target, error) from error
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.chmod(tmp, _default_mode())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as error:
+        failure = write_failure(target, error)  # before the partial file's room is freed
         tmp.unlink(missing_ok=True)
+        if failure is not None:
+            raise failure from error
         raise
 
 
@@ -59,7 +145,10 @@ def atomic_write_with_data_files(target: Union[str, Path], write: Callable[[Path
     place first and the header last. A header therefore only ever appears with complete data, and on
     any error nothing is moved. Returns the header and its data files."""
     target = Path(target)
-    folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
+    try:
+        folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
+    except OSError as error:
+        raise write_failure(target, error) from error
     try:
         write(folder / target.name)
         data_files = sorted(p for p in folder.iterdir() if p.name != target.name)
@@ -69,6 +158,11 @@ def atomic_write_with_data_files(target: Union[str, Path], write: Callable[[Path
             os.replace(path, target.parent / path.name)
             moved.append(target.parent / path.name)
         return [moved[-1]] + moved[:-1]
+    except BaseException as error:
+        failure = write_failure(target, error, folder)
+        if failure is not None:
+            raise failure from error
+        raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

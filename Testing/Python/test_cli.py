@@ -83,18 +83,19 @@ def test_interrupted_run_leaves_no_output(tmp_path, shared_data, salt_threshold_
     assert code == 130 and not list(tmp_path.iterdir())
 
 
-def test_failed_write_leaves_no_partial_file(tmp_path, shared_data, salt_threshold_model, monkeypatch):
+def test_failed_write_leaves_no_partial_file(tmp_path, shared_data, salt_threshold_model, monkeypatch, capsys):
     import slicerio as module
 
     def crash(path, document, *args, **kwargs):
         with open(path, "wb") as handle:
             handle.write(b"NRRD0004\npartial")
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(module, "write_segmentation", crash)
-    with pytest.raises(OSError):
-        main(["segment", str(shared_data / "example_ct_sm.nii.gz"), "-o", str(tmp_path / "ct.seg.nrrd"),
-              "--model", str(salt_threshold_model), "--quiet"])
+    assert main(["segment", str(shared_data / "example_ct_sm.nii.gz"), "-o", str(tmp_path / "ct.seg.nrrd"),
+                 "--model", str(salt_threshold_model), "--quiet"]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        f"saltseg: error: cannot write {tmp_path / 'ct.seg.nrrd'}: No space left on device (nothing was written)"
     assert not list(tmp_path.iterdir())
 
 

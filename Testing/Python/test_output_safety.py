@@ -199,7 +199,7 @@ def test_stale_partial_files_of_our_naming_only_old_ones_are_removed(tmp_path):
     assert remove_stale_parts(target, older_than_s=600) == [] and recent.exists()
 
 
-def test_busy_batch_folder_says_who_holds_it_and_for_how_long(tmp_path):
+def test_busy_batch_folder_says_who_holds_it_and_for_how_long(tmp_path, ct_file):
     pytest.importorskip("distributed")
     from saltseg.batch import run_batch
     from saltseg.batch.output_folder import LOCK_FILE
@@ -209,8 +209,8 @@ def test_busy_batch_folder_says_who_holds_it_and_for_how_long(tmp_path):
     try:
         stamp = time.time() - 200
         (tmp_path / "out" / LOCK_FILE).write_text(f"{os.getpid()} {stamp}\n")  # as if held for 3 min 20 s
-        with pytest.raises(LockTimeoutError) as raised:
-            run_batch([tmp_path / "in"], tmp_path / "out", progress=False)
+        with pytest.raises(LockTimeoutError) as raised:  # (the batch's own checks pass first)
+            run_batch([ct_file], tmp_path / "out", model="salt-phantom-demo", progress=False)
     finally:
         held.release()
     message = str(raised.value)

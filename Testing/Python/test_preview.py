@@ -2,10 +2,15 @@
 a readable PNG, nothing written on failure."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from conftest import BUNDLED_TREE
 from saltseg.io.preview import GAP_PIXELS, render_preview, write_preview
 
 
@@ -64,3 +69,40 @@ def test_write_preview_writes_an_rgb_png_and_nothing_on_failure(tmp_path, small_
     with pytest.raises(OSError):
         write_preview(image, labelmap, small_tree, tmp_path / "other.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preview.png"]
+
+
+#: Run in a fresh process: a 256³ int16 CT (32 MB) with a labelmap, the kernel's peak-RSS mark reset,
+#: then the preview; prints the peak memory it added, in MB.
+_PEAK_ADDED_BY_PREVIEW = """
+import numpy as np, SimpleITK as sitk
+from saltseg.io.preview import render_preview
+from saltseg.tree.labeltree import LabelTree
+tree = LabelTree.from_tree_labels_file({tree!r})
+ct = np.full((256, 256, 256), -1000, np.int16)
+ct[40:200, 50:210, 60:220] = 40
+labels = (ct > 0).astype(np.uint8) * 2
+image, labelmap = sitk.GetImageFromArray(ct), sitk.GetImageFromArray(labels)
+image.SetDirection((-1, 0, 0, 0, -1, 0, 0, 0, 1))
+labelmap.CopyInformation(image)
+del ct, labels
+def status(field):
+    with open("/proc/self/status") as lines:
+        return next(int(line.split()[1]) for line in lines if line.startswith(field)) / 1024
+render_preview(image[:8, :8, :8], labelmap[:8, :8, :8], tree, pixel_mm=4.0)  # load the code paths first
+with open("/proc/self/clear_refs", "w") as reset:
+    reset.write("5")
+before = status("VmRSS:")
+render_preview(image, labelmap, tree, pixel_mm=4.0)
+print(status("VmHWM:") - before)
+"""
+
+
+def test_the_preview_of_a_large_volume_needs_memory_for_its_three_views_only():
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("needs Linux's /proc/self/clear_refs to measure a peak")
+    run = subprocess.run([sys.executable, "-c", _PEAK_ADDED_BY_PREVIEW.format(tree=str(BUNDLED_TREE))],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    ct_mb = 256**3 * 2 / 2**20
+    # Before: a float32 copy of the CT, reoriented copies of it and of the labels: 4-5x the CT.
+    assert float(run.stdout) < ct_mb / 4

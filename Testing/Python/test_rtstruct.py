@@ -5,6 +5,7 @@ Needs the optional ``rtstruct`` extra (rt-utils); skipped without it."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 
 import numpy as np
 import pydicom
@@ -126,3 +127,28 @@ def test_batch_case_writes_an_rtstruct_and_refuses_an_anonymised_series(written,
     (anonymised,) = discover_cases([shared_data / "example_ct_dicom"])
     failed = run_case(anonymised, settings).record
     assert failed.status == "failed" and "cannot reference it" in failed.error
+
+
+@needs_rt_utils
+def test_pydicom_notices_during_the_write_stay_off_the_terminal(written, tmp_path, caplog):
+    from saltseg.io.rtstruct import write_rtstruct
+
+    series, _, result = written
+    caplog.set_level(logging.DEBUG, logger="saltseg")
+    write_rtstruct(result.labelmap, result.tree, largest_series_files(series), tmp_path / "ct.rtstruct.dcm")
+    shown = [record.getMessage() for record in caplog.records
+             if record.name == "pydicom" and record.levelno >= logging.WARNING]
+    assert shown == []
+    kept = [record.getMessage() for record in caplog.records
+            if record.name == "saltseg.io.rtstruct" and record.levelno == logging.DEBUG]
+    assert any("WARNING pydicom: " in message for message in kept), kept  # demoted, not lost
+
+
+def test_library_errors_still_reach_the_terminal_while_notices_are_demoted(caplog):
+    from saltseg.io.library_logs import library_logs_at_debug
+
+    ours = logging.getLogger("saltseg.io.rtstruct")
+    with library_logs_at_debug(ours, "pydicom"):
+        logging.getLogger("pydicom").warning("'X' will be removed in v4.0")
+        logging.getLogger("pydicom").error("cannot write the file: disk full")
+    assert [(r.name, r.levelname) for r in caplog.records if r.name == "pydicom"] == [("pydicom", "ERROR")]

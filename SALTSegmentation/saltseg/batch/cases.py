@@ -126,7 +126,11 @@ def discover_input(path: Path, name: Optional[str] = None, exclude: Optional[Pat
                    where: str = "") -> list[Case]:
     """The cases of one INPUT: a CT file, a folder, or a ``.csv`` case list."""
     if not path.exists():
-        raise InputImageError(f"{where + ': ' if where else ''}input {path} does not exist")
+        if not path.is_symlink():
+            raise InputImageError(f"{where + ': ' if where else ''}input {path} does not exist")
+        # A link that loops or leads nowhere is there, by name: a case that fails with its reason
+        # while the others go on, as a link found in a folder does.
+        return [Case(name or image_stem(path.name) or path.name, str(path))]
     if path.is_dir():
         return discover_folder(path, name or "", exclude)
     if path.suffix.lower() == ".csv":

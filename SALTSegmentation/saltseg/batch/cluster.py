@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -137,12 +139,75 @@ def batch_client(settings: ClusterSettings, client=None) -> Iterator[tuple[objec
             count = len(client.scheduler_info(n_workers=-1).get("workers", {}))
             yield client, f"Dask cluster at {settings.scheduler} ({count} workers now)"
         return
-    cluster = start_local_cluster(settings)
+    cluster = None
     try:
+        with ctrl_c_deferred():
+            cluster = start_local_cluster(settings)
         with Client(cluster) as client:
             count = len(cluster.workers)
             kind = "GPU" if gpu_count(settings.device) else "CPU"
             yield client, (f"local Dask cluster: {count} {kind} worker process{'es' if count > 1 else ''}"
                            f" × {settings.threads_per_worker} thread{'s' if settings.threads_per_worker > 1 else ''}")
+    except KeyboardInterrupt:
+        if cluster is not None:  # a worker busy with a case would keep the user waiting for it
+            with ctrl_c_deferred(), _dask_quiet():
+                _kill_workers(cluster)
+        raise
     finally:
-        cluster.close()
+        if cluster is not None:
+            with ctrl_c_deferred(), _dask_quiet():  # stopping is not to be cut short: no stray worker
+                cluster.close()
+
+
+def _kill_workers(cluster, grace_s: float = 0.5) -> None:
+    """Stop every worker process of a local cluster now (asked first, killed after ``grace_s``)."""
+    import asyncio
+
+    async def kill_all() -> None:
+        await asyncio.gather(*(nanny.kill(timeout=grace_s) for nanny in cluster.workers.values()),
+                             return_exceptions=True)
+
+    try:
+        cluster.sync(kill_all)
+    except Exception as error:  # noqa: BLE001 - cluster.close() follows and stops what is left
+        logger.info("stopping the workers at once failed (%s); closing the cluster", error)
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """A Ctrl-C while inside is held back and raised (KeyboardInterrupt) on leaving, so that the
+    workers are never half started (which would leave strays) nor half stopped. Only the main
+    thread runs Python's signal handlers: elsewhere this changes nothing."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, None):
+        yield
+        return
+    caught: list[int] = []
+    signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
+def ignore_ctrl_c() -> None:
+    """In a worker process (main thread only): Ctrl-C is the batch's to handle. The terminal sends
+    it to the whole process group, workers included, each of which would die printing its own
+    traceback; the batch's process stops them instead."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _dask_quiet() -> Iterator[None]:
+    """What Dask logs while it stops workers ("still alive after 4 s, killing", a cancelled
+    close) says nothing the user must act on."""
+    dask_logger = logging.getLogger("distributed")
+    level = dask_logger.level
+    dask_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        dask_logger.setLevel(level)

@@ -3,8 +3,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from typing import Optional, Sequence
+
+if "--multiprocessing-fork" in getattr(sys, "orig_argv", ()):
+    # A process multiprocessing started from this command line (saltseg batch's Dask workers),
+    # which imports it again first: the terminal's Ctrl-C reaches the whole process group, and
+    # each worker would die printing a traceback. The command stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 from .. import __version__
 from ..errors import SaltSegError

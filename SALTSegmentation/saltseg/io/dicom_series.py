@@ -1,6 +1,7 @@
 """The DICOM series of a folder: list them with their number and description, choose one by a
-stated rule, and read it. GDCM's own warnings (one per file it cannot parse) are kept off the
-terminal: our error message says what matters."""
+stated rule, and read it onto a regular grid (a gantry-tilted or gapped series is resampled, with a
+warning). GDCM's own warnings (one per file it cannot parse) are kept off the terminal: our error
+message says what matters."""
 from __future__ import annotations
 
 import contextlib
@@ -12,12 +13,18 @@ from typing import Iterator, Sequence
 import SimpleITK as sitk
 
 from ..errors import InputImageError
+from .dicom_geometry import analyse_stack, plane_from_tags
+from .dicom_regular_grid import regular_volume
 
 logger = logging.getLogger(__name__)
 
 _MODALITY_TAG = "0008|0060"
 _SERIES_NUMBER_TAG = "0020|0011"
 _SERIES_DESCRIPTION_TAG = "0008|103e"
+_POSITION_TAG = "0020|0032"
+_ORIENTATION_TAG = "0020|0037"
+_PIXEL_SPACING_TAG = "0028|0030"
+_GANTRY_TILT_TAG = "0018|1120"
 
 #: Said in the warning when a folder holds several series, and in the README.
 CHOICE_RULE = "the one with the most slices; among equal ones the lowest series number, then the lowest UID"
@@ -102,7 +109,8 @@ def choose_series(folder: Path) -> SeriesInfo:
 
 
 def read_series_files(files: Sequence[str], where: str) -> sitk.Image:
-    """Read one DICOM series from its files in slice order; the modality tag is kept on the image."""
+    """Read one DICOM series from its files in slice order; the modality tag is kept on the image.
+    Slices that do not form a regular grid are resampled onto one (:func:`_on_regular_grid`)."""
     missing = [name for name in files if not Path(name).is_file()]
     if missing:
         raise InputImageError(f"DICOM series in {where}: {len(missing)} of its {len(files)} files are gone "
@@ -118,9 +126,34 @@ def read_series_files(files: Sequence[str], where: str) -> sitk.Image:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         raise InputImageError(f"cannot read the DICOM series in {where}: "
                               f"{lines[-1] if lines else 'unreadable'}") from error
+    image = _on_regular_grid(image, reader, files, where)
     if reader.HasMetaDataKey(0, _MODALITY_TAG):
         image.SetMetaData(_MODALITY_TAG, reader.GetMetaData(0, _MODALITY_TAG).strip())
     return image
+
+
+def _on_regular_grid(image: sitk.Image, reader: sitk.ImageSeriesReader, files: Sequence[str],
+                     where: str) -> sitk.Image:
+    """The reader stacks slices as if they were regular: check every slice's header and resample
+    where they are not (gantry tilt, missing slices; see :mod:`.dicom_geometry`)."""
+    if len(files) < 2 or image.GetDimension() != 3 or image.GetSize()[2] != len(files):
+        return image  # one file (multi-frame or a single slice): no per-file positions to compare
+    tags = (_POSITION_TAG, _ORIENTATION_TAG, _PIXEL_SPACING_TAG)
+    lacking = [Path(files[k]).name for k in range(len(files)) if not all(reader.HasMetaDataKey(k, t) for t in tags)]
+    if lacking:
+        logger.warning("DICOM series in %s: %d of its files (first: %s) have no ImagePositionPatient, "
+                       "ImageOrientationPatient or PixelSpacing, so where the slices lie cannot be checked; "
+                       "the volume is placed as the first file says, slices equally spaced", where,
+                       len(lacking), lacking[0])
+        return image
+
+    def tag(k: int, key: str) -> str:
+        return reader.GetMetaData(k, key) if reader.HasMetaDataKey(k, key) else ""
+
+    size = image.GetSize()[:2]
+    planes = [plane_from_tags(tag(k, _POSITION_TAG), tag(k, _ORIENTATION_TAG), tag(k, _PIXEL_SPACING_TAG), size,
+                              files[k], tag(k, _GANTRY_TILT_TAG)) for k in range(len(files))]
+    return regular_volume(image, planes, analyse_stack(planes, where), where)
 
 
 def read_dicom_folder(folder: Path) -> sitk.Image:

@@ -1,7 +1,9 @@
 """Reading CT images (NIfTI, NRRD, MHA, DICOM series) and checking that they can be segmented."""
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
@@ -39,11 +41,26 @@ def _first_line(error: Exception) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
+def missing_input_message(path: Path) -> str:
+    """Why ``path``, which ``exists()`` says is not there, cannot be read: a symbolic link that
+    loops or leads nowhere is named as such (it is there, as a link)."""
+    if not path.is_symlink():
+        return f"input {path} does not exist"
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return f"input {path} is a symbolic link loop ({error.strerror}); point it at the CT file"
+        if error.errno != errno.ENOENT:
+            return f"input {path} is a symbolic link that cannot be followed: {error.strerror}"
+    return f"input {path} is a symbolic link to {os.readlink(path)}, which does not exist"
+
+
 def read_image(path: Union[str, Path]) -> sitk.Image:
     """Read a 3D image file or a DICOM series folder; errors say what is wrong with it."""
     path = Path(path)
     if not path.exists():
-        raise InputImageError(f"input {path} does not exist")
+        raise InputImageError(missing_input_message(path))
     if path.is_dir():
         return read_dicom_series(path)
     if path.stat().st_size == 0:

@@ -39,6 +39,13 @@ def estimated_bytes(path: Path, voxels: int) -> int:
     return SMALL_OUTPUT_BYTES
 
 
+def resolved(path: Path) -> Path:
+    """``path`` with its symbolic links followed as far as they lead: a link loop (or any path the
+    system cannot resolve) is compared as it is instead of stopping the check with an error —
+    reading or writing it fails later, with its own message."""
+    return Path(os.path.realpath(path))
+
+
 def _inode(path: Path) -> Optional[tuple[int, int]]:
     try:
         stat = path.stat()
@@ -59,12 +66,12 @@ def refuse_outputs_on_inputs(outputs: Sequence[PathLike], inputs: Iterable[PathL
     for item in inputs:
         source = Path(item)
         if source.is_dir():
-            folders[source.resolve()] = source
+            folders[resolved(source)] = source
             continue
         named = [(source, str(source))] + [(data, f"{source}'s data file {data.name}")
                                            for data in named_data_files(source)]
         for path, description in named:
-            files[path.resolve()] = description
+            files[resolved(path)] = description
             inode = _inode(path)
             if inode is not None:
                 inodes[inode] = description
@@ -78,16 +85,16 @@ def refuse_outputs_on_inputs(outputs: Sequence[PathLike], inputs: Iterable[PathL
 def _refuse_one(output: Path, written: Path, files: dict[Path, str], inodes: dict[tuple[int, int], str],
                 folders: dict[Path, Path], seen: dict[Path, Path]) -> None:
     """``written`` is ``output`` itself or a data file it may write."""
-    resolved = written.resolve()
+    real = resolved(written)
     name = str(output) if written == output else f"{output}'s data file {written.name}"
-    if resolved in seen:
+    if real in seen:
         raise OutputError(f"two outputs are the same file {written}; give them different names")
-    seen[resolved] = output
-    source = files.get(resolved) or inodes.get(_inode(written) or (-1, -1))
+    seen[real] = output
+    source = files.get(real) or inodes.get(_inode(written) or (-1, -1))
     if source is not None:
         raise OutputError(f"output {name} is the input {source}: writing it would destroy the input; "
                           "choose another output name (nothing was written)")
-    folder = folders.get(resolved.parent)
+    folder = folders.get(real.parent)
     if folder is not None:
         raise OutputError(f"output {name} would be written into the input DICOM folder {folder}; "
                           "write it elsewhere (nothing was written)")

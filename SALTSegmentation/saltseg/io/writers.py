@@ -12,11 +12,13 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import SimpleITK as sitk
 
-from ..atomic import atomic_write, atomic_write_with_data_files, remove_stale_parts
+from ..atomic import (IncompleteWrite, atomic_path, atomic_write, atomic_write_with_data_files, confirm_room,
+                      remove_stale_parts)
 from ..errors import OutputError
 from ..tree.label_table import label_table, label_table_json
 from ..tree.labeltree import LabelTree
 from .detached_files import is_detached_header, named_data_files, stale_data_files
+from .nifti_check import nifti_truncation
 from .output_check import check_output_locations
 
 SEG_NRRD = ".seg.nrrd"
@@ -27,6 +29,8 @@ TAG_NODE_INDEX = "SALT.NodeIndex"
 TAG_LABEL_VALUE = "SALT.LabelValue"
 TAG_MODEL_ID = "SALT.ModelId"
 HEADER_TREE = "SALT_LabelTree"
+#: A DICOM SEG segment's description: this text, then its tree path (also its Tracking ID).
+DICOM_TREE_PATH_DESCRIPTION = "SALT tree path: "
 #: A temporary file of an earlier run this old was left by a killed process: writing one output
 #: takes seconds, and the temporary file is created just before.
 STALE_PART_AGE_S = 3600.0
@@ -80,12 +84,23 @@ def write_image_file(image: sitk.Image, path: Union[str, Path], compress: bool =
         logger.info("replacing the existing %s", path)
     if is_detached_header(path):
         previous = named_data_files(path)
-        written = atomic_write_with_data_files(path, lambda tmp: sitk.WriteImage(image, str(tmp), compress))
+        written = atomic_write_with_data_files(path, lambda tmp: write_with_sitk(image, tmp, compress))
         for stale in stale_data_files(path, previous, written):
             logger.info("removing %s, the data file of the replaced %s", stale, path.name)
             stale.unlink(missing_ok=True)
         return written
-    return [atomic_write(path, lambda tmp: sitk.WriteImage(image, str(tmp), compress), suffix=_suffix(path))]
+    return [atomic_write(path, lambda tmp: write_with_sitk(image, tmp, compress), suffix=_suffix(path))]
+
+
+def write_with_sitk(image: sitk.Image, path: Path, compress: bool = True) -> None:
+    """``sitk.WriteImage``, then the checks its writers skip: raises
+    :class:`~saltseg.atomic.IncompleteWrite` for a file that a full disk (a quota, a size limit)
+    may have cut short without an error."""
+    sitk.WriteImage(image, str(path), compress)
+    confirm_room(path.parent)
+    problem = nifti_truncation(path)
+    if problem:
+        raise IncompleteWrite(f"the file came out incomplete ({problem})")
 
 
 def present_values(labelmap: sitk.Image, background_value: Optional[int]) -> list[int]:
@@ -99,12 +114,11 @@ def write_labelmap(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree
     path = check_output_path(path)
     table_path = label_table_path(path)
     values = present_values(labelmap, tree.background_value)
-    atomic_write(table_path, lambda tmp: tmp.write_text(label_table_json(tree, values, model_id=model_id)))
-    try:
+    # The table's new content waits beside it until the labelmap is written: a failed write leaves
+    # the folder as it was (an existing pair stays a matching pair).
+    with atomic_path(table_path) as table_tmp:
+        table_tmp.write_text(label_table_json(tree, values, model_id=model_id))
         write_image_file(labelmap, path)
-    except BaseException:
-        table_path.unlink(missing_ok=True)
-        raise
     return path, table_path
 
 
