@@ -159,8 +159,8 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SALTSegmentationLib.widgets.model_panel import ModelPanel, model_folders_setting
         from SALTSegmentationLib.widgets.module_view import ModuleView
         from SALTSegmentationLib.processes.qt_process import QProcessRunner
-        from SALTSegmentationLib.scene.segmentation_watcher import SegmentationWatcher, TreeUpdateBatcher
         from SALTSegmentationLib.widgets.statistics_actions import add_structure_sections
+        from SALTSegmentationLib.widgets.tree_panel_sync import TreePanelSync
         from SALTSegmentationLib.widgets.tree_widget import TreePanelView
 
         ScriptedLoadableModuleWidget.setup(self)
@@ -179,15 +179,14 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.modelPanel = ModelPanel(self.ui.modelComboBox, self.ui.modelMenuButton, self.controller,
                                      on_models_folder_changed=self.onModelsFolderChanged)
         self.view.controller, self.view.model_panel = self.controller, self.modelPanel
-        # Segments added or removed elsewhere rebuild the tree, painted ones update their volumes:
-        # once per burst (the timer restarts on every event; the Segment Editor sends one per stroke).
+        # Segments added or removed elsewhere rebuild the tree, painted ones update their numbers:
+        # once per burst (the timer restarts on every event; the Segment Editor sends one per stroke),
+        # and only while the module is shown.
         self._rebuildTimer = qt.QTimer()
         self._rebuildTimer.setSingleShot(True)
         self._rebuildTimer.setInterval(TREE_UPDATE_DELAY_MS)
-        self.treeUpdates = TreeUpdateBatcher(self._rebuildTimer.start, self.rebuildTree, self.treeView.update_segments)
-        self._rebuildTimer.connect("timeout()", self.treeUpdates.flush)
-        self.watcher = SegmentationWatcher(self.treeUpdates.structure_changed, self.treeView.refresh_check_states,
-                                           self.treeUpdates.segment_modified)
+        self.treePanel = TreePanelSync(self.treeView, self._rebuildTimer.start, self._rebuildTimer.stop)
+        self._rebuildTimer.connect("timeout()", self.treePanel.flush)
         self.ui.progressBar.hide()
         self.ui.taskCancelButton.hide()
         from SALTSegmentationLib.widgets.activity_log import MAX_LINES
@@ -225,7 +224,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         # Reload or exit: start no process, and let no callback reach these widgets any more.
         self.removeObservers()
         # setup() may have failed halfway, and Reload calls cleanup twice: touch only what exists.
-        for name, action in (("watcher", "stop"), ("_rebuildTimer", "stop"), ("treeUpdates", "clear")):
+        for name, action in (("treePanel", "close"), ("_rebuildTimer", "stop")):
             member = getattr(self, name, None)
             if member is not None:
                 getattr(member, action)()
@@ -244,14 +243,17 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def enter(self) -> None:
         self.initializeParameterNode()
         self.controller.on_enter()  # e.g. PyTorch was installed from the PyTorch module meanwhile
+        self.treePanel.enter()  # catches up with what was edited elsewhere meanwhile
 
     def exit(self) -> None:
-        # The GUI is brought up to date from the parameter node when the module is entered again.
-        if self._parameterNode is not None:
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
+        # The GUI is brought up to date from the parameter node when the module is entered again;
+        # meanwhile neither the parameter node nor the segmentation is observed.
+        self._unobserveParameterNode()
+        self.treePanel.exit()
 
     def onSceneStartClose(self, caller=None, event=None) -> None:
         self.controller.on_scene_start_close()
+        self.treePanel.scene_closing()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller=None, event=None) -> None:
@@ -270,12 +272,18 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setParameterNode(self, parameterNode) -> None:
         if parameterNode:
             self.logic.setDefaultParameters(parameterNode)
-        if self._parameterNode is not None:
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
+        self._unobserveParameterNode()
         self._parameterNode = parameterNode
         if self._parameterNode is not None:
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
         self.updateGUIFromParameterNode()
+
+    def _unobserveParameterNode(self) -> None:
+        # exit() already removed it when enter() or a scene close comes next: removing it twice
+        # makes VTKObservationMixin warn.
+        node = self._parameterNode
+        if node is not None and self.hasObserver(node, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode):
+            self.removeObserver(node, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
 
     def updateGUIFromParameterNode(self, caller=None, event=None) -> None:
         if self._parameterNode is None or self._updatingGUIFromParameterNode:
@@ -305,8 +313,9 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode.SetNodeReferenceID(parameters.OUTPUT_SEGMENTATION,
                                                self.ui.outputSegmentationSelector.currentNodeID)
         parameters.write_options(self._parameterNode, self.modelPanel.current_model(),
-                                 self.ui.deviceComboBox.currentData, self.ui.overlapSpinBox.value,
-                                 self.ui.batchSizeSpinBox.value, self.ui.largestComponentCheckBox.checked)
+                                 self.ui.deviceComboBox.currentData, overlap=self.ui.overlapSpinBox.value,
+                                 batch_size=self.ui.batchSizeSpinBox.value,
+                                 largest_component=self.ui.largestComponentCheckBox.checked)
         self._parameterNode.EndModify(wasModified)
 
     def onModelsFolderChanged(self, folder) -> None:
@@ -334,18 +343,16 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onOutputChanged(self, *args) -> None:
         node = self.ui.outputSegmentationSelector.currentNode()
         self.ui.show3DButton.setSegmentationNode(node)
-        self.watcher.watch(node)
-        self.treeView.set_segmentation(node)
         self.treeView.apply_filter(self.ui.searchLineEdit.text)
+        self.treePanel.set_segmentation(node)
 
     def rebuildTree(self) -> None:
-        self.treeView.rebuild()
-        self.treeView.apply_filter(self.ui.searchLineEdit.text)
+        self.treePanel.rebuild()
 
     def onShowOnly(self) -> None:
         nodeId = self.treeView.selected_node_id()
         if nodeId:
-            self.logic.showOnlySubtree(self.treeView.segmentation_node, nodeId)
+            self.logic.showOnlySubtree(self.treePanel.segmentation_node, nodeId)
             self.treeView.refresh_check_states()
 
     def onShowAsLabelTree(self) -> None:
@@ -353,7 +360,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.rebuildTree()
 
     def onMergeSubtree(self) -> None:
-        if self.controller.on_merge_subtree(self.treeView.segmentation_node, self.treeView.selected_node_id()):
+        if self.controller.on_merge_subtree(self.treePanel.segmentation_node, self.treeView.selected_node_id()):
             self.rebuildTree()
 
 

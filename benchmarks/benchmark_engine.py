@@ -163,7 +163,7 @@ def whole_body_ct(ct_path: str, size, spacing):
 
 def window_count(image, config, overlap=0.5):
     from saltseg.inference.preprocess import reorient, resampled_size
-    from saltseg.inference.sliding_window import scan_positions
+    from saltseg.inference.window_placement import scan_positions
 
     oriented = reorient(image)
     shape = resampled_size(oriented.GetSize(), oriented.GetSpacing(), config.voxel_spacing)

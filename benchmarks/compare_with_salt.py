@@ -127,7 +127,7 @@ def _salt_window_variant(inference_module, fix_extra_slice=False, no_z_padding=F
     module.__file__ = inference_module.__file__
     exec(compile(source, inference_module.__file__, "exec"), module.__dict__)
     if our_gaussian:
-        from saltseg.inference.sliding_window import gaussian_importance
+        from saltseg.inference.window_placement import gaussian_importance
 
         def importance(patch_size, mode, sigma_scale, device):
             return gaussian_importance(tuple(patch_size), float(sigma_scale), torch_device(device))

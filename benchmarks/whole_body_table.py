@@ -63,7 +63,8 @@ def main() -> int:
 
     from benchmark_engine import whole_body_ct
     from saltseg.inference.memory import estimate_memory
-    from saltseg.inference.pipeline import FAST_OVERLAP, SegmentOptions, air_threshold
+    from saltseg.inference.options import FAST_OVERLAP
+    from saltseg.inference.pipeline import SegmentOptions, air_threshold
     from saltseg.inference.preprocess import prepare_volume
 
     image = whole_body_ct(str(DATA / "example_ct.nii.gz"), SIZE, SPACING)

@@ -20,23 +20,12 @@ import pytest
 import SimpleITK as sitk
 
 from batch_support import small_phantom
+from cli_support import unwritable_folder
 from saltseg.cli import main
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TABLE_HEADING = "### Bad input"
 NOT_APPLICABLE = "—"
-
-
-def unwritable_folder(folder: Path) -> Path:
-    """A folder this process cannot create files in. root may write anywhere chmod forbids, so
-    for root a kernel folder that refuses new files is used (Linux)."""
-    if os.geteuid() != 0:
-        folder.mkdir()
-        folder.chmod(0o555)
-        return folder
-    if not Path("/sys").is_dir():
-        pytest.skip("running as root without /sys: no folder refuses root's writes")
-    return Path("/sys")
 
 
 def write_image(image: sitk.Image, path: Path) -> Path:
@@ -155,6 +144,8 @@ REQUEST_ROWS: dict[str, Callable[[Path, Path], str]] = {
         {"op": "segment", "input": str(ct_file), "output": str(out), "options": {"overlap": "half"}}),
     "option out of range": lambda ct_file, out: json.dumps(
         {"op": "segment", "input": str(ct_file), "output": str(out), "options": {"overlap": 1.5}}),
+    "option not a finite number (NaN)": lambda ct_file, out: json.dumps(
+        {"op": "segment", "input": str(ct_file), "output": str(out), "options": {"air_threshold_hu": float("nan")}}),
     "unknown request": lambda ct_file, out: json.dumps({"op": "train", "input": str(ct_file), "output": str(out)}),
 }
 

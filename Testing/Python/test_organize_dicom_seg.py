@@ -13,7 +13,7 @@ pytest.importorskip("highdicom")
 import pydicom  # noqa: E402
 
 from batch_support import copy_series_with_uids  # noqa: E402
-from saltseg.batch.dicom_seg import source_headers, write_dicom_seg  # noqa: E402
+from saltseg.io.dicom_seg import source_headers, write_dicom_seg  # noqa: E402
 from saltseg.organize.dicom_seg_input import is_dicom_seg  # noqa: E402
 from saltseg.organize.organize_file import organise_input  # noqa: E402
 

@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from saltseg.cli.segment_options import add_segment_options, segment_options_from_args
-from saltseg.inference.pipeline import FAST_OVERLAP, SegmentOptions
+from saltseg.inference.options import FAST_OVERLAP, SegmentOptions
 
 
 def parse(*argv, parser=None):
@@ -39,7 +39,7 @@ def test_invalid_values_are_refused_by_the_parser(capsys):
     for argv in (["--overlap", "1.0"], ["--backend", "tensorrt"], ["--window-placement", "middle"]):
         with pytest.raises(SystemExit):
             parse(*argv)
-    assert "overlap must be in [0, 1)" in capsys.readouterr().err
+    assert "--overlap must be a finite number in [0, 1), got '1.0'" in capsys.readouterr().err
 
 
 def test_a_sub_commands_own_option_is_kept():

@@ -12,7 +12,7 @@ import pytest
 import slicer_test_support  # noqa: F401  (path set-up)
 from saltseg.errors import OutOfMemoryError
 from SALTSegmentationLib.widgets.controller import CANCEL, SEGMENT, ModuleController
-from SALTSegmentationLib.processes.engine_job import EngineError
+from SALTSegmentationLib.processes.engine_job import engine_error
 from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from test_controller_support import FakeJob, Probe, RecordingView, ScriptedLogic
 
@@ -79,7 +79,7 @@ def test_model_not_installed_offers_the_download_in_slicer_terms():
     view = RecordingView(answers=[False])
     ctl = controller(view)
     ctl.on_segment_clicked()
-    ctl.logic.currentJob.end(FakeJob.FAILED, EngineError("... saltseg models download m ...", "ModelNotInstalledError"))
+    ctl.logic.currentJob.end(FakeJob.FAILED, engine_error("ModelNotInstalledError", "... saltseg models download m ..."))
     assert "Download it now?" in view.questions[0]
     assert "saltseg models" not in view.status and "Download selected model" in view.status
 

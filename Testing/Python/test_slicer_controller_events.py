@@ -14,7 +14,7 @@ from test_models_helpers import (isolated_home, model_folder, serve_model, serve
                                  visible_models, write_catalog)
 
 from saltseg.errors import OutOfMemoryError
-from SALTSegmentationLib.processes.engine_job import EngineError
+from SALTSegmentationLib.processes.engine_job import engine_error
 from SALTSegmentationLib.processes.dependencies import DependencyProbe
 from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.widgets.activity_log import ActivityLog
@@ -51,7 +51,7 @@ def test_download_offer_waits_until_the_slot_has_returned():
     view = RecordingView(answers=[False])
     ctl, pending = deferred_controller(view)
     ctl.on_segment_clicked()
-    ctl.logic.currentJob.end(FakeJob.FAILED, EngineError("model 'm' is not installed", "ModelNotInstalledError"))
+    ctl.logic.currentJob.end(FakeJob.FAILED, engine_error("ModelNotInstalledError", "model 'm' is not installed"))
     assert view.questions == [] and len(pending) == 1
     pending.pop(0)()
     assert view.questions == ["The model 'm' is not installed yet. Download it now?"]

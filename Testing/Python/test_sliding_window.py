@@ -9,12 +9,8 @@ import torch
 
 from saltseg.errors import Cancelled, InputImageError, ModelError
 from saltseg.progress import CancelToken, ProgressReporter
-from saltseg.inference.sliding_window import (
-    WindowSettings,
-    gaussian_importance,
-    scan_positions,
-    sliding_window_labels,
-)
+from saltseg.inference.sliding_window import WindowSettings, sliding_window_labels
+from saltseg.inference.window_placement import gaussian_importance, scan_positions
 from tree_networks import random_tree_network
 
 
@@ -127,7 +123,7 @@ def test_model_output_is_checked(small_tree):
 def test_settings_are_validated():
     with pytest.raises(ValueError, match="overlap"):
         WindowSettings(roi_size=(8, 8, 8), overlap=1.0)
-    with pytest.raises(ValueError, match="batch size"):
+    with pytest.raises(ValueError, match="batch_size"):
         WindowSettings(roi_size=(8, 8, 8), batch_size=0)
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import saltseg.errors as engine_errors
 from saltseg.errors import Cancelled, SaltSegError
+from saltseg.service.errors import error_from_event
 from saltseg.io.writers import present_values
 from saltseg.tree.label_table import LabelEntry, label_table
 from saltseg.tree.labeltree import LabelTree
@@ -40,18 +40,10 @@ class EngineCrashed(SaltSegError):
 
 
 def engine_error(kind: str, message: str) -> SaltSegError:
-    """The engine's error as an exception of the same class when it is one of ``saltseg.errors``
-    (so callers can test ``isinstance(error, OutOfMemoryError)``), with the message verbatim."""
-    cls = getattr(engine_errors, kind, None)
-    if isinstance(cls, type) and issubclass(cls, SaltSegError):
-        error = cls(message)
-        error.kind = kind
-        return error
-    return EngineError(message, kind)
-
-
-def error_kind(error: BaseException) -> str:
-    return getattr(error, "kind", "") or type(error).__name__
+    """The engine's error as an exception of the engine's own class (so callers can test
+    ``isinstance(error, ModelNotInstalledError)``), with the message verbatim; an
+    :class:`EngineError` for what is no engine error class (``InternalError``)."""
+    return error_from_event(kind, message) or EngineError(message, kind)
 
 
 @dataclass

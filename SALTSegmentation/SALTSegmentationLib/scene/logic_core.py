@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ModelSpec = Union[None, str, Path]  # registry id or model folder
-OPTION_NAMES = ("overlap", "batch_size", "largest_component")
 SCENE_CLOSED = "The scene was closed during the segmentation; nothing was imported."
 
 
@@ -37,18 +36,20 @@ def _subtrees():
 
 
 def engine_options(options: Any) -> dict:
-    """The run options the engine takes, from a dict, a dataclass or an object with attributes."""
+    """The run options for the engine, by the engine's option names (those of ``saltseg segment``'s
+    flags: ``skip_air`` ⇔ ``--skip-air``), from a dict, a dataclass or an object with attributes;
+    checked here by the engine's own rules, so a mistake is refused before the engine starts."""
+    from saltseg.inference.options import SegmentOptions, option_specs
+
     if options is None:
         return {}
-    if dataclasses.is_dataclass(options):
+    if dataclasses.is_dataclass(options) and not isinstance(options, type):
         options = dataclasses.asdict(options)
     if not isinstance(options, dict):
-        options = {name: getattr(options, name) for name in OPTION_NAMES if hasattr(options, name)}
-    unknown = set(options) - set(OPTION_NAMES) - {"mixed_precision", "host_memory_limit", "device_memory_limit",
-                                                  "structures"}
-    if unknown:
-        raise ValueError(f"unknown segmentation option(s): {', '.join(sorted(unknown))}")
-    return {key: value for key, value in options.items() if value is not None}
+        options = {spec.name: getattr(options, spec.name) for spec in option_specs() if hasattr(options, spec.name)}
+    given = {key: value for key, value in options.items() if value is not None}
+    checked = SegmentOptions.from_mapping(given).to_mapping()
+    return {key: checked[key] for key in given}
 
 
 def model_argument(model: Any) -> Optional[str]:
@@ -114,7 +115,7 @@ class SegmentationLogicCore:
         if structures:
             if isinstance(structures, str):
                 structures = [structures]
-            request["options"]["structures"] = [str(s) for s in structures]
+            request["options"]["only"] = [str(s) for s in structures]
         scene = volumeNode.GetScene()
         ensure_converter_rules()
         temp_dir = Path(tempfile.mkdtemp(prefix="SALTSegmentation-"))

@@ -1,61 +1,83 @@
 """The module's parameter node: what the user chose, saved with the scene (Slicer convention).
 
-Qt-free so that defaults and parsing are tested with a real ``vtkMRMLScriptedModuleNode``.
+The run options are the engine's (:class:`saltseg.inference.options.SegmentOptions`): one
+parameter per option, named after it (``batch_size`` → ``BatchSize``), its value stored as JSON
+text and checked by the engine's own rule when read. Qt-free so that defaults and parsing are
+tested with a real ``vtkMRMLScriptedModuleNode``; saltseg is imported only when a node is read or
+written, never at Slicer's start-up.
 """
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any, Optional
+
+logger = logging.getLogger(__name__)
 
 INPUT_VOLUME = "InputVolume"
 OUTPUT_SEGMENTATION = "OutputSegmentation"
 MODEL = "Model"
 DEVICE = "Device"
-OVERLAP = "Overlap"
-BATCH_SIZE = "BatchSize"
-LARGEST_COMPONENT = "LargestComponent"
 
-DEFAULTS = {MODEL: "", DEVICE: "auto", OVERLAP: "0.5", BATCH_SIZE: "2", LARGEST_COMPONENT: "true"}
+DEFAULTS = {MODEL: "", DEVICE: "auto"}
+
+
+def parameter_name(option: str) -> str:
+    """The parameter that stores a run option (``largest_component`` → ``LargestComponent``)."""
+    return "".join(part.capitalize() for part in option.split("_"))
+
+
+def _specs():
+    from saltseg.inference.options import option_specs
+
+    return option_specs()
 
 
 def set_default_parameters(node: Any) -> None:
-    """Fill in every parameter the node does not have yet (a new node, or a scene from an older version)."""
+    """Fill in the model and device the node does not have yet (a new node, or a scene from an older
+    version); a run option not stored is the engine's default when read."""
     for name, value in DEFAULTS.items():
         if not node.GetParameter(name):
             node.SetParameter(name, value)
 
 
+def _stored_option(node: Any, spec) -> Any:
+    text = node.GetParameter(parameter_name(spec.name))
+    if not text:
+        return spec.default
+    try:
+        return spec.check(json.loads(text))
+    except ValueError as error:  # not JSON, or refused by the option's rule (OptionError)
+        logger.warning("parameter %s: %s; using the default %s", parameter_name(spec.name), error,
+                       json.dumps(spec.default))
+        return spec.default
+
+
 def read_options(node: Any) -> dict[str, Any]:
-    """The run settings stored in ``node``, typed; a hand-edited bad value falls back to its default."""
-
-    def number(name: str, kind, low, high):
-        try:
-            value = kind(node.GetParameter(name))
-        except ValueError:
-            value = kind(DEFAULTS[name])
-        return min(max(value, low), high)
-
-    return {
-        "model": node.GetParameter(MODEL) or None,
-        "device": node.GetParameter(DEVICE) or DEFAULTS[DEVICE],
-        "overlap": number(OVERLAP, float, 0.0, 0.95),
-        "batch_size": number(BATCH_SIZE, int, 1, 1024),
-        "largest_component": node.GetParameter(LARGEST_COMPONENT) != "false",
-    }
+    """The model, device and every run option stored in ``node``, typed; a hand-edited bad value
+    falls back to the option's default (and says so in the log)."""
+    stored = {spec.name: _stored_option(node, spec) for spec in _specs()}
+    return {"model": node.GetParameter(MODEL) or None, "device": node.GetParameter(DEVICE) or DEFAULTS[DEVICE],
+            **stored}
 
 
-def write_options(node: Any, model: Optional[str], device: str, overlap: float, batch_size: int,
-                  largest_component: bool) -> None:
-    """Store the GUI's settings in one modification (one GUI update for observers)."""
+def write_options(node: Any, model: Optional[str], device: str, **options: Any) -> None:
+    """Store the GUI's settings in one modification (one GUI update for observers); each option is
+    checked by the engine's rule first, so the scene never holds a value the engine refuses."""
+    specs = {spec.name: spec for spec in _specs()}
+    unknown = sorted(set(options) - set(specs))
+    if unknown:
+        raise ValueError(f"unknown run option(s) {', '.join(unknown)}; the engine takes {', '.join(specs)}")
+    checked = {name: specs[name].check(value) for name, value in options.items()}
     was_modifying = node.StartModify()
     node.SetParameter(MODEL, model or "")
     node.SetParameter(DEVICE, device or DEFAULTS[DEVICE])
-    node.SetParameter(OVERLAP, repr(float(overlap)))
-    node.SetParameter(BATCH_SIZE, str(int(batch_size)))
-    node.SetParameter(LARGEST_COMPONENT, "true" if largest_component else "false")
+    for name, value in checked.items():
+        node.SetParameter(parameter_name(name), json.dumps(list(value) if isinstance(value, tuple) else value))
     node.EndModify(was_modifying)
 
 
 def segment_options(node: Any) -> dict[str, Any]:
-    """The engine's run options from the node (``logic.segment(options=...)``)."""
-    options = read_options(node)
-    return {key: options[key] for key in ("overlap", "batch_size", "largest_component")}
+    """The run options stored in the node (``logic.segment(options=...)``): those the user set."""
+    return {spec.name: _stored_option(node, spec) for spec in _specs()
+            if node.GetParameter(parameter_name(spec.name))}

@@ -16,14 +16,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol, Sequence
 
-from saltseg.errors import SaltSegError
+from saltseg.errors import InsufficientMemoryError, ModelNotInstalledError, OutOfMemoryError, SaltSegError
 
 from ..processes.dependencies import FAST_RUNTIME_REQUIREMENTS, DependencyProbe
-from ..processes.engine_job import error_kind
 from ..processes.model_registry import DEFAULT_DEVICES, ModelChoice, model_choices
 from ..processes.process_runner import ProcessRunner, SubprocessRunner
 from ..processes.process_task import ProcessTask, engine_command
-from ..processes.torch_install import pytorch_utils_logic
 from ..scene.output_target import existing_output
 from .activity_log import DETAIL_LINES, ActivityLog
 from .dependency_offers import DependencyOffers
@@ -31,7 +29,8 @@ from .tree_actions import TreeActions
 
 logger = logging.getLogger(__name__)
 
-MEMORY_ERRORS = ("OutOfMemoryError", "InsufficientMemoryError")
+#: Errors a run on the CPU may not have (the GPU's memory was short): offer that retry.
+MEMORY_ERRORS = (OutOfMemoryError, InsufficientMemoryError)
 SEGMENT, CANCEL = "Segment", "Cancel"
 #: The answers to "replace the output's segments?", in the order the dialog shows them.
 OUTPUT_CHOICES = ("Replace", "New segmentation", "Cancel")
@@ -72,7 +71,6 @@ class ModuleController(DependencyOffers, TreeActions):
                  runner_factory: Callable[[], ProcessRunner] = SubprocessRunner,
                  probe: Optional[DependencyProbe] = None,
                  model_folders: Callable[[], Sequence[str]] = tuple,
-                 pytorch_utils: Callable[[], Any] = pytorch_utils_logic,
                  scratch_folder: Optional[str] = None,
                  defer: Optional[Callable[[Callable[[], None]], None]] = None) -> None:
         self.view = view
@@ -81,12 +79,8 @@ class ModuleController(DependencyOffers, TreeActions):
         self.runner_factory = runner_factory
         self.probe = probe or DependencyProbe()
         self.model_folders = model_folders
-        #: The PyTorch extension's logic, or None without the extension.
-        self.pytorch_utils = pytorch_utils
         #: Where the pip constraints files of installs are written (None: the system's temp folder).
         self.scratch_folder = scratch_folder
-        #: The PyTorch extension's install runs (it blocks, but lets Qt process events per pip line).
-        self._extension_installing = False
         self.task: Optional[ProcessTask] = None  # model list, model transfer or PyTorch install
         self.task_kind = ""  # "list", "transfer" or "install"
         self.models: list[ModelChoice] = []
@@ -167,8 +161,7 @@ class ModuleController(DependencyOffers, TreeActions):
 
     @property
     def _installing(self) -> bool:
-        task_running = self.task is not None and not self.task.finished and self.task_kind == "install"
-        return self._extension_installing or task_running
+        return self.task is not None and not self.task.finished and self.task_kind == "install"
 
     # ------------------------------------------------------------------ module life
     def on_enter(self) -> None:
@@ -253,14 +246,13 @@ class ModuleController(DependencyOffers, TreeActions):
             message = str(job.error)
             self._status(("Cancelled; nothing was changed." if "by the user" in message else message) + leftover)
             return
-        kind = error_kind(job.error)
-        if kind == "ModelNotInstalledError" and self._run_model:
+        if isinstance(job.error, ModelNotInstalledError) and self._run_model:
             self.log.add("error", str(job.error))
             self.defer(lambda model=self._run_model: self._offer_download(model))
             return
         device = self._run_device
         retry = None
-        if kind in MEMORY_ERRORS and device != "cpu":
+        if isinstance(job.error, MEMORY_ERRORS) and device != "cpu":
             retry = lambda error=job.error: self._offer_cpu_retry(error)  # noqa: E731
         self._error(str(job.error) + leftover, then=retry)
 
@@ -362,7 +354,8 @@ class ModuleController(DependencyOffers, TreeActions):
             self.refresh_models()  # after any install, download or removal
             self.update_button()
             if then is not None and not task.cancelled and task.error is None:
-                then()
+                # e.g. segmenting after an install, which can ask Replace/New/Cancel: not inside the slot
+                self.defer(lambda: None if self.closed else then())
 
         def progress(stage: str, fraction: float) -> None:
             if not self.closed:

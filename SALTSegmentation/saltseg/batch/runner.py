@@ -16,19 +16,20 @@ from typing import Optional, Sequence, Union
 
 from tqdm import tqdm
 
-from ..errors import InputImageError, OutputError, SaltSegError
+from ..errors import InputImageError, SaltSegError
 from ..inference.pipeline import SegmentOptions
 from ..io.output_check import refuse_outputs_on_inputs
-from ..io.writers import label_table_path
 from ..model.run_defaults import read_run_defaults
 from ..models import DEFAULT_MODEL_ID, resolve_model_dir
 from .cases import Case, discover_cases
 from .cluster import (DEFAULT_ALLOWED_FAILURES, ClusterError, ClusterSettings, allowed_failures_of, batch_client,
                       gpu_resources, workers_per_host)
-from .manifest import DONE, FAILED, SKIPPED, CaseRecord, finished_problem
-from .output_folder import locked_output_folder
+from .manifest import DONE, FAILED, MANIFEST_FILE, SKIPPED, CaseRecord, finished_problem
+from ..outputs.formats import OutputFormat, format_named
+from ..outputs.plan import OutputPlan
+from .output_folder import locked_output_folder, output_folder_path
 from .tables import BatchTables
-from .worker import FORMATS, CaseOutcome, CaseSettings, ModelPlugin, run_case
+from .worker import CaseOutcome, CaseSettings, ModelPlugin, run_case
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +57,33 @@ def _plan(cases: Sequence[Case], tables: BatchTables, settings: CaseSettings) ->
     return pending, skipped
 
 
-def _refuse_outputs_on_inputs(cases: Sequence[Case], outdir: Path, output_format: str) -> None:
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the batch: the cases finished so far are recorded, the workers are stopped,
+    and no partial output is left; a re-run of the same command does the others."""
+
+    def __init__(self, done: int, failed: int, total: int, manifest: Path) -> None:
+        super().__init__(done, failed, total, manifest)
+        self.done, self.failed, self.total, self.manifest = done, failed, total, manifest
+
+    def __str__(self) -> str:
+        failed = f" ({self.failed} failed)" if self.failed else ""
+        return (f"interrupted; {self.done} of {self.total} cases done{failed}, recorded in {self.manifest}; "
+                "rerun the same command to resume")
+
+
+def _remove_partial_outputs(cases: Sequence[Case], settings: CaseSettings) -> None:
+    """The temporary files of the outputs that stopped workers were writing (they never appear
+    under the outputs' names, and nothing else writes them: this run holds the folder's lock)."""
+    now = time.time()
+    fmt = format_named(settings.output_format)
+    for case in cases:
+        OutputPlan(Path(settings.outdir) / settings.output_name(case), fmt).remove_stale_parts(before=now)
+
+
+def _refuse_outputs_on_inputs(cases: Sequence[Case], outdir: Path, fmt: OutputFormat) -> None:
     """No case's output (or its label table) may replace any input of the cohort or land in an
     input DICOM folder: checked for the whole cohort before any work."""
-    outputs = []
-    for case in cases:
-        output = outdir / (case.name + FORMATS[output_format])
-        outputs.append(output)
-        if output_format == "nii.gz":
-            outputs.append(label_table_path(output))
+    outputs = [path for case in cases for path in OutputPlan(outdir / (case.name + fmt.suffix), fmt).files()]
     refuse_outputs_on_inputs(outputs, [case.input for case in cases])
 
 
@@ -146,21 +165,25 @@ def run_batch(inputs: Sequence[PathLike], outdir: PathLike, *, model: Optional[P
 
     Raises :class:`SaltSegError` only for problems of the whole batch (no inputs, unknown model,
     unreachable cluster, workers that cannot load the model); a bad case is a failed row."""
-    if output_format not in FORMATS:
-        raise OutputError(f"unknown output format {output_format!r}; choose one of {', '.join(FORMATS)}")
+    fmt = format_named(output_format)
+    if fmt.require is not None:  # once for the batch, not as a failure of every case
+        fmt.require()
     cluster = ClusterSettings(scheduler, workers, threads_per_worker, device,
                               DEFAULT_ALLOWED_FAILURES if allowed_failures is None else allowed_failures)
     started = time.perf_counter()
-    with locked_output_folder(outdir) as outdir:
-        cases = discover_cases(inputs, exclude=outdir)
-        if not cases:
-            raise InputImageError(f"no CT found in {', '.join(map(str, inputs))} (NIfTI/NRRD/MHA files, "
-                                  "DICOM series or a CSV list with an 'input' column)")
-        _refuse_outputs_on_inputs(cases, outdir, output_format)
-        model_dir = resolve_model_dir(model, catalog_file=catalog)
-        model_id = str(model) if model is not None else DEFAULT_MODEL_ID
-        settings = CaseSettings(str(outdir), str(model_dir.absolute()), model_id, device, output_format,
-                                with_model_placement(options or SegmentOptions(), model_dir))
+    # Every check of the whole batch comes before the output folder is made: a refused batch
+    # leaves no folder and no lock behind.
+    outdir = output_folder_path(outdir)
+    cases = discover_cases(inputs, exclude=outdir)
+    if not cases:
+        raise InputImageError(f"no CT found in {', '.join(map(str, inputs))} (NIfTI/NRRD/MHA files, "
+                              "DICOM series or a CSV list with an 'input' column)")
+    _refuse_outputs_on_inputs(cases, outdir, fmt)
+    model_dir = resolve_model_dir(model, catalog_file=catalog)
+    model_id = str(model) if model is not None else DEFAULT_MODEL_ID
+    settings = CaseSettings(str(outdir), str(model_dir.absolute()), model_id, device, fmt.name,
+                            with_model_placement(options or SegmentOptions(), model_dir))
+    with locked_output_folder(outdir):
         tables = BatchTables(outdir)
         pending, skipped = _plan(cases, tables, settings)
         for record in skipped:
@@ -168,6 +191,12 @@ def run_batch(inputs: Sequence[PathLike], outdir: PathLike, *, model: Optional[P
         try:
             if pending:
                 _run_pending(pending, settings, cluster, tables, len(cases), progress, client)
+        except KeyboardInterrupt:
+            if client is None and scheduler is None:  # our own workers are gone: nothing writes any more
+                _remove_partial_outputs(pending, settings)
+            statuses = [record.status for record in tables.records.values()]
+            raise BatchInterrupted(statuses.count(DONE) + statuses.count(SKIPPED), statuses.count(FAILED),
+                                   len(cases), outdir / MANIFEST_FILE) from None
         finally:
             tables.save(force=True)  # also on Ctrl-C: finished cases stay recorded
         records = [tables.records[case.name] for case in cases]

@@ -21,21 +21,20 @@ from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..analysis.statistics import NodeStatistics, labelmap_statistics
-from ..errors import OutputError, SaltSegError
+from ..errors import SaltSegError
 from ..inference.pipeline import SegmentOptions, segment_image
 from ..io.image_io import read_image
-from ..io.rtstruct import RTSTRUCT_SUFFIX, check_series_references, write_rtstruct
-from ..io.writers import write_result
 from ..model.model_io import SaltModel, load_model
+from ..outputs.formats import format_named
+from ..outputs.plan import DicomSource, OutputPlan
 from .cases import Case
-from .dicom_seg import DICOM_SEG_SUFFIX, source_headers, write_dicom_seg
+from .cluster import ignore_ctrl_c
 from .dicom_series import read_series
 from .manifest import DONE, FAILED, CaseRecord, sha256_of
 from .volumes import NodeVolume, node_volumes
 
 logger = logging.getLogger(__name__)
 
-FORMATS = {"seg.nrrd": ".seg.nrrd", "nii.gz": ".nii.gz", "dicom-seg": DICOM_SEG_SUFFIX, "rtstruct": RTSTRUCT_SUFFIX}
 
 _models: dict[tuple[str, str], SaltModel] = {}
 _models_lock = threading.Lock()
@@ -70,15 +69,15 @@ class CaseSettings:
         batch size and memory limits cannot, so changing them redoes nothing)."""
         ignored = {"batch_size", "host_memory_limit", "device_memory_limit"}
         values = dataclasses.asdict(self.options)
-        if not values.get("structures"):  # every structure: the signature of runs before subsets existed
-            ignored.add("structures")
+        if not values.get("only"):  # every structure: the signature of runs before subsets existed
+            ignored.add("only")
         else:
-            values["structures"] = ",".join(sorted(values["structures"]))
+            values["only"] = ",".join(sorted(values["only"]))
         return " ".join(f"{name}={values[name]}" for name in sorted(values) if name not in ignored)
 
     def output_name(self, case: Case) -> str:
         """The output path relative to OUTDIR (POSIX style, as the manifest records it)."""
-        return case.name + FORMATS[self.output_format]
+        return case.name + format_named(self.output_format).suffix
 
 
 @dataclass
@@ -108,6 +107,7 @@ class ModelPlugin(WorkerPlugin):
     def setup(self, worker) -> None:
         import torch
 
+        ignore_ctrl_c()  # first: the batch process stops its workers itself (also one restarted later)
         threads = self.torch_threads
         if threads is None:
             sharing = self.workers_per_host.get(worker.address.rsplit(":", 1)[0], 1)
@@ -137,20 +137,6 @@ def _device_label(model: SaltModel) -> str:
     return f"{device} (GPU {pinned})" if pinned and device.startswith("cuda") else device
 
 
-def _write_output(result, case: Case, settings: CaseSettings, output: Path, sources) -> list[Path]:
-    if settings.output_format == "dicom-seg":
-        return [write_dicom_seg(result.labelmap, result.tree, sources, output, settings.model_id)]
-    if settings.output_format == "rtstruct":
-        return [write_rtstruct(result.labelmap, result.tree, case.dicom_files, output, settings.model_id)]
-    return write_result(result.labelmap, output, result.tree, settings.model_id)
-
-
-def _remove_stale_parts(output: Path) -> None:
-    """Temporary files of an earlier attempt whose worker was killed while writing (no cleanup ran)."""
-    for stale in output.parent.glob(f".{output.name}.*.part*"):
-        stale.unlink(missing_ok=True)
-
-
 def run_case(case: Case, settings: CaseSettings) -> CaseOutcome:
     """Segment one case into OUTDIR; always returns, with status done or failed."""
     started = time.perf_counter()
@@ -161,21 +147,16 @@ def run_case(case: Case, settings: CaseSettings) -> CaseOutcome:
                         input_fingerprint=case.input_fingerprint())
     written: list[Path] = []
     try:
-        sources = None
-        if settings.output_format in ("dicom-seg", "rtstruct") and not case.is_dicom:
-            raise OutputError(f"{case.input} is not a DICOM series: {settings.output_format} output references a "
-                              "DICOM series; choose --format seg.nrrd or nii.gz for image files")
-        if settings.output_format == "dicom-seg":
-            sources = source_headers(case.dicom_files, case.input)  # refuse before minutes of work
-        if settings.output_format == "rtstruct":
-            check_series_references(case.dicom_files)
+        plan = OutputPlan(output, format_named(settings.output_format))
+        # A source the format cannot reference is refused before minutes of work.
+        plan.prepare_source(case.input, DicomSource(case.dicom_files, case.input) if case.is_dicom else None)
         model = loaded_model(settings.model_dir, settings.device)
         record.device = _device_label(model)
         image = read_series(case.dicom_files, case.input) if case.is_dicom else read_image(case.input)
         result = segment_image(image, model, settings.options, model_id=settings.model_id)
         output.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_parts(output)
-        written = _write_output(result, case, settings, output, sources)
+        plan.remove_stale_parts(before=time.time())  # an earlier attempt's, whose worker was killed mid-write
+        written = plan.write(result, image, input_label=case.input)
         volumes = node_volumes(case.name, result.labelmap, result.tree)
         statistics = labelmap_statistics(result.labelmap, image, result.tree, result.statistics_nodes())
         record.structures = len(result.present_values)

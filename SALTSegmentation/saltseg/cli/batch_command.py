@@ -8,10 +8,10 @@ from pathlib import Path
 
 from ..errors import SaltSegError
 from ..devices import DEVICE_CHOICES
+from ..outputs.formats import FORMATS, format_choices
 from .argtypes import non_negative_int, positive_int
 from .segment_options import add_segment_options, segment_options_from_args
 
-FORMAT_CHOICES = ("seg.nrrd", "nii.gz", "dicom-seg", "rtstruct")
 
 
 def add_parser(subparsers) -> None:
@@ -32,10 +32,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--catalog", type=Path, default=None, help="extra model catalogue JSON file")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                         help="compute device on the workers (auto: CUDA, then Apple MPS, then CPU)")
-    parser.add_argument("--format", dest="output_format", default="seg.nrrd", choices=FORMAT_CHOICES,
-                        help="output per case: Slicer .seg.nrrd (default), labelmap .nii.gz (+ .labels.json), "
-                             "DICOM SEG (.seg.dcm; needs saltseg[dicom-seg]) or an RT Structure Set "
-                             "(.rtstruct.dcm; needs saltseg[rtstruct]); the last two for DICOM series inputs only")
+    parser.add_argument("--format", dest="output_format", default="seg.nrrd", choices=format_choices(),
+                        help="output per case, named CASE + its suffix: " + "; ".join(
+                            f"{fmt.name} (*{fmt.suffix}): {fmt.help}" for fmt in FORMATS.values())
+                        + " (nii.gz: the labelmap format's earlier name)")
     cluster = parser.add_argument_group("cluster")
     cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
                          help="submit to a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: start a "
@@ -65,15 +65,12 @@ def run(args: argparse.Namespace) -> int:
         return _run_organize(args)
     try:
         from ..batch import run_batch  # imports Dask: only when batch is asked for
+        from ..batch.runner import BatchInterrupted
     except ModuleNotFoundError as error:
         if error.name not in ("dask", "distributed"):
             raise
         raise SaltSegError("saltseg batch needs Dask distributed: pip install 'saltseg[batch]'") from error
 
-    if args.output_format == "rtstruct":
-        from ..io.rtstruct import require_rt_utils
-
-        require_rt_utils()  # once here, not as a failure of every case
     if not getattr(args, "verbose", False):
         logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask logs every connection at INFO
 
@@ -84,9 +81,8 @@ def run(args: argparse.Namespace) -> int:
             threads_per_worker=args.threads_per_worker, scheduler=args.scheduler,
             allowed_failures=args.max_worker_deaths, catalog=args.catalog, progress=not args.quiet,
         )
-    except KeyboardInterrupt:
-        print(f"saltseg batch: interrupted; the finished cases are recorded in {args.output_dir / 'manifest.csv'} "
-              "and a re-run continues with the others", file=sys.stderr)
+    except BatchInterrupted as stopped:
+        print(f"saltseg batch: {stopped}", file=sys.stderr)
         return 130
     print(args.output_dir / "manifest.csv")
     print(args.output_dir / "volumes.csv")

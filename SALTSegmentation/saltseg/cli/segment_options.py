@@ -1,40 +1,44 @@
-"""The options of one segmentation run, shared by every sub-command that segments.
+"""The run options as command-line flags, derived from :class:`SegmentOptions`' declaration.
 
 ``saltseg segment`` and ``saltseg batch`` call::
 
-    add_segment_options(parser)              # --device, --overlap, --fast, --backend, ...
-    options = segment_options_from_args(args)  # -> saltseg.inference.pipeline.SegmentOptions
+    add_segment_options(parser)                 # --device, --fast, and one flag per run option
+    options = segment_options_from_args(args)   # -> saltseg.inference.options.SegmentOptions
 
-Options the parser already defines (a sub-command with its own ``--device``, say) are left alone,
-so the helper never raises argparse's "conflicting option string".
+Each option's flag is its name with dashes (``skip_air`` ⇔ ``--skip-air``; a true/false option
+also has ``--no-...``), its help and allowed values are the declaration's, and a bad value is
+refused with the engine's own message. Options the parser already defines (a sub-command with its
+own ``--device``, say) are left alone, so the helper never raises "conflicting option string".
 """
 from __future__ import annotations
 
 import argparse
+from typing import Any, Callable
 
-from ..inference.backends import BACKEND_CHOICES, PRECISION_CHOICES
 from ..devices import DEVICE_CHOICES
-from ..inference.pipeline import FAST_OVERLAP, SegmentOptions
-from ..inference.sliding_window import AIR_SKIP_HU, WINDOW_PLACEMENTS
-from .argtypes import positive_int
+from ..inference.options import FAST_HELP, OptionSpec, SegmentOptions, option_specs
 
 
-#: What bf16 measured (benchmarks/README.md, "bfloat16"): shown in --help.
-BF16_HELP = ("measured on the published architecture, random weights: 97.6 %% of leaf labels equal "
-             "to float32 on the probe window, below the 99.5 %% bar, so float32 stays the default and "
-             "the check runs float32 when bf16 disagrees; fast only on CPUs with AVX-512/AMX bf16, "
-             "float32 runs elsewhere")
+def flag(name: str) -> str:
+    """The command-line flag of a run option (``skip_air`` → ``--skip-air``)."""
+    return "--" + name.replace("_", "-")
 
 
-def overlap_fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"overlap must be in [0, 1), got {text}")
-    return value
+def _parser_of(spec: OptionSpec) -> Callable[[str], Any]:
+    """argparse ``type=``: text → the option's value, checked by the option's own rule."""
+
+    def parse(text: str) -> Any:
+        try:
+            return spec.check(spec.kind(text) if spec.kind in (int, float) else text)
+        except ValueError:  # not a number, or the rule's OptionError (a ValueError too)
+            raise argparse.ArgumentTypeError(f"{flag(spec.name)} must be {spec.expected()}, got {text!r}") from None
+
+    parse.__name__ = spec.kind.__name__  # argparse names the type in its own messages
+    return parse
 
 
-def _add(parser: argparse.ArgumentParser, *flags: str, **kwargs) -> None:
-    if any(flag in parser._option_string_actions for flag in flags):  # the sub-command's own wins
+def _add(parser: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
+    if any(name in parser._option_string_actions for name in flags):  # the sub-command's own wins
         return
     parser.add_argument(*flags, **kwargs)
 
@@ -43,54 +47,32 @@ def add_segment_options(parser: argparse.ArgumentParser) -> None:
     """Add the options that control how a CT is segmented (not what is read or written)."""
     _add(parser, "--device", default="auto", choices=DEVICE_CHOICES,
          help="compute device (auto: CUDA, then Apple MPS, then CPU)")
-    _add(parser, "--fast", action="store_true",
-         help=f"speed preset: window overlap {FAST_OVERLAP} instead of 0.5 and windows holding only "
-              "air are skipped (about 3x fewer windows; labels no longer identical to SALT's)")
-    _add(parser, "--overlap", type=overlap_fraction, default=None,
-         help="sliding-window overlap (default 0.5 as SALT, or the --fast preset's)")
-    _add(parser, "--batch-size", type=positive_int, default=2,
-         help="windows per forward pass on a GPU (default 2; the CPU runs them one at a time)")
-    _add(parser, "--backend", default="auto", choices=BACKEND_CHOICES,
-         help="network runtime: auto uses OpenVINO on the CPU when installed (pip install "
-              "\"saltseg[openvino]\"; checked against torch on the first window, torch if it "
-              "disagrees), else torch")
-    _add(parser, "--precision", default="fp32", choices=PRECISION_CHOICES,
-         help="network arithmetic on the CPU (both runtimes): fp32 (default, SALT's labels) or bf16 "
-              f"(opt-in: {BF16_HELP})")
-    _add(parser, "--window-placement", default=None, choices=WINDOW_PLACEMENTS,
-         help="salt: SALT's own windows, so labels are SALT's; flush: no invented air padding along "
-              "the long axis (last window flush with the scan's end); default: the placement the "
-              "model was certified with (its inference.json; salt for SALT's models)")
-    _add(parser, "--skip-air", action=argparse.BooleanOptionalAction, default=None,
-         help=f"skip windows in which every voxel is below {AIR_SKIP_HU:.0f} HU and label them "
-              "background (default: off, on with --fast)")
-    _add(parser, "--whole-model", action="store_true",
-         help="run model.pt whole, tree softmax included, instead of taking the network's logits "
-              "from it (slower; for checking)")
-    _add(parser, "--no-largest-component", dest="largest_component", action="store_false",
-         help="keep every connected component (default: keep the largest body component)")
-    _add(parser, "--no-mixed-precision", dest="mixed_precision", action="store_false",
-         help="run CUDA inference in float32")
-    _add(parser, "--only", action="append", default=[], metavar="NODE",
-         help="keep only this structure's subtree in the outputs: a tree path (body,bones,spine) or a "
-              "name (spine, kidney_left, 'Lumbar spine'); repeatable. The network still runs over the "
-              "whole scan")
+    _add(parser, "--fast", action="store_true", help=FAST_HELP)
+    for spec in option_specs():
+        default_text = "" if spec.default in (None, ()) else f" (default: {_shown(spec.default)})"
+        if spec.kind is bool:
+            _add(parser, flag(spec.name), action=argparse.BooleanOptionalAction, default=None,
+                 help=_escaped(spec.help) + default_text)
+        elif spec.kind is tuple:
+            _add(parser, flag(spec.name), action="append", default=None, metavar=spec.rule.metavar,
+                 help=_escaped(spec.help) + "; repeatable")
+        else:
+            _add(parser, flag(spec.name), default=None, choices=spec.rule.choices or None,
+                 metavar=None if spec.rule.choices else spec.rule.metavar, type=_parser_of(spec),
+                 help=_escaped(spec.help) + default_text)
+
+
+def _escaped(text: str) -> str:
+    return text.replace("%", "%%")  # argparse %-formats help texts
+
+
+def _shown(value: Any) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
 
 
 def segment_options_from_args(args: argparse.Namespace) -> SegmentOptions:
-    """The :class:`SegmentOptions` the parsed command line asks for (``--fast`` first, then the
-    explicit options on top of it)."""
-    options = SegmentOptions.fast() if getattr(args, "fast", False) else SegmentOptions()
-    if getattr(args, "overlap", None) is not None:
-        options.overlap = args.overlap
-    if getattr(args, "skip_air", None) is not None:
-        options.skip_air = args.skip_air
-    options.batch_size = getattr(args, "batch_size", options.batch_size)
-    options.backend = getattr(args, "backend", options.backend)
-    options.precision = getattr(args, "precision", options.precision)
-    options.window_placement = getattr(args, "window_placement", options.window_placement)
-    options.whole_model = getattr(args, "whole_model", options.whole_model)
-    options.largest_component = getattr(args, "largest_component", options.largest_component)
-    options.mixed_precision = getattr(args, "mixed_precision", options.mixed_precision)
-    options.structures = tuple(getattr(args, "only", None) or ())
-    return options
+    """The :class:`SegmentOptions` the parsed command line asks for: ``--fast``'s preset, then the
+    options given explicitly on top of it."""
+    given = {spec.name: getattr(args, spec.name) for spec in option_specs()
+             if getattr(args, spec.name, None) is not None}
+    return SegmentOptions.from_mapping(given, fast=bool(getattr(args, "fast", False)))

@@ -128,56 +128,78 @@ class ChunkWorkers:
         self.close()
 
 
-def accumulate_window(slab: torch.Tensor, window: torch.Tensor, weights: WindowWeights,
-                      x0: int, y0: int, reducer: LeafReducer, target_voxels: int,
-                      workers: Optional[ChunkWorkers] = None, kept: Optional[tuple[slice, slice, slice]] = None,
-                      background: bool = False, scratch: Optional[ScratchBuffer] = None) -> Callable[[], None]:
-    """``slab[z, c, x0 + i, y0 + j] += weights[i, j, z] · p(leaf c | window[:, i, j, z])``.
+class SlabAccumulator:
+    """Adds windows' leaf probabilities to the slab, ``slab[z, c, x0 + i, y0 + j] += weights[i, j, z] ·
+    p(leaf c | window[:, i, j, z])``, a cache-sized chunk at a time on the workers.
 
-    ``slab`` is ``[rz, L, X, Y]`` (z first, so finishing and shifting slices are contiguous);
-    ``window`` is ``[K, rx, ry, rz]``. Only the ``kept`` part of the window (x, y, z slices in window
-    coordinates; default all) is reduced: labels are never read in the padding around the scan.
-    Chunks write disjoint parts of the slab, so they run in parallel. With ``background``, the
-    chunks of a narrow output (which read a private z-first copy, not ``window``) keep running after
-    the call returns, so the next window's network can run meanwhile; call the returned wait before
-    touching the slab (or ``scratch``, which holds that copy when given) again. Otherwise (and for
-    wide outputs, read in place) it returns when done.
+    ``slab`` is ``[rz, L, X, Y]`` (z first, so finishing and shifting slices are contiguous); a
+    window is ``[K, rx, ry, rz]``. Chunks write disjoint parts of the slab, so they run in parallel.
+    The chunks of a narrow output (they read a private z-first copy, not the window) keep running
+    after :meth:`add` returns, so the next window's network can run meanwhile: the accumulator owns
+    that wait, does it before its next window, and :meth:`wait` must be called before anyone else
+    touches the slab. Wide outputs are read in place, so :meth:`add` returns when they are done.
     """
-    channels, rx, ry, rz = window.shape
-    xs, ys, zs = (part.indices(size) for part, size in zip(kept or (slice(None),) * 3, (rx, ry, rz)))
-    tasks: list[Callable[[], None]] = []
-    if channels <= ZFIRST_MAX_CHANNELS:
-        # [K, rz, rx, ry]: ~C/N of an N-channel copy, into the reused buffer when there is one.
-        zfirst = (scratch or ScratchBuffer()).take((channels, rz, rx, ry), window.dtype, window.device)
-        zfirst.copy_(window.permute(0, 3, 1, 2))
-        pieces = -(-(xs[1] - xs[0]) * ry // target_voxels)  # chunks per slice, of (nearly) equal rows
-        rows = max(1, -(-(xs[1] - xs[0]) // max(pieces, 1)))
 
-        def zfirst_task(z: int, x: int, x_stop: int) -> Callable[[], None]:
+    def __init__(self, slab: torch.Tensor, weights: WindowWeights, target_voxels: int,
+                 workers: Optional[ChunkWorkers] = None) -> None:
+        self.slab = slab
+        self.weights = weights
+        self.target_voxels = target_voxels
+        self.workers = workers or ChunkWorkers(slab.device, 1)
+        self._scratch = ScratchBuffer()  # the z-first copy, reused for every window
+        self._pending: Callable[[], None] = already_done
+
+    def wait(self) -> None:
+        """Return when every chunk added so far is in the slab (raises what a chunk raised)."""
+        pending, self._pending = self._pending, already_done
+        pending()
+
+    def add(self, window: torch.Tensor, x0: int, y0: int, reducer: LeafReducer,
+            kept: Optional[tuple[slice, slice, slice]] = None) -> None:
+        """Add the window at ``(x0, y0)``; only its ``kept`` part (x, y, z slices in window
+        coordinates; default all) is reduced: labels are never read in the padding around the scan."""
+        self.wait()  # the previous window's chunks may still read the scratch copy
+        channels, rx, ry, rz = window.shape
+        spans = tuple(part.indices(size) for part, size in zip(kept or (slice(None),) * 3, (rx, ry, rz)))
+        if channels <= ZFIRST_MAX_CHANNELS:
+            self._pending = self.workers.start(self._zfirst_tasks(window, x0, y0, reducer, spans))
+        else:
+            self.workers.run(self._column_tasks(window, x0, y0, reducer, spans))
+
+    def _zfirst_tasks(self, window: torch.Tensor, x0: int, y0: int, reducer: LeafReducer,
+                      spans: tuple) -> list[Callable[[], None]]:
+        channels, rx, ry, rz = window.shape
+        (x_lo, x_hi, _), _, (z_lo, z_hi, _) = spans
+        # [K, rz, rx, ry]: ~C/N of an N-channel copy.
+        zfirst = self._scratch.take((channels, rz, rx, ry), window.dtype, window.device)
+        zfirst.copy_(window.permute(0, 3, 1, 2))
+        pieces = -(-(x_hi - x_lo) * ry // self.target_voxels)  # chunks per slice, of (nearly) equal rows
+        rows = max(1, -(-(x_hi - x_lo) // max(pieces, 1)))
+        slab, weights = self.slab, self.weights
+
+        def task(z: int, x: int, x_stop: int) -> Callable[[], None]:
             def run() -> None:  # whole y rows: the chunk is contiguous
                 reducer(zfirst[:, z, x:x_stop].reshape(channels, -1), weights.zxy[z, x:x_stop].reshape(-1),
                         slab[z, :, x0 + x:x0 + x_stop, y0:y0 + ry])
             return run
 
-        tasks = [zfirst_task(z, x, min(x + rows, xs[1])) for z in range(zs[0], zs[1])
-                 for x in range(xs[0], xs[1], rows)]
-        workers = workers or ChunkWorkers(window.device, 1)
-        if background:
-            return workers.start(tasks)
-    else:
-        z_lo, z_hi = zs[0], zs[1]
-        column = (ys[1] - ys[0]) * (z_hi - z_lo)
-        rows = max(1, target_voxels // max(column, 1))  # x rows per chunk when one row is small
-        y_block = ys[1] - ys[0] if rows > 1 else max(1, min(ys[1] - ys[0], target_voxels // max(z_hi - z_lo, 1)))
+        return [task(z, x, min(x + rows, x_hi)) for z in range(z_lo, z_hi) for x in range(x_lo, x_hi, rows)]
 
-        def column_task(x: int, x_stop: int, y: int, y_stop: int) -> Callable[[], None]:
+    def _column_tasks(self, window: torch.Tensor, x0: int, y0: int, reducer: LeafReducer,
+                      spans: tuple) -> list[Callable[[], None]]:
+        channels = window.shape[0]
+        (x_lo, x_hi, _), (y_lo, y_hi, _), (z_lo, z_hi, _) = spans
+        column = (y_hi - y_lo) * (z_hi - z_lo)
+        rows = max(1, self.target_voxels // max(column, 1))  # x rows per chunk when one row is small
+        y_block = y_hi - y_lo if rows > 1 else max(1, min(y_hi - y_lo, self.target_voxels // max(z_hi - z_lo, 1)))
+        slab, weights = self.slab, self.weights
+
+        def task(x: int, x_stop: int, y: int, y_stop: int) -> Callable[[], None]:
             def run() -> None:
                 chunk = window[:, x:x_stop, y:y_stop, z_lo:z_hi]
                 target = slab[z_lo:z_hi, :, x0 + x:x0 + x_stop, y0 + y:y0 + y_stop].permute(1, 2, 3, 0)
                 reducer(chunk.reshape(channels, -1), weights.xyz[x:x_stop, y:y_stop, z_lo:z_hi].reshape(-1), target)
             return run
 
-        tasks = [column_task(x, min(x + rows, xs[1]), y, min(y + y_block, ys[1]))
-                 for x in range(xs[0], xs[1], rows) for y in range(ys[0], ys[1], y_block)]
-    (workers or ChunkWorkers(window.device, 1)).run(tasks)
-    return already_done
+        return [task(x, min(x + rows, x_hi), y, min(y + y_block, y_hi))
+                for x in range(x_lo, x_hi, rows) for y in range(y_lo, y_hi, y_block)]

@@ -29,50 +29,12 @@ from .postprocess import keep_largest_component, map_to_input_grid, node_mask
 from .preprocess import normalise_intensity, prepare_volume, reorient, resampled_size
 from .window_network import window_predictor
 from ..progress import CancelToken, ProgressCallback, ProgressReporter
-from .sliding_window import AIR_SKIP_HU, WindowSettings, effective_batch_size, sliding_window_labels
+from .options import SegmentOptions
+from .sliding_window import WindowSettings, effective_batch_size, sliding_window_labels
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("preprocessing", "inference", "postprocessing")
-
-
-#: ``--fast``'s window overlap: about 3× fewer windows than SALT's 0.5 (63 → 20 measured on a
-#: 330×330×192 scan at 1.5 mm).
-FAST_OVERLAP = 0.25
-
-
-@dataclass
-class SegmentOptions:
-    """How to segment. The defaults reproduce SALT's own pipeline (its windows, its blending);
-    everything faster that changes labels is opt-in (:meth:`fast`, ``skip_air``)."""
-
-    overlap: float = 0.5
-    batch_size: int = 2
-    largest_component: bool = True
-    mixed_precision: bool = True  # float16 autocast, CUDA only
-    #: Override the detected free RAM / GPU memory (bytes) for the pre-flight check.
-    host_memory_limit: Optional[int] = None
-    device_memory_limit: Optional[int] = None
-    #: "salt": SALT's window placement (labels identical to SALT's); "flush": no invented air;
-    #: None: the placement the model was certified with (its ``inference.json``; "salt" without).
-    window_placement: Optional[str] = None
-    #: Skip windows in which every voxel is below ``air_threshold_hu`` (labelled background).
-    skip_air: bool = False
-    air_threshold_hu: float = AIR_SKIP_HU
-    #: Network runtime: "auto", "torch" or "openvino" (see saltseg.inference.backends).
-    backend: str = "auto"
-    #: CPU network arithmetic: "fp32" (SALT's) or "bf16" (opt-in; see saltseg.inference.backends).
-    precision: str = "fp32"
-    #: Run model.pt whole (tree softmax inside) instead of its network's logits + our tree softmax.
-    whole_model: bool = False
-    #: Keep only these subtrees in the result (tree paths or names; empty: every structure). The
-    #: network still runs over the whole scan; the other structures become background.
-    structures: tuple[str, ...] = ()
-
-    @classmethod
-    def fast(cls, **changes) -> "SegmentOptions":
-        """The documented speed preset: overlap 0.25 and air windows skipped."""
-        return cls(**{"overlap": FAST_OVERLAP, "skip_air": True, **changes})
 
 
 @dataclass
@@ -135,7 +97,7 @@ def segment_image(
     started = time.perf_counter()
     report("preprocessing", 0.0)
     check = check_ct_image(image)
-    subset = resolve_structures(tree, options.structures) if options.structures else None  # fail early
+    subset = resolve_structures(tree, options.only) if options.only else None  # fail early
     oriented = reorient(image)
     processing_shape = resampled_size(oriented.GetSize(), oriented.GetSpacing(), config.voxel_spacing)
     estimate = estimate_memory(int(np.prod(image.GetSize(), dtype=np.int64)), processing_shape,

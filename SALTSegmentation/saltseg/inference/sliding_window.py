@@ -23,6 +23,7 @@ only air (every voxel below ``skip_below``) are not run and count as certain bac
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
@@ -37,30 +38,16 @@ from ..devices import is_out_of_memory
 from .leaf_accumulation import (
     ChunkWorkers,
     NetworkOutput,
-    ScratchBuffer,
+    SlabAccumulator,
     WindowWeights,
-    accumulate_window,
-    already_done,
     chunk_voxels,
 )
 from .leaf_reducers import ProbabilityReducer
-from .window_placement import (  # noqa: F401  (re-exported: the historical home of these)
-    WINDOW_PLACEMENTS,
-    cleared_slices,
-    gaussian_importance,
-    pad_volume,
-    scan_positions,
-    trim_constant_slices,
-)
+from .options import option_spec
+from .window_placement import cleared_slices, gaussian_importance, pad_volume, scan_positions, trim_constant_slices
 
 #: Windows → ``model.pt``'s node probabilities ``[B, N, *roi]``, or a :class:`NetworkOutput`.
 Predictor = Callable[[torch.Tensor], Union[torch.Tensor, NetworkOutput]]
-
-#: HU below which a voxel counts as air for window skipping: air is about -1000 HU and its noise
-#: stays well below this, while the emptiest tissue (lung parenchyma, -900 to -700 HU) never fills
-#: a whole window without skin, fat or vessels around it.
-AIR_SKIP_HU = -900.0
-
 
 @dataclass(frozen=True)
 class WindowSettings:
@@ -75,13 +62,10 @@ class WindowSettings:
     skip_below: Optional[float] = None
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.overlap < 1.0:
-            raise ValueError(f"overlap must be in [0, 1), got {self.overlap}")
-        if self.batch_size < 1:
-            raise ValueError(f"window batch size must be at least 1, got {self.batch_size}")
-        if self.placement not in WINDOW_PLACEMENTS:
-            raise ValueError(f"window placement must be one of {', '.join(WINDOW_PLACEMENTS)}, "
-                             f"got {self.placement!r}")
+        # The run options' own checks (the same words as every front end's).
+        option_spec("overlap").check(self.overlap)
+        option_spec("batch_size").check(self.batch_size)
+        option_spec("window_placement").check(self.placement)
 
 
 def effective_batch_size(batch_size: int, device: torch.device) -> int:
@@ -155,17 +139,130 @@ def _slab_order(predictor: Predictor, leaves: torch.Tensor,
     return slab_nodes, torch.as_tensor([channel_of_node[node] for node in label_nodes], device=device)
 
 
-def _kept_part(start: tuple[int, int, int], roi: tuple[int, int, int],
-               kept: tuple[slice, slice, range]) -> tuple[slice, slice, slice]:
-    """The part of the window at ``start`` inside the scan (not padding), in window coordinates."""
-    return tuple(slice(max(0, part.start - s), max(0, min(r, part.stop - s)))
-                 for s, r, part in zip(start, roi, kept))
+@dataclass(frozen=True)
+class WindowGrid:
+    """Where the windows go: the volume's constant end slices trimmed, the rest padded as the
+    placement says, and the window positions along each axis (z-outer sweeps slab by slab)."""
+
+    padded: torch.Tensor  # [X, Y, Z], trimmed and padded
+    z_range: tuple[int, int]  # the slices of the volume that were kept (the others are constant)
+    low: tuple[int, int, int]  # padding before the trimmed volume, per axis
+    trimmed_shape: tuple[int, int, int]
+    roi: tuple[int, int, int]
+    z_positions: list[int]
+    xy_positions: list[tuple[int, int]]
+
+    @classmethod
+    def over(cls, volume: np.ndarray, settings: WindowSettings) -> "WindowGrid":
+        z_start, z_stop = trim_constant_slices(volume)
+        trimmed = torch.from_numpy(np.ascontiguousarray(volume[:, :, z_start:z_stop]))
+        padded, low = pad_volume(trimmed, settings.roi_size, settings.pad_value, settings.placement)
+        (rx, ry, rz), (size_x, size_y, size_z) = settings.roi_size, padded.shape
+        xy = list(itertools.product(scan_positions(size_x, rx, settings.overlap),
+                                    scan_positions(size_y, ry, settings.overlap)))
+        return cls(padded, (z_start, z_stop), tuple(low), tuple(trimmed.shape), tuple(settings.roi_size),
+                   scan_positions(size_z, rz, settings.overlap), xy)
+
+    @property
+    def total(self) -> int:
+        return len(self.z_positions) * len(self.xy_positions)
+
+    @property
+    def kept(self) -> tuple[slice, slice, range]:
+        """The scan inside the padded volume (labels only there: padding is cut off)."""
+        return tuple(slice(lo, lo + size) for lo, size in zip(self.low[:2], self.trimmed_shape[:2])) + (
+            range(self.low[2], self.low[2] + self.trimmed_shape[2]),)
+
+    def kept_part(self, x0: int, y0: int, z0: int) -> tuple[slice, slice, slice]:
+        """The part of the window at ``(x0, y0, z0)`` inside the scan, in window coordinates."""
+        return tuple(slice(max(0, part.start - s), max(0, min(r, part.stop - s)))
+                     for s, r, part in zip((x0, y0, z0), self.roi, self.kept))
+
+    def window(self, x0: int, y0: int, z0: int) -> torch.Tensor:
+        rx, ry, rz = self.roi
+        return self.padded[x0:x0 + rx, y0:y0 + ry, z0:z0 + rz]
+
+    def xy_batches(self, batch_size: int) -> list[list[tuple[int, int]]]:
+        return [self.xy_positions[i:i + batch_size] for i in range(0, len(self.xy_positions), batch_size)]
+
+    def finished_slices(self, k: int) -> int:
+        """Slices of the slab at ``z_positions[k]`` that no later window touches."""
+        z0 = self.z_positions[k]
+        z_next = self.z_positions[k + 1] if k + 1 < len(self.z_positions) else z0 + self.roi[2]
+        return z_next - z0
+
+
+@dataclass
+class WindowCounts:
+    windows: int = 0
+    windows_run: int = 0
+    windows_skipped: int = 0
 
 
 def _is_air(windows: torch.Tensor, skip_below: Optional[float]) -> list[bool]:
     if skip_below is None:
         return [False] * windows.shape[0]
     return (windows.flatten(1).amax(dim=1) < skip_below).tolist()
+
+
+class _SlabSweep:
+    """Runs the windows of one slab at a time into the slab accumulator and turns the finished
+    slices into labels (argmax over the leaves, in label order, so ties break as in SALT)."""
+
+    def __init__(self, grid: WindowGrid, batcher: _Batcher, accumulator: SlabAccumulator,
+                 label_channels: Optional[torch.Tensor], background_channel: int,
+                 settings: WindowSettings, batch_size: int, label_dtype: torch.dtype) -> None:
+        self.grid, self.batcher, self.accumulator = grid, batcher, accumulator
+        self.slab = accumulator.slab
+        self.label_channels, self.background_channel = label_channels, background_channel
+        self.skip_below = settings.skip_below
+        self.placement = settings.placement
+        self.label_dtype = label_dtype
+        x, y, z = grid.trimmed_shape
+        self.labels = torch.empty((z, x, y), dtype=label_dtype)
+        # The network's input, reused for every batch (see also allocator.retained_heap for what
+        # the runtimes allocate themselves).
+        self.window_buffer = torch.empty((batch_size, 1, *grid.roi), dtype=grid.padded.dtype)
+        self.skipped = 0
+
+    def run_batch(self, z0: int, batch: list[tuple[int, int]]) -> None:
+        rx, ry, _ = self.grid.roi
+        windows = self.window_buffer[:len(batch)]
+        for i, (x0, y0) in enumerate(batch):
+            windows[i, 0].copy_(self.grid.window(x0, y0, z0))
+        air = _is_air(windows, self.skip_below)
+        run = [i for i, is_air in enumerate(air) if not is_air]
+        self.skipped += len(batch) - len(run)
+        inputs = windows if len(run) == len(batch) else windows[run]
+        # The network runs while the previous window's chunks are still being reduced.
+        output = self.batcher(inputs) if run else None  # [b, K, rx, ry, rz]
+        self.accumulator.wait()  # the slab is ours again
+        for (x0, y0), is_air in zip(batch, air):
+            if is_air:  # what a perfect network answers for air: certain background
+                self.slab[:, self.background_channel, x0:x0 + rx, y0:y0 + ry].add_(self.accumulator.weights.zxy)
+        if output is not None:
+            for i, window in zip(run, output.values):
+                x0, y0 = batch[i]
+                self.accumulator.add(window, x0, y0, output.reducer, self.grid.kept_part(x0, y0, z0))
+
+    def finish_slab(self, k: int) -> None:
+        """Label the slices of slab ``k`` that no later window touches; shift the rest forward."""
+        self.accumulator.wait()
+        z0, rz = self.grid.z_positions[k], self.grid.roi[2]
+        kept_x, kept_y, kept_z = self.grid.kept
+        finished = self.grid.finished_slices(k)
+        for z in range(finished):  # one slice at a time: a label-order copy costs one slice
+            if z0 + z not in kept_z:
+                continue
+            scores = self.slab[z, :, kept_x, kept_y]
+            if self.label_channels is not None:
+                scores = scores.index_select(0, self.label_channels)
+            # max(dim).indices: the first maximum like argmax, but ~2× faster on the CPU.
+            self.labels[z0 + z - self.grid.low[2]] = torch.max(scores, dim=0).indices.to("cpu", self.label_dtype)
+        cleared = cleared_slices(rz, finished, self.placement)
+        for i in range(rz - finished):  # shift the unfinished slices to the front
+            self.slab[i].copy_(self.slab[i + finished])
+        self.slab[rz - cleared:].zero_()
 
 
 def _sliding_window_labels(
@@ -175,95 +272,40 @@ def _sliding_window_labels(
     num_nodes: int,
     settings: WindowSettings,
     device: torch.device,
-    report: Optional[ProgressReporter] = None,
-    background_value: int = 0,
-    stats: Optional[dict] = None,
-) -> np.ndarray:
-    report = report or ProgressReporter()
-    z_start, z_stop = trim_constant_slices(volume)
-    trimmed = torch.from_numpy(np.ascontiguousarray(volume[:, :, z_start:z_stop]))
-    padded, low = pad_volume(trimmed, settings.roi_size, settings.pad_value, settings.placement)
-    rx, ry, rz = settings.roi_size
-    size_x, size_y, size_z = padded.shape
-    z_positions = scan_positions(size_z, rz, settings.overlap)
-    xy_positions = list(itertools.product(scan_positions(size_x, rx, settings.overlap),
-                                          scan_positions(size_y, ry, settings.overlap)))
-    total = len(z_positions) * len(xy_positions)
+    report: ProgressReporter,
+    background_value: int,
+) -> tuple[np.ndarray, WindowCounts]:
+    grid = WindowGrid.over(volume, settings)
     slab_nodes, label_channels = _slab_order(predictor, leaves, device)
     background_channel = int(label_channels[background_value]) if label_channels is not None else background_value
     batcher = _Batcher(predictor, device, slab_nodes, num_nodes, settings)
-    importance = gaussian_importance(settings.roi_size, settings.sigma_scale, device)
-    weights = WindowWeights.of(importance)
-    target_voxels = chunk_voxels(device)
-    label_dtype = torch.uint8 if len(leaves) <= 256 else torch.int16
-    # Labels only where the input is: padding (SALT pads the long axis to whole windows) is cut off.
-    kept_x, kept_y = slice(low[0], low[0] + trimmed.shape[0]), slice(low[1], low[1] + trimmed.shape[1])
-    kept_z = range(low[2], low[2] + trimmed.shape[2])
-    labels = torch.empty((trimmed.shape[2], trimmed.shape[0], trimmed.shape[1]), dtype=label_dtype)
+    weights = WindowWeights.of(gaussian_importance(settings.roi_size, settings.sigma_scale, device))
+    size_x, size_y, _ = grid.padded.shape
     # Z-first so that finishing and shifting slices are contiguous copies.
-    slab = torch.zeros((rz, len(slab_nodes), size_x, size_y), dtype=torch.float32, device=device)
+    slab = torch.zeros((grid.roi[2], len(slab_nodes), size_x, size_y), dtype=torch.float32, device=device)
     # On the CPU a batch gives the convolutions no extra throughput, only a second N-channel
     # output in memory: run windows one by one there.
     batch_size = effective_batch_size(settings.batch_size, device)
-    # Window-sized buffers reused for every batch: the network's input and the z-first copy of
-    # its output (see also allocator.retained_heap for what the runtimes allocate themselves).
-    window_buffer = torch.empty((batch_size, 1, rx, ry, rz), dtype=padded.dtype)
-    scratch = ScratchBuffer()
-    done = skipped = 0
-    pending = already_done  # the wait for the chunks still being reduced
+    label_dtype = torch.uint8 if len(leaves) <= 256 else torch.int16
+    done = 0
     report("inference", 0.0)
     with ChunkWorkers(device) as workers:
-        for k, z0 in enumerate(z_positions):
-            for start in range(0, len(xy_positions), batch_size):
+        sweep = _SlabSweep(grid, batcher, SlabAccumulator(slab, weights, chunk_voxels(device), workers),
+                           label_channels, background_channel, settings, batch_size, label_dtype)
+        for k, z0 in enumerate(grid.z_positions):
+            for batch in grid.xy_batches(batch_size):
                 report.check_cancelled()
-                batch = xy_positions[start:start + batch_size]
-                windows = window_buffer[:len(batch)]
-                for i, (x0, y0) in enumerate(batch):
-                    windows[i, 0].copy_(padded[x0:x0 + rx, y0:y0 + ry, z0:z0 + rz])
-                air = _is_air(windows, settings.skip_below)
-                run = [i for i, is_air in enumerate(air) if not is_air]
-                skipped += len(batch) - len(run)
-                inputs = windows if len(run) == len(batch) else windows[run]
-                # The network runs while the previous window's chunks are still being reduced.
-                output = batcher(inputs) if run else None  # [b, K, rx, ry, rz]
-                pending()  # the slab is ours again
-                for (x0, y0), is_air in zip(batch, air):
-                    if is_air:  # what a perfect network answers for air: certain background
-                        slab[:, background_channel, x0:x0 + rx, y0:y0 + ry].add_(weights.zxy)
-                if output is not None:
-                    for i, window in zip(run, output.values):
-                        pending()
-                        x0, y0 = batch[i]
-                        kept = _kept_part((x0, y0, z0), settings.roi_size, (kept_x, kept_y, kept_z))
-                        pending = accumulate_window(slab, window, weights, x0, y0, output.reducer, target_voxels,
-                                                    workers, kept, background=True, scratch=scratch)
-                    # Free this batch's output before the next forward pass allocates its own.
-                    del output, window
-                del windows, inputs
+                sweep.run_batch(z0, batch)
                 done += len(batch)
-                report("inference", done / total)
-            pending()
-            pending = already_done
-            z_next = z_positions[k + 1] if k + 1 < len(z_positions) else z0 + rz
-            finished = z_next - z0
-            for z in range(finished):  # one slice at a time: a label-order copy costs one slice
-                if z0 + z not in kept_z:
-                    continue
-                scores = slab[z, :, kept_x, kept_y]
-                if label_channels is not None:
-                    scores = scores.index_select(0, label_channels)
-                # max(dim).indices: the first maximum like argmax, but ~2× faster on the CPU.
-                labels[z0 + z - low[2]] = torch.max(scores, dim=0).indices.to("cpu", label_dtype)
-            cleared = cleared_slices(rz, finished, settings.placement)
-            for i in range(rz - finished):  # shift the unfinished slices to the front
-                slab[i].copy_(slab[i + finished])
-            slab[rz - cleared:].zero_()
-    del slab
-    if stats is not None:
-        stats.update(windows=total, windows_skipped=skipped, windows_run=batcher.windows_run)
-    result = np.full(volume.shape, background_value, dtype=labels.numpy().dtype)
-    result[:, :, z_start:z_stop] = labels.permute(1, 2, 0).numpy()
-    return result
+                report("inference", done / grid.total)
+            sweep.finish_slab(k)
+    labels = sweep.labels.permute(1, 2, 0).numpy()
+    counts = WindowCounts(grid.total, batcher.windows_run, sweep.skipped)
+    del slab, sweep
+    result = np.full(volume.shape, background_value, dtype=labels.dtype)
+    z_start, z_stop = grid.z_range
+    result[:, :, z_start:z_stop] = labels
+    return result, counts
 
 
 def sliding_window_labels(
@@ -285,8 +327,8 @@ def sliding_window_labels(
     """
     try:
         with retained_heap():
-            return _sliding_window_labels(volume, predictor, leaves, num_nodes, settings, device, report,
-                                          background_value, stats)
+            labels, counts = _sliding_window_labels(volume, predictor, leaves, num_nodes, settings, device,
+                                                    report or ProgressReporter(), background_value)
     except RuntimeError as error:
         if not is_out_of_memory(error):
             raise
@@ -297,3 +339,6 @@ def sliding_window_labels(
             f"voxels in batches of {settings.batch_size} — retry on the CPU, or with a window batch "
             "size of 1"
         ) from error
+    if stats is not None:
+        stats.update(dataclasses.asdict(counts))
+    return labels

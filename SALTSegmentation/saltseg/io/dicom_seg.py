@@ -18,6 +18,9 @@ import SimpleITK as sitk
 from .. import __version__
 from ..atomic import atomic_write
 from ..errors import InputImageError, OutputError
+from .dicom_geometry import plane_from_dataset
+from .dicom_regular_grid import labels_on_planes
+from .writers import DICOM_TREE_PATH_DESCRIPTION
 from ..tree.anatomic_codes import SCHEME, anatomic_code
 from ..tree.label_table import label_table
 from ..tree.labeltree import LabelTree
@@ -31,7 +34,7 @@ _REFERENCED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "Series
 INSTALL_HINT = "DICOM SEG output needs highdicom: pip install 'saltseg[dicom-seg]'"
 
 
-def _require_highdicom():
+def require_highdicom():
     try:
         import highdicom
     except ImportError as error:
@@ -41,7 +44,7 @@ def _require_highdicom():
 
 def segment_descriptions(tree: LabelTree, values: Sequence[int], model_id: str, patient_id: str) -> list:
     """highdicom segment descriptions for the label ``values``, numbered 1.. in that order."""
-    hd = _require_highdicom()
+    hd = require_highdicom()
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
 
@@ -69,7 +72,7 @@ def segment_descriptions(tree: LabelTree, values: Sequence[int], model_id: str, 
             tracking_uid=generate_uid(entropy_srcs=[patient_id, entry.node_id]),
             display_color=hd.color.CIELabColor.from_rgb(red, green, blue),
         )
-        description.SegmentDescription = f"SALT tree path: {entry.node_id}"[:1024]
+        description.SegmentDescription = f"{DICOM_TREE_PATH_DESCRIPTION}{entry.node_id}"[:1024]
         if code is not None and code.laterality is not None:
             description.SegmentedPropertyTypeModifierCodeSequence = [
                 hd.sr.CodedConcept(code.laterality[0], SCHEME, code.laterality[1])]
@@ -83,7 +86,7 @@ def source_headers(source_files: Sequence[str], where: str) -> list:
     Empty SOP Class/Instance UIDs are taken from the file meta header, which names the same
     instance; a series without Study/Series Instance UIDs (over-zealous anonymisation) cannot
     be referenced at all and is refused before any computation."""
-    _require_highdicom()
+    require_highdicom()
     import pydicom
 
     headers = []
@@ -108,15 +111,17 @@ def source_headers(source_files: Sequence[str], where: str) -> list:
 
 def write_dicom_seg(labelmap: sitk.Image, tree: LabelTree, sources: Sequence, path: Path,
                     model_id: str = "") -> Path:
-    """Write the labelmap (on the grid of the series whose :func:`source_headers` are ``sources``,
-    in that slice order) as a binary DICOM SEG referencing that series. Written atomically."""
-    hd = _require_highdicom()
+    """Write the labelmap (of the series whose :func:`source_headers` are ``sources``: on its grid,
+    or on the regular grid it was resampled onto) as a binary DICOM SEG referencing that series,
+    one frame per source image with the labels where that image lies. Written atomically."""
+    hd = require_highdicom()
     from pydicom.uid import generate_uid
 
-    array = sitk.GetArrayViewFromImage(labelmap)
-    if array.shape[0] != len(sources):
-        raise InputImageError(f"the segmentation has {array.shape[0]} slices but the DICOM series "
-                              f"{len(sources)} files; cannot reference the series slice by slice")
+    names = [str(getattr(source, "filename", "") or "") for source in sources]
+    where = str(Path(names[0]).parent) if names and names[0] else "the source series"
+    # Frame k is placed where source k lies: its labels are taken there, which also carries a
+    # resampled (gantry-tilted or gapped) series' labels back onto its own slices.
+    array = labels_on_planes(labelmap, [plane_from_dataset(s, n) for s, n in zip(sources, names)], where)
     background = tree.background_value
     values = [int(v) for v in np.unique(array) if v != background]
     if not values:

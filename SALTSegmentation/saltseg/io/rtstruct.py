@@ -23,7 +23,9 @@ from ..atomic import atomic_path
 from ..errors import InputImageError, OutputError
 from ..tree.label_table import label_table
 from ..tree.labeltree import LabelTree
+from .dicom_geometry import analyse_stack, plane_from_dataset
 from .dicom_series import choose_series
+from .library_logs import library_logs_at_debug
 
 logger = logging.getLogger(__name__)
 
@@ -40,22 +42,6 @@ def require_rt_utils():
     except ImportError as error:
         raise OutputError(INSTALL_HINT) from error
     return RTStructBuilder
-
-
-def check_rtstruct_request(input_path: Union[str, Path], output: Union[str, Path]) -> Path:
-    """Fail before any computation: the input must be a DICOM series, rt-utils installed, the
-    output a writable ``.dcm`` path."""
-    require_rt_utils()
-    output = Path(output)
-    if not Path(input_path).is_dir():
-        raise OutputError(f"{input_path} is not a DICOM series folder: an RT Structure Set references the "
-                          "DICOM series it was made from; write .seg.nrrd or a labelmap for image files")
-    if not output.name.lower().endswith(".dcm"):
-        raise OutputError(f"an RT Structure Set is a DICOM file: name the output *{RTSTRUCT_SUFFIX}, not {output.name}")
-    if not output.parent.is_dir():
-        raise OutputError(f"output folder {output.parent} does not exist")
-    check_series_references(largest_series_files(input_path))
-    return output
 
 
 def largest_series_files(folder: Union[str, Path]) -> tuple[str, ...]:
@@ -87,9 +73,17 @@ def _referencable(name: str, stop_before_pixels: bool):
 
 
 def check_series_references(files: Sequence[str]) -> None:
-    """Refuse, before any computation, a series a structure set could not reference."""
-    for name in files:
-        _referencable(name, stop_before_pixels=True)
+    """Refuse, before any computation, a series a structure set could not reference, or not
+    place: rt-utils puts slice k's contours at the first slice's origin plus k mean spacings along
+    the normal, which misplaces those of a gantry-tilted or gapped series."""
+    headers = [_referencable(name, stop_before_pixels=True) for name in files]
+    where = str(Path(files[0]).parent) if files else "the series"
+    geometry = analyse_stack([plane_from_dataset(header, name) for header, name in zip(headers, files)], where)
+    if geometry.sheared or geometry.uneven:
+        raise OutputError(
+            f"an RT Structure Set cannot be written for the DICOM series in {where}: {'; '.join(geometry.findings)}; "
+            "rt-utils, which writes it, would place the contours as if the slices were regular — write DICOM SEG "
+            "(saltseg batch --format dicom-seg), .seg.nrrd or .nii.gz instead, which are placed correctly")
 
 
 def _series_folder(files: Sequence[str], folder: Path) -> Path:
@@ -120,7 +114,8 @@ def write_rtstruct(labelmap: sitk.Image, tree: LabelTree, series_files: Sequence
     output = Path(output)
     values = [int(v) for v in np.unique(sitk.GetArrayViewFromImage(labelmap)) if v != tree.background_value]
     labels = sitk.GetArrayViewFromImage(labelmap)
-    with tempfile.TemporaryDirectory(prefix="saltseg-rtstruct-") as folder:
+    # pydicom logs its own deprecations at WARNING while rt-utils writes: not for the terminal.
+    with library_logs_at_debug(logger, "pydicom"), tempfile.TemporaryDirectory(prefix="saltseg-rtstruct-") as folder:
         structure_set = builder.create_new(dicom_series_path=str(_series_folder(series_files, Path(folder))))
         slices = labels[_slice_indices(labelmap, structure_set.series_data)]  # (slices, rows, cols)
         count = 0
@@ -144,7 +139,7 @@ def write_rtstruct(labelmap: sitk.Image, tree: LabelTree, series_files: Sequence
 def read_rtstruct_masks(series_files: Sequence[str], path: Union[str, Path]) -> dict[str, np.ndarray]:
     """ROI name → mask (rows, cols, slices in rt-utils' slice order) of a structure set: for checks."""
     builder = require_rt_utils()
-    with tempfile.TemporaryDirectory(prefix="saltseg-rtstruct-") as folder:
+    with library_logs_at_debug(logger, "pydicom"), tempfile.TemporaryDirectory(prefix="saltseg-rtstruct-") as folder:
         structure_set = builder.create_from(dicom_series_path=str(_series_folder(series_files, Path(folder))),
                                             rt_struct_path=str(path))
         return {name: structure_set.get_roi_mask_by_name(name) for name in structure_set.get_roi_names()}

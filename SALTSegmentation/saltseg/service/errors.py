@@ -1,9 +1,14 @@
-"""How an exception inside the engine process becomes an ``error`` event."""
+"""How an exception inside the engine process becomes an ``error`` event, and back again.
+
+The event names the error's class; :func:`error_from_event` turns it into an exception of that
+same class on the front end's side, so a front end tests ``isinstance(error,
+ModelNotInstalledError)`` rather than class names or message text.
+"""
 from __future__ import annotations
 
 import logging
 import traceback
-from typing import Callable
+from typing import Callable, Optional
 
 from ..errors import SaltSegError
 
@@ -21,6 +26,25 @@ def report_error(emit: Callable[..., None], error: BaseException) -> None:
     else:
         traceback.print_exc()
         emit("error", type="InternalError", message=f"{type(error).__name__}: {error}")
+
+
+def error_class(name: str) -> Optional[type[SaltSegError]]:
+    """The engine's user-facing error class called ``name`` (what an ``error`` event's ``type``
+    says), found among every :class:`SaltSegError` subclass; None for any other name."""
+    pending: list[type[SaltSegError]] = [SaltSegError]
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == name:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None
+
+
+def error_from_event(name: str, message: str) -> Optional[SaltSegError]:
+    """The exception an ``error`` event reports, of the engine's own class, message verbatim; None
+    when the name is no engine error class (``InternalError``: a bug in the engine)."""
+    cls = error_class(name)
+    return cls(message) if cls is not None else None
 
 
 class ThrottledProgress:

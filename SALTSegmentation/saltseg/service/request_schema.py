@@ -1,0 +1,71 @@
+"""The engine service's request as a JSON Schema (draft 2020-12), derived from the declarations.
+
+The schema is published in the package (``saltseg/resources/segment_request.schema.json``) for
+front ends written in other languages; a test checks that the published file is what this module
+derives, so it cannot drift from :data:`~.requests.REQUEST_FIELDS` and the run options.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..devices import DEVICE_CHOICES
+from ..inference.options import OptionSpec, option_specs
+from .requests import DEVICE_PATTERN, OPERATIONS, REQUEST_FIELDS
+
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "resources" / "segment_request.schema.json"
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "array", dict: "object"}
+
+
+def _option_schema(spec: OptionSpec) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": _JSON_TYPES[spec.kind], "description": spec.help}
+    if spec.kind is tuple:
+        schema["items"] = {"type": "string", "minLength": 1}
+    rule = spec.rule
+    if rule.choices:
+        schema["enum"] = list(rule.choices)
+    if rule.minimum is not None:
+        schema["minimum"] = rule.minimum
+    if rule.below is not None:
+        schema["exclusiveMaximum"] = rule.below
+    if spec.nullable:
+        schema["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            schema["enum"].append(None)
+    schema["default"] = list(spec.default) if isinstance(spec.default, tuple) else spec.default
+    return schema
+
+
+def request_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for item in REQUEST_FIELDS:
+        schema: dict[str, Any] = {"type": _JSON_TYPES[item.kind], "description": item.help}
+        if item.required:
+            schema["minLength"] = 1
+        else:
+            schema["type"] = [schema["type"], "null"]
+        properties[item.name] = schema
+    properties["op"]["enum"] = list(OPERATIONS)
+    properties["device"]["anyOf"] = [{"enum": [*DEVICE_CHOICES, None]}, {"pattern": f"^{DEVICE_PATTERN}$"}]
+    properties["options"].update(properties=({spec.name: _option_schema(spec) for spec in option_specs()}),
+                                 additionalProperties=False)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "saltseg engine service: segment request",
+        "description": "One JSON object per line on the engine service's stdin (python -m saltseg.service serve).",
+        "type": "object",
+        "properties": properties,
+        "required": [item.name for item in REQUEST_FIELDS if item.required],
+        "additionalProperties": False,
+    }
+
+
+def schema_text() -> str:
+    """The published file's text (stable key order, a trailing newline)."""
+    return json.dumps(request_schema(), indent=2) + "\n"
+
+
+if __name__ == "__main__":  # regenerate: python -m saltseg.service.request_schema
+    SCHEMA_FILE.write_text(schema_text(), encoding="utf-8")
+    print(SCHEMA_FILE)
