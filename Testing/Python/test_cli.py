@@ -71,7 +71,7 @@ def test_errors_exit_non_zero_with_a_message_and_write_nothing(tmp_path, shared_
 
 
 def test_interrupted_run_leaves_no_output(tmp_path, shared_data, salt_threshold_model, monkeypatch, capsys):
-    import saltseg.cli.segment_command as command
+    import saltseg.job.run as command
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -111,7 +111,7 @@ def test_engine_service_runs_the_models_placement_for_a_request_without_one(tmp_
     """The request the Slicer module sends names no placement (its options are overlap, batch size
     and largest component only; the Slicer path itself runs in test_demo_model.py)."""
     events: list[tuple[str, dict]] = []
-    request = {"op": "segment", "input": str(scan), "output": str(tmp_path / "out.nrrd"),
+    request = {"op": "segment", "input": str(scan), "labelmap": str(tmp_path / "out.nrrd"),
                "model": str(flush_model), "device": "cpu", "options": dict(OPTIONS)}
     # Through the service's own request parser, as a line from the front end arrives.
     segment_request(parse_request(json.dumps(request)), LoadedModel(),

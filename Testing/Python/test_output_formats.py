@@ -3,6 +3,7 @@ them: a DICOM SEG of one CT from ``saltseg segment``, the same choices in ``segm
 ``batch``, a format's needs checked before any work."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from batch_support import copy_series_with_uids
@@ -84,3 +85,36 @@ def test_every_frame_references_an_image_of_the_segmented_series(dicom_seg_of_on
                   for item in frame.DerivationImageSequence[0].SourceImageSequence}
     series = {pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID for path in (folder / "ct").iterdir()}
     assert referenced and referenced <= series
+
+
+@pytest.fixture(scope="module")
+def node_masks(shared_data, tmp_path_factory):
+    import json
+
+    import SimpleITK as sitk
+
+    folder = tmp_path_factory.mktemp("node-masks")
+    for output in ("ct.masks.json", "ct.nii.gz"):
+        assert main(["segment", str(shared_data / "example_ct_sm.nii.gz"), "-o", str(folder / output), "--model",
+                     "salt-phantom-demo", "--device", "cpu", "--fast", "--quiet"]) == 0
+    index = json.loads((folder / "ct.masks.json").read_text())
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "ct.nii.gz")))
+    return folder, index, labels
+
+
+def test_node_masks_index_names_a_mask_for_every_group_above_a_structure(node_masks):
+    _, index, _ = node_masks
+    assert {"body", "body,bones", "body,bones,spine"} <= set(index["masks"])
+
+
+def test_node_masks_index_names_only_files_that_exist(node_masks):
+    folder, index, _ = node_masks
+    assert all((folder / name).is_file() for name in index["masks"].values())
+
+
+def test_the_body_mask_is_every_labelled_voxel(node_masks):
+    import SimpleITK as sitk
+
+    folder, index, labels = node_masks
+    body = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / index["masks"]["body"])))
+    assert np.array_equal(body.astype(bool), labels != 0)

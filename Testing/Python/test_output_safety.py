@@ -117,7 +117,8 @@ def test_engine_service_refuses_an_output_whose_raw_data_file_is_the_input_data_
 
     scan = tmp_path / "scan.mhd"
     _write_detached(scan, "labels.raw", 3106)  # the service writes uncompressed: labels.mhd → labels.raw
-    request = parse_request(json.dumps({"op": "segment", "input": str(scan), "output": str(tmp_path / "labels.mhd")}))
+    # The labelmap a front end imports is written uncompressed: labels.mhd → labels.raw.
+    request = parse_request(json.dumps({"op": "segment", "input": str(scan), "labelmap": str(tmp_path / "labels.mhd")}))
     with pytest.raises(OutputError, match=r"labels\.mhd's data file labels\.raw is the input"):
         segment_request(request, cache=None, emit=lambda *a, **k: None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.raw", "scan.mhd"]

@@ -59,7 +59,7 @@ def test_closing_stdin_mid_run_ends_the_engine_and_everything_it_started(tmp_pat
     engine = Engine(tmp_path)
     try:
         engine.runner.write_line(json.dumps({"op": "segment", "input": str(shared_data / "example_ct_sm.nii.gz"),
-                                             "output": str(tmp_path / "out.nrrd"), "model": DEMO, "device": "cpu"}))
+                                             "labelmap": str(tmp_path / "out.nrrd"), "model": DEMO, "device": "cpu"}))
         engine.wait_for('"inference"')
         engine.runner._process.stdin.close()
         assert engine.exited(within=5.0)

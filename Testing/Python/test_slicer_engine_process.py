@@ -110,7 +110,8 @@ def test_crash_messages_name_the_cause():
     assert "could not be started" in describe_exit(-1, True, "")
     assert describe_exit(1, False, "line 1\nTraceback\nValueError: boom").endswith("ValueError: boom")
     # Behind Slicer's PythonSlicer launcher a killed engine is the launcher's exit code 1 and its message.
-    behind_launcher = describe_exit(1, False, "error: [/opt/Slicer/bin/python-real] exit abnormally - Report the problem.")
+    behind_launcher = describe_exit(1, False,
+                                    "error: [/opt/Slicer/bin/python-real] exit abnormally - Report the problem.")
     assert "killed" in behind_launcher and "memory" in behind_launcher and "code 1" not in behind_launcher
 
 
@@ -229,7 +230,7 @@ def test_engine_leaves_at_once_when_slicer_goes_away(tmp_path):
     lines: list[str] = []
     runner.on_stdout_line = lines.append
     runner.start(sys.executable, ["-m", "saltseg.service", "serve"], engine_environment())
-    runner.write_line(json.dumps({"op": "segment", "input": str(CT_PATH), "output": str(tmp_path / "out.nrrd"),
+    runner.write_line(json.dumps({"op": "segment", "input": str(CT_PATH), "labelmap": str(tmp_path / "out.nrrd"),
                                   "model": DEMO, "device": "cpu"}))
     deadline = time.monotonic() + 60
     while not any('"inference"' in line for line in lines):

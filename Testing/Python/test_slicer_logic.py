@@ -74,7 +74,7 @@ def test_background_run_touches_mrml_only_when_events_are_delivered(threshold_mo
     assert node is existing and logic.currentJob.state == SegmentationJob.RUNNING
     # The engine finishes meanwhile (its labelmap file appears), but nothing reaches MRML until
     # events are delivered.
-    result_file = Path(logic.currentJob.request["output"])
+    result_file = Path(logic.currentJob.request["labelmap"])
     deadline = time.monotonic() + 300
     while not result_file.is_file() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -59,6 +59,8 @@ class EngineResult:
     model_reused: bool = False
     #: the window placement the engine ran (the model's certified one unless the request chose)
     window_placement: str = ""
+    #: the files the engine wrote for ``segment(outputs=...)`` (besides the labelmap it sent back)
+    written: list[str] = field(default_factory=list)
 
     @property
     def present_values(self) -> list[int]:
@@ -74,7 +76,8 @@ def read_result(event: dict) -> EngineResult:
     return EngineResult(sitk.ReadImage(event["labelmap"]), LabelTree.from_json(event["tree"]),
                         event.get("model_id", ""), list(event.get("warnings", [])),
                         dict(event.get("timings", {})), event.get("device", ""),
-                        bool(event.get("model_reused", False)), event.get("window_placement") or "")
+                        bool(event.get("model_reused", False)), event.get("window_placement") or "",
+                        [path for path in event.get("written", []) if path != event["labelmap"]])
 
 
 class EngineJob:

@@ -52,6 +52,22 @@ def engine_options(options: Any) -> dict:
     return {key: checked[key] for key in given}
 
 
+#: What ``segment(outputs=...)`` takes: the job's output fields (see saltseg.job.description).
+OUTPUT_FIELDS = ("output", "format", "masks", "preview", "statistics")
+
+
+def output_fields(outputs: Optional[dict]) -> dict:
+    """The request fields of ``segment(outputs=...)``; paths as text (the engine checks the rest)."""
+    if not outputs:
+        return {}
+    unknown = sorted(set(outputs) - set(OUTPUT_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown output(s) {', '.join(unknown)}; "
+                         f"segment(outputs=...) takes {', '.join(OUTPUT_FIELDS)}")
+    return {name: [str(item) for item in value] if name == "masks" else str(value)
+            for name, value in outputs.items() if value is not None}
+
+
 def model_argument(model: Any) -> Optional[str]:
     if model is None:
         return None
@@ -91,13 +107,16 @@ class SegmentationLogicCore:
     def segment(self, volumeNode, segmentationNode=None, model: ModelSpec = None, device: str = "auto",
                 wait: bool = True, progress: Optional["ProgressCallback"] = None, options: Any = None,
                 onFinished: Optional[Callable[["EngineJob"], None]] = None,
-                structures: Optional[Sequence[str]] = None):
+                structures: Optional[Sequence[str]] = None, outputs: Optional[dict] = None):
         """Segment ``volumeNode`` into ``segmentationNode`` (a new one named after the volume if
         None). Blocks by default; with ``wait=False`` returns at once and the result appears when
         the job finishes (``self.currentJob``; ``onFinished(job)`` is then called). ``model=None``:
         the model the volume names (the phantom sample: the bundled demo model), else the default.
         ``structures``: keep only these subtrees (tree paths or names, e.g. ``["kidneys", "spine"]``);
-        the network still runs over the whole scan, but fewer segments are imported."""
+        the network still runs over the whole scan, but fewer segments are imported. ``outputs``:
+        files the engine writes too, by the names of a job (those of ``saltseg segment``): ``output``
+        (with ``format``), ``masks``, ``preview``, ``statistics``, e.g. ``{"output": "ct.seg.nrrd",
+        "statistics": "ct.csv"}``; they are checked before any work and written whole or not at all."""
         from saltseg.errors import Cancelled
 
         from ..processes.engine_job import EngineJob, EngineResult
@@ -116,6 +135,7 @@ class SegmentationLogicCore:
             if isinstance(structures, str):
                 structures = [structures]
             request["options"]["only"] = [str(s) for s in structures]
+        request.update(output_fields(outputs))
         scene = volumeNode.GetScene()
         ensure_converter_rules()
         temp_dir = Path(tempfile.mkdtemp(prefix="SALTSegmentation-"))
@@ -123,7 +143,7 @@ class SegmentationLogicCore:
             import SimpleITK as sitk
 
             request["input"] = str(temp_dir / "input.nrrd")
-            request["output"] = str(temp_dir / "result.nrrd")
+            request["labelmap"] = str(temp_dir / "result.nrrd")
             sitk.WriteImage(sitk_from_volume(volumeNode), request["input"], False)
         except BaseException:
             shutil.rmtree(temp_dir, ignore_errors=True)

@@ -1,21 +1,16 @@
-"""``saltseg segment INPUT -o OUTPUT``: a CT file or DICOM folder to a .seg.nrrd, labelmap, DICOM SEG or RT Structure Set."""
+"""``saltseg segment INPUT -o OUTPUT``: a CT file or DICOM folder to a .seg.nrrd, labelmap, DICOM SEG or RT Structure
+Set."""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
 
-from ..analysis.subsets import resolve_structures
-from ..inference.pipeline import segment_image
-from ..io.dicom_series import choose_series
-from ..io.image_io import read_image
 from ..io.output_check import replaced_note
-from ..model.model_io import load_model
-from ..models import resolve_model_dir
+from ..job.description import SegmentJob
+from ..job.run import run_job
 from ..outputs.formats import FORMATS, format_choices
-from ..outputs.plan import DicomSource, OutputPlan
 from .segment_options import add_segment_options, segment_options_from_args
 from .progress_bar import StageProgressBar
 
@@ -53,30 +48,21 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _dicom_source(path: Path) -> Optional[DicomSource]:
-    """The DICOM series ``read_image`` segments in ``path`` (same choice rule), or None for a file."""
-    return DicomSource(choose_series(path).files, str(path)) if path.is_dir() else None
-
-
 def run(args: argparse.Namespace) -> int:
-    plan = OutputPlan.of(args.output, args.output_format, args.mask, args.preview, args.statistics)
-    plan.check_early([args.input], _dicom_source(args.input) if plan.format.needs_dicom_source else None)
-    model_dir = resolve_model_dir(args.model, catalog_file=args.catalog)
-    model = load_model(model_dir, args.device)
-    image = read_image(args.input)
-    replaced = plan.check(model.tree, [args.input], voxels=image.GetNumberOfPixels())  # before minutes of work
-    options = segment_options_from_args(args)
-    if options.only:
-        resolve_structures(model.tree, options.only)  # a typo fails before minutes of work
+    job = SegmentJob(input=args.input, output=args.output, format=args.output_format,
+                     model=str(args.model) if args.model is not None else None,
+                     catalog=str(args.catalog) if args.catalog is not None else None, device=args.device,
+                     options=segment_options_from_args(args), masks=tuple(args.mask), preview=args.preview,
+                     statistics=args.statistics)
     with StageProgressBar(enabled=not args.quiet) as bar:
-        result = segment_image(image, model, options, progress=bar, model_id=str(args.model or model_dir.name))
-    written = plan.write(result, image, input_label=str(args.input))
+        outcome = run_job(job, progress=bar)
+    result = outcome.result
     names = ", ".join(entry.name for entry in result.label_table()[:8])
     more = len(result.present_values) - 8
-    note = replaced_note(replaced)
+    note = replaced_note(outcome.replaced)
     print(f"{len(result.present_values)} structures ({names}{f', … {more} more' if more > 0 else ''}) "
-          f"in {sum(result.timings.values()):.1f} s on {model.device}" + (f"; {note}" if note else ""),
+          f"in {sum(result.timings.values()):.1f} s on {outcome.model.device}" + (f"; {note}" if note else ""),
           file=sys.stderr)
-    for path in written:
+    for path in outcome.written:
         print(path)
     return 0

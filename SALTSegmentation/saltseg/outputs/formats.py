@@ -6,6 +6,7 @@ Every front end takes its format choices from :data:`FORMATS` (``saltseg segment
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -13,7 +14,8 @@ from typing import Any, Callable, Optional, Sequence
 from ..errors import OutputError
 from ..io.dicom_seg import DICOM_SEG_SUFFIX, require_highdicom, source_headers, write_dicom_seg
 from ..io.rtstruct import RTSTRUCT_SUFFIX, check_series_references, require_rt_utils, write_rtstruct
-from ..io.writers import LABELMAP_SUFFIXES, SEG_NRRD, output_kind, write_result
+from ..analysis.tables import write_text
+from ..io.writers import LABELMAP_SUFFIXES, SEG_NRRD, output_kind, write_node_mask, write_result
 
 #: What a writer gets: the result, the output path, and what :meth:`OutputFormat.prepare` made of
 #: the source series (None for formats that need none).
@@ -56,6 +58,26 @@ def _write_rtstruct(result, path: Path, files: Any) -> list[Path]:
     return [write_rtstruct(result.labelmap, result.tree, files, path, result.model_id)]
 
 
+def _write_node_masks(result, path: Path, _source: Any) -> list[Path]:
+    """One NIfTI mask per tree node present (leaves and the groups above them) beside ``path``,
+    and ``path`` itself: the index of node → mask file, written last so that it never names a
+    missing mask."""
+    tree = result.tree
+    present = {tree.leaf_for_value(value) for value in result.present_values}
+    nodes = sorted(present | {ancestor for leaf in present for ancestor in tree.ancestors(leaf)})
+    written: list[Path] = []
+    try:
+        for node in nodes:
+            written.append(write_node_mask(result.node_mask(node), path, tree.node_id(node)))
+        index = {"format": "saltseg-node-masks", "version": 1, "model_id": result.model_id,
+                 "masks": {tree.node_id(node): mask.name for node, mask in zip(nodes, written)}}
+        return written + [write_text(path, json.dumps(index, indent=1))]
+    except BaseException:
+        for mask in written:  # none of a failed write is left to pass for a result
+            mask.unlink(missing_ok=True)
+        raise
+
+
 def _referencable_files(files: Sequence[str], where: str) -> Sequence[str]:
     check_series_references(files)
     return files
@@ -72,6 +94,8 @@ FORMATS: dict[str, OutputFormat] = {fmt.name: fmt for fmt in (
     OutputFormat("rtstruct", (RTSTRUCT_SUFFIX, ".dcm"), "DICOM RT Structure Set referencing the input DICOM series "
                  "(needs saltseg[rtstruct])", _write_rtstruct, needs_dicom_source=True, require=require_rt_utils,
                  prepare=_referencable_files),
+    OutputFormat("nifti-masks", (".masks.json",), "one NIfTI mask per tree node present (<name>.<node>.nii.gz) and "
+                 "an index of them", _write_node_masks),
 )}
 #: Earlier names still taken on the command line.
 ALIASES = {"nii.gz": "labelmap"}
@@ -88,7 +112,7 @@ def format_of(path: Path, name: str = "auto") -> OutputFormat:
     """The format ``name`` asks for (``auto``: the one ``path``'s ending names), checked against
     the path's ending, so a file never carries another format's name."""
     if name == "auto":
-        for fmt in (FORMATS["dicom-seg"], FORMATS["rtstruct"]):
+        for fmt in (FORMATS["dicom-seg"], FORMATS["rtstruct"], FORMATS["nifti-masks"]):
             if path.name.lower().endswith(fmt.suffix):
                 return fmt
         if path.name.lower().endswith(".dcm"):

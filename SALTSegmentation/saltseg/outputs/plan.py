@@ -40,19 +40,23 @@ class DicomSource:
 
 @dataclass
 class OutputPlan:
-    output: Path
-    format: OutputFormat
+    #: The main output and its format; None where a front end takes the labels itself and only
+    #: extras are written (the Slicer module's statistics table, say).
+    output: Optional[Path]
+    format: Optional[OutputFormat]
     masks: tuple[str, ...] = ()
     preview: Optional[Path] = None
     statistics: Optional[Path] = None
     source: Optional[DicomSource] = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, output: Path, format_name: str = "auto", masks: Sequence[str] = (),
+    def of(cls, output: Optional[Path], format_name: str = "auto", masks: Sequence[str] = (),
            preview: Optional[Path] = None, statistics: Optional[Path] = None) -> "OutputPlan":
         """The plan, its names checked (format against the output's ending, ``.png``, ``.csv``/``.json``)."""
-        output = Path(output)
-        fmt = format_of(output, format_name)
+        output = Path(output) if output is not None else None
+        fmt = format_of(output, format_name) if output is not None else None
+        if output is None and masks:
+            raise OutputError("masks are named after the output: give an output")
         if preview is not None and Path(preview).suffix.lower() != ".png":
             raise OutputError(f"--preview must name a .png file, got {Path(preview).name}")
         if statistics is not None:
@@ -61,10 +65,10 @@ class OutputPlan:
 
     def files(self, tree: Optional[LabelTree] = None) -> list[Path]:
         """Every file the run writes (the masks' names need the tree: without it, the others)."""
-        files = [self.output]
-        if self.format.name == "labelmap":
+        files = [] if self.output is None else [self.output]
+        if self.output is not None and self.format is not None and self.format.name == "labelmap":
             files.append(label_table_path(self.output))
-        if tree is not None:
+        if tree is not None and self.output is not None:
             files += [node_mask_path(self.output, tree.node_id(node)) for node in self.masks]
         return files + [path for path in (self.preview, self.statistics) if path is not None]
 
@@ -78,6 +82,8 @@ class OutputPlan:
     def prepare_source(self, input_label: object, source: Optional[DicomSource]) -> None:
         """The format's library is installed and, for a format that references the input's DICOM
         series, that series can be referenced (read before any work)."""
+        if self.format is None:
+            return
         if self.format.require is not None:
             self.format.require()
         if not self.format.needs_dicom_source:
@@ -110,9 +116,10 @@ class OutputPlan:
         """Write every planned file; a failure (disk full, Ctrl-C) removes those already written."""
         written: list[Path] = []
         try:
-            written += self.format.write(result, self.output, self.source.prepared if self.source else None)
-            for node in self.masks:
-                written.append(write_node_mask(result.node_mask(node), self.output, result.tree.node_id(node)))
+            if self.format is not None and self.output is not None:
+                written += self.format.write(result, self.output, self.source.prepared if self.source else None)
+                for node in self.masks:  # (masks are named after the output: none without one)
+                    written.append(write_node_mask(result.node_mask(node), self.output, result.tree.node_id(node)))
             if self.preview is not None:
                 written.append(write_preview(image, result.labelmap, result.tree, self.preview))
             if self.statistics is not None:

@@ -2,7 +2,7 @@
 
 The schema is published in the package (``saltseg/resources/segment_request.schema.json``) for
 front ends written in other languages; a test checks that the published file is what this module
-derives, so it cannot drift from :data:`~.requests.REQUEST_FIELDS` and the run options.
+derives, so it cannot drift from the job's fields and the run options.
 """
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from typing import Any
 
 from ..devices import DEVICE_CHOICES
 from ..inference.options import OptionSpec, option_specs
-from .requests import DEVICE_PATTERN, OPERATIONS, REQUEST_FIELDS
+from ..job.description import DEVICE_PATTERN, job_fields
+from ..outputs.formats import format_choices
+from .requests import OPERATIONS
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "resources" / "segment_request.schema.json"
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "array", dict: "object"}
@@ -38,25 +40,28 @@ def _option_schema(spec: OptionSpec) -> dict[str, Any]:
 
 
 def request_schema() -> dict[str, Any]:
-    properties: dict[str, Any] = {}
-    for item in REQUEST_FIELDS:
-        schema: dict[str, Any] = {"type": _JSON_TYPES[item.kind], "description": item.help}
-        if item.required:
-            schema["minLength"] = 1
-        else:
-            schema["type"] = [schema["type"], "null"]
+    properties: dict[str, Any] = {"op": {"type": "string", "enum": list(OPERATIONS), "description": "what to do"}}
+    for item in job_fields():
+        kind = item.metadata["json"]
+        schema: dict[str, Any] = {"type": [kind, "null"], "description": item.metadata["help"]}
+        if kind == "array":
+            schema["items"] = {"type": "string", "minLength": 1}
         properties[item.name] = schema
-    properties["op"]["enum"] = list(OPERATIONS)
+    properties["input"]["type"] = "string"
+    properties["input"]["minLength"] = 1
     properties["device"]["anyOf"] = [{"enum": [*DEVICE_CHOICES, None]}, {"pattern": f"^{DEVICE_PATTERN}$"}]
+    properties["format"]["enum"] = ["auto", *format_choices(), None]
     properties["options"].update(properties=({spec.name: _option_schema(spec) for spec in option_specs()}),
                                  additionalProperties=False)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "saltseg engine service: segment request",
+        "title": "saltseg engine service: segment request (a serialised segmentation job)",
         "description": "One JSON object per line on the engine service's stdin (python -m saltseg.service serve).",
         "type": "object",
         "properties": properties,
-        "required": [item.name for item in REQUEST_FIELDS if item.required],
+        "required": ["op", "input"],
+        "anyOf": [{"required": ["output"], "properties": {"output": {"type": "string", "minLength": 1}}},
+                  {"required": ["labelmap"], "properties": {"labelmap": {"type": "string", "minLength": 1}}}],
         "additionalProperties": False,
     }
 

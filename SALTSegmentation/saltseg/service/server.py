@@ -19,26 +19,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from ..errors import OutputError
-
 from .errors import ThrottledProgress, report_error
 from .process_tree import contain_children, end_children, end_children_on_termination, exit_now, own_process_group
 from .protocol import BYE, DONE, READY, EventWriter, identity
 
 if TYPE_CHECKING:
-    from .requests import SegmentRequest
+    from ..job.description import SegmentJob
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_model(spec: Optional[str], home: Optional[str]) -> tuple[Path, str]:
-    """(model folder, model id) for a registry id or a model folder (None: the default model)."""
-    if spec and Path(spec).is_dir():
-        return Path(spec), Path(spec).name
-    from .. import models as registry
-
-    folder = registry.resolve_model_dir(spec or None, home=home or None)
-    return Path(folder), spec or registry.DEFAULT_MODEL_ID
 
 
 class LoadedModel:
@@ -64,30 +52,22 @@ class LoadedModel:
         return self._model, False
 
 
-def segment_request(request: SegmentRequest, cache: LoadedModel, emit: Callable[..., None]) -> None:
-    """Segment ``request.input`` into ``request.output`` (a labelmap). The input goes through the
-    CLI's checked reader and the output location is checked before the model is even loaded."""
-    from ..inference.pipeline import segment_image
-    from ..io.image_io import read_image
-    from ..io.output_check import check_output_locations, refuse_outputs_on_inputs
-    from ..io.writers import output_kind, write_image_file
+def segment_request(job: SegmentJob, cache: LoadedModel, emit: Callable[..., None]) -> None:
+    """Run ``job`` (:func:`saltseg.job.run.run_job`: the same checks and writers as the command
+    line) with the model kept loaded, and report the front end's labelmap and every file written."""
+    from ..job.run import run_job
 
     progress = ThrottledProgress(emit)
     progress("loading model", 0.0)
-    output = Path(request.output)
-    if output_kind(output) != "labelmap":
-        raise OutputError(f"the engine writes a labelmap (.nrrd, .nii.gz, .mha, ...), not {output.name}")
-    refuse_outputs_on_inputs([output], [request.input], compress=False)  # as written below
-    image = read_image(request.input)
-    check_output_locations([output], voxels=image.GetNumberOfPixels())
-    folder, model_id = resolve_model(request.model, request.home)
-    model, reused = cache.get(folder, request.device)
-    result = segment_image(image, model, request.options, progress, model_id=model_id)
-    write_image_file(result.labelmap, output, compress=False)
-    emit(DONE, labelmap=str(output), tree=result.tree.to_json_dict(), model_id=result.model_id,
-         warnings=list(result.warnings), timings=result.timings, device=str(model.device),
-         model_reused=reused, model_loads=cache.loads,
-         window_placement=result.stats.get("window_placement"))
+    outcome = run_job(job, lambda folder, device: cache.get(folder, device), progress)
+    result = outcome.result
+    plan = job.plan()
+    labelmap = job.labelmap or (job.output if plan is not None and plan.format is not None
+                                and plan.format.name == "labelmap" else None)
+    emit(DONE, labelmap=str(labelmap) if labelmap else None, written=[str(path) for path in outcome.written],
+         tree=result.tree.to_json_dict(), model_id=result.model_id, warnings=list(result.warnings),
+         timings=result.timings, device=str(outcome.model.device), model_reused=outcome.model_reused,
+         model_loads=cache.loads, window_placement=result.stats.get("window_placement"))
 
 
 OPERATIONS = {"segment": segment_request}

@@ -1,0 +1,122 @@
+"""A segmentation job: input, model, device, run options and outputs, declared once.
+
+``saltseg segment`` builds one from its arguments, the engine service decodes one from each
+request line (the request *is* the serialised job: :meth:`SegmentJob.to_request`,
+:func:`job_from_request`), and the Slicer module's console sends one. Each field carries its help
+(``metadata["help"]``), from which the service's JSON Schema is derived.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from ..devices import DEVICE_CHOICES
+from ..errors import OptionError, RequestError
+from ..inference.options import SegmentOptions
+from ..outputs.plan import OutputPlan
+
+#: ``cuda:N`` picks one GPU; the other devices are named by :data:`DEVICE_CHOICES`.
+DEVICE_PATTERN = r"cuda:\d+"
+
+
+def _field(default: Any, help: str, kind: str, **extra: Any) -> Any:
+    """A job field: ``kind`` is its JSON type in a request (string, array or object)."""
+    metadata = {"help": help, "json": kind}
+    if callable(default):
+        return field(default_factory=default, metadata=metadata, **extra)
+    return field(default=default, metadata=metadata, **extra)
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    input: Path = _field(None, "the CT to segment: an image file or a DICOM series folder", "string")
+    output: Optional[Path] = _field(None, "the result file (.seg.nrrd, a labelmap, .seg.dcm or .rtstruct.dcm; "
+                                          "see format)", "string")
+    format: str = _field("auto", "the output's format: auto (from its name), seg.nrrd, labelmap, dicom-seg or "
+                                 "rtstruct", "string")
+    model: Optional[str] = _field(None, "model id or model folder (null: the default model)", "string")
+    home: Optional[str] = _field(None, "models folder (null: SALTSEG_HOME or the platform's default)", "string")
+    catalog: Optional[str] = _field(None, "an extra model catalogue file", "string")
+    device: str = _field("auto", f"compute device: {', '.join(DEVICE_CHOICES)} or cuda:N", "string")
+    options: SegmentOptions = _field(SegmentOptions, "the engine's run options by name", "object")
+    masks: tuple[str, ...] = _field((), "tree nodes whose union mask is also written, as <output>.<node>.nii.gz",
+                                    "array")
+    preview: Optional[Path] = _field(None, "a PNG preview to write (axial, coronal, sagittal slices)", "string")
+    statistics: Optional[Path] = _field(None, "a statistics table to write (.csv or .json)", "string")
+    #: The front end's own copy of the labels (the Slicer module imports it): uncompressed, no table.
+    labelmap: Optional[Path] = _field(None, "a labelmap for the front end to import (uncompressed, SALT's label "
+                                            "values, no .labels.json)", "string")
+
+    def __post_init__(self) -> None:
+        if self.input is None or not str(self.input):
+            raise RequestError("the job has no input")
+        if self.output is None and self.labelmap is None:
+            raise RequestError("the job writes nothing: give an output (or a labelmap to import)")
+        if self.device not in DEVICE_CHOICES and not re.fullmatch(DEVICE_PATTERN, self.device):
+            raise RequestError(f"'device' must be one of {', '.join(DEVICE_CHOICES)} or cuda:N, got {self.device!r}")
+        if self.output is None and (self.masks or self.format != "auto"):
+            raise RequestError("masks and format need an output to name them after")
+
+    def plan(self) -> Optional[OutputPlan]:
+        """The files the job writes besides the front end's labelmap (None: that labelmap only)."""
+        if self.output is None and self.preview is None and self.statistics is None:
+            return None
+        return OutputPlan.of(self.output, self.format, self.masks, self.preview, self.statistics)
+
+    def to_request(self) -> dict[str, Any]:
+        """The job as the engine service's request (JSON-ready)."""
+        request: dict[str, Any] = {"op": "segment"}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if item.name == "options":
+                value = value.to_mapping()
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            if value is not None and value != item.default and value != ():
+                request[item.name] = value
+        request["input"] = str(self.input)
+        return request
+
+
+def job_fields() -> list[dataclasses.Field]:
+    return list(dataclasses.fields(SegmentJob))
+
+
+def job_from_request(message: Mapping[str, Any]) -> SegmentJob:
+    """The job a decoded request describes (``op`` already checked); :class:`RequestError` naming
+    any field of the wrong type, and the run options checked by their own rules."""
+    names = [item.name for item in job_fields()]
+    unknown = sorted(set(message) - set(names) - {"op"})
+    if unknown:
+        raise RequestError(f"unknown request field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                           f"a request has op, {', '.join(names)}")
+    values: dict[str, Any] = {}
+    for item in job_fields():
+        value = message.get(item.name)
+        if value is None or value == "":
+            continue
+        expected = {"string": str, "array": list, "object": dict}[item.metadata["json"]]
+        if not isinstance(value, expected) or (expected is list and not all(isinstance(v, str) for v in value)):
+            shown = {"string": "a string", "array": "a list of strings", "object": "an object"}[item.metadata["json"]]
+            raise RequestError(f"{item.name!r} must be {shown} or null, got {_type_name(value)}")
+        values[item.name] = value
+    try:
+        options = SegmentOptions.from_mapping(values.pop("options", {}))
+    except OptionError as error:
+        raise RequestError(str(error)) from None
+    for name in ("input", "output", "preview", "statistics", "labelmap"):
+        if name in values:
+            values[name] = Path(values[name])
+    if "masks" in values:
+        values["masks"] = tuple(values["masks"])
+    return SegmentJob(options=options, **values)
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
