@@ -110,7 +110,7 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
         SegmentationLogicCore.__init__(self, process_events=app.processEvents if app is not None else None,
                                        runner_factory=runner_factory, idle_timeout=engineIdleTimeoutSetting())
         if qt is not None:
-            from SALTSegmentationLib.widgets.model_panel import models_folder_setting
+            from SALTSegmentationLib.processes.settings import models_folder_setting
 
             self.modelsHome = models_folder_setting()
         loadTerminology()  # no-op when start-up loaded it; needed when the module was added later
@@ -156,7 +156,8 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setup(self) -> None:
         from SALTSegmentationLib.widgets.controller import ModuleController
         from SALTSegmentationLib.processes.engine_session import python_executable
-        from SALTSegmentationLib.widgets.model_panel import ModelPanel, model_folders_setting
+        from SALTSegmentationLib.processes.settings import model_folders_setting
+        from SALTSegmentationLib.widgets.model_panel import ModelPanel
         from SALTSegmentationLib.widgets.module_view import ModuleView
         from SALTSegmentationLib.processes.qt_process import QProcessRunner
         from SALTSegmentationLib.widgets.statistics_actions import add_structure_sections
@@ -294,7 +295,8 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.inputVolumeSelector.setCurrentNode(node.GetNodeReference(parameters.INPUT_VOLUME))
             self.ui.outputSegmentationSelector.setCurrentNode(node.GetNodeReference(parameters.OUTPUT_SEGMENTATION))
             options = parameters.read_options(node)
-            for combo, value in ((self.ui.modelComboBox, options["model"]), (self.ui.deviceComboBox, options["device"])):
+            for combo, value in ((self.ui.modelComboBox, options["model"]),
+                                 (self.ui.deviceComboBox, options["device"])):
                 index = combo.findData(value) if value else -1
                 if index >= 0:
                     combo.setCurrentIndex(index)
@@ -356,11 +358,12 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.treeView.refresh_check_states()
 
     def onShowAsLabelTree(self) -> None:
-        self.controller.on_show_as_label_tree(self.ui.outputSegmentationSelector.currentNode())
+        self.controller.tree_actions.on_show_as_label_tree(self.ui.outputSegmentationSelector.currentNode())
         self.rebuildTree()
 
     def onMergeSubtree(self) -> None:
-        if self.controller.on_merge_subtree(self.treePanel.segmentation_node, self.treeView.selected_node_id()):
+        actions = self.controller.tree_actions
+        if actions.on_merge_subtree(self.treePanel.segmentation_node, self.treeView.selected_node_id()):
             self.rebuildTree()
 
 

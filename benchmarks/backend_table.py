@@ -5,12 +5,14 @@ engine's default), OpenVINO (the engine's backend) and, for the record, ONNX Run
 dropped: not faster than torch here) on the same ONNX conversion of the features cut.
 
 Prints seconds per window (median of ``--repeats`` after one warm-up call each), max |Δ logit|
-against torch's logits (features through the head), leaf-label agreement with torch on the window, and the one-off conversion
+against torch's logits (features through the head), leaf-label agreement with torch on the window, and the one-off
+conversion
 and load times. It also says how close each runtime comes to what this CPU can do at all: the
 window's arithmetic (GFLOP, counted by torch's ``FlopCounterMode`` on the features cut), the rate
 each runtime reaches (GFLOP/s), and that rate against this CPU's float32 matrix-multiply rate
 measured in the same run (torch ``mm`` of 4096² matrices, the same thread count) — a runtime near
-100 % is bound by the CPU's arithmetic, and only fewer operations (or another CPU) make it faster. The model is SALT's published architecture (``--arch full``: DynUNet, 145 channels,
+100 % is bound by the CPU's arithmetic, and only fewer operations (or another CPU) make it faster. The model is SALT's
+published architecture (``--arch full``: DynUNet, 145 channels,
 roi 192×192×48 at 1.5 mm, seeded random weights) or a tiny DynUNet (``--arch tiny``), exported
 in the official format; the window is the centre of the shared CT, preprocessed as the engine does.
 
@@ -24,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from benchmark_engine import DEFAULT_CT, DEFAULT_TREE
@@ -198,7 +199,8 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
     flags = set(fields.get("flags", "").split())
     vector = [flag for flag in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16") if flag in flags]
-    return (f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}; "
+    return (f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, "
+            f"model {fields.get('model', '?')}; "
             f"{', '.join(vector) or 'no AVX2'})")
 
 

@@ -384,7 +384,8 @@ def run_sub(args, part: str, extra: list[str]) -> dict:
                "--size", *map(str, args.size), "--spacing", *map(str, args.spacing),
                "--max-windows", str(args.max_windows),
                "--reuse-batches", str(args.reuse_batches), "--batch-size", str(args.batch_size),
-               "--softmax-shape", *map(str, args.softmax_shape), "--scaling-xy", *map(str, args.scaling_xy), "--repeats", str(args.repeats)]
+               "--softmax-shape", *map(str, args.softmax_shape), "--scaling-xy", *map(str, args.scaling_xy),
+               "--repeats", str(args.repeats)]
     if args.salt_repo:
         command += ["--salt-repo", args.salt_repo]
     process = subprocess.run(command + extra, capture_output=True, text=True, timeout=args.timeout)
@@ -415,13 +416,15 @@ def report_engine(r: dict) -> None:
     print("| stage | wall s | peak RSS MB (sampled) |\n|---|---:|---:|")
     print(f"| preprocessing | {t['preprocessing']:.1f} | {peaks.get('preprocessing', 0):.0f} |")
     if r["mode"] == "full":
-        print(f"| inference (all {r['total_windows']} windows real) | {t['inference']:.1f} | {peaks.get('inference', 0):.0f} |")
+        print(f"| inference (all {r['total_windows']} windows real) | {t['inference']:.1f} | "
+              f"{peaks.get('inference', 0):.0f} |")
         total = sum(t.values())
     else:
         print(f"| inference measured: {r['windows_real']} real windows + {r['windows_reused']} windows "
               f"reusing the last output | {t['inference_measured']:.1f} | {peaks.get('inference', 0):.0f} |")
         print(f"| network time per window (DynUNet + TreeSoftmax) | {r['network_seconds_per_window']:.1f} | |")
-        print(f"| engine overhead per batch (leaf select, weighted accumulate, shift, argmax; includes the 2 GB output clone of the stand-in) | "
+        print("| engine overhead per batch (leaf select, weighted accumulate, shift, argmax; "
+              "includes the 2 GB output clone of the stand-in) | "
               f"{r['overhead_seconds_per_batch']:.1f} | |")
         print(f"| **inference EXTRAPOLATED to all {r['total_windows']} windows** | "
               f"**{t['inference_extrapolated']:.0f}** | – |")
@@ -506,11 +509,13 @@ def main() -> None:
                 print(f"| {names[impl]} | failed: {r['error']} | | | |")
                 continue
             runs = ", ".join(f"{s:.2f}" for s in r["all_seconds"])
-            print(f"| {names[impl]} | {r['seconds']:.2f} | {runs} | {r['peak_rss_mb']:.0f} | {r['leaf_sum_mean']:.6f} |")
+            print(f"| {names[impl]} | {r['seconds']:.2f} | {runs} | {r['peak_rss_mb']:.0f} | "
+                  f"{r['leaf_sum_mean']:.6f} |")
         if "ours" in results and "seconds" in results["ours"]:
             for impl in ("reference", "salt"):
                 if impl in results and "seconds" in results[impl]:
-                    print(f"\nspeed-up of ours over {impl}: {results[impl]['seconds'] / results['ours']['seconds']:.1f}×")
+                    speedup = results[impl]['seconds'] / results['ours']['seconds']
+                    print(f"\nspeed-up of ours over {impl}: {speedup:.1f}×")
         print()
 
     if "scaling" in args.parts:

@@ -480,10 +480,12 @@ def main() -> None:
 
     print(f"# SALT vs saltseg — roi {roi} at {spacing} mm, CT {Path(args.ct).name} {ct.GetSize()} at "
           f"{tuple(round(s, 3) for s in ct.GetSpacing())} mm, torch threads {args.threads}\n")
-    print(f"SALT's saved file: size {salt_saved.GetSize()}, spacing {tuple(round(s, 3) for s in salt_saved.GetSpacing())}"
+    print(f"SALT's saved file: size {salt_saved.GetSize()}, "
+          f"spacing {tuple(round(s, 3) for s in salt_saved.GetSpacing())}"
           f" (processing grid; SaveImaged(resample=False) does not map back to the input grid)\n")
     print("## End to end (input grid)\n")
-    print("| pipeline | load+preprocess s | inference s | postprocess s | total s | baseline RSS MB | peak RSS MB | peak − baseline MB |")
+    print("| pipeline | load+preprocess s | inference s | postprocess s | total s | baseline RSS MB | peak RSS MB "
+          "| peak − baseline MB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     st, ot = salt["timings"], ours["timings"]
     print(f"| SALT (predict.py pieces) | {st['load+preprocessing']:.2f} | {st['inference']:.2f} | "
@@ -511,7 +513,8 @@ def main() -> None:
               f"{att['prep_max_abs_diff']:.2e} / {att['prep_mean_abs_diff']:.2e} |")
         print(f"| voxels with intensity diff > 1e-4 | {att['prep_voxels_diff_gt_1e-4']} |")
     if "prep_effect_voxels" in att:
-        print(f"| label diff caused by preprocessing (SALT windows on SALT vs our prep) | {att['prep_effect_voxels']} |")
+        print("| label diff caused by preprocessing (SALT windows on SALT vs our prep) | "
+              f"{att['prep_effect_voxels']} |")
     print(f"| largest-component step, same input: voxels removed by it / MONAI vs ours diff | "
           f"{att['cc_voxels_removed_ours']} / {att['cc_voxels_diff']} |")
     print("\nSALT's sliding window on OUR preprocessed volume, differences removed cumulatively (first "

@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CT = HERE.parent.parent / "shared" / "data" / "example_ct.nii.gz"

@@ -24,7 +24,8 @@ import torch
 from saltseg.phantom.geometry import ORIENTATIONS
 from saltseg.training.evaluate import evaluate_on_phantoms, markdown_table
 
-DEMO_MODEL = Path(__file__).resolve().parents[1] / "SALTSegmentation" / "saltseg" / "resources" / "models" / "salt-phantom-demo"
+DEMO_MODEL = (Path(__file__).resolve().parents[1] / "SALTSegmentation" / "saltseg" / "resources" / "models"
+              / "salt-phantom-demo")
 
 
 def compare_presets(model: Path, seeds, kwargs) -> str:

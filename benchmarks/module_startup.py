@@ -47,7 +47,8 @@ def main() -> None:
     imported = runs[0]["imported"]
     heavy = sorted({name.split(".")[0] for name in imported if name.split(".")[0] in HEAVY})
     library = [name for name in imported if name.startswith(("SALTSegmentation", "saltseg"))]
-    print(f"| module dir | modules imported | of them module/engine | heavy packages | registration s (median of {args.repeats}) |")
+    print("| module dir | modules imported | of them module/engine | heavy packages | "
+          f"registration s (median of {args.repeats}) |")
     print("|---|---:|---:|---|---:|")
     print(f"| {args.module_dir} | {len(imported)} | {len(library)} | {', '.join(heavy) or 'none'} | "
           f"{statistics.median(r['seconds'] for r in runs):.3f} |")

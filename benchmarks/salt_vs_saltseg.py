@@ -213,7 +213,8 @@ def main() -> int:
                 else:
                     reference = str(out / f"ours-{preset}.nii.gz")
                 print(f"| {arch} | {name} | saltseg {preset} | {ours['wall']:.1f} | {ours['peak_rss_mb']:.0f} | "
-                      f"{cpu_cells(ours['cpu'])} | {stats['windows_run']} / {stats['windows']} | {stats['network_seconds'] / run:.2f} | "
+                      f"{cpu_cells(ours['cpu'])} | {stats['windows_run']} / {stats['windows']} | "
+                      f"{stats['network_seconds'] / run:.2f} | "
                       f"{rest:.1f} | {agree[0]} | {agree[1]} | {stats['network']} |", flush=True)
     return 0
 

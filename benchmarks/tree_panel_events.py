@@ -69,7 +69,7 @@ def main() -> None:
     liver = np.argwhere(editing.labels[:, ::8, ::8] == liver_value) * (1, 8, 8)
     rng = np.random.default_rng(25)
     now, before, recounted = [], [], []
-    for burst in range(args.bursts):
+    for _burst in range(args.bursts):
         for stroke in range(args.strokes):
             center = tuple(int(v) for v in liver[rng.integers(len(liver))])
             paint(editing, SPLEEN if stroke % 2 else LIVER, center, args.radius)
@@ -88,7 +88,8 @@ def main() -> None:
              if abs(volume - expected[node][1]) > 1e-9 * max(1.0, expected[node][1])
              or abs(mean_hu - expected[node][2]) > 1e-9 * max(1.0, abs(expected[node][2]))]
     voxels = int(np.prod(shape))
-    print(f"{shape[2]}x{shape[1]}x{shape[0]} voxels ({voxels:,}), {editing.segmentation.GetSegmentation().GetNumberOfSegments()} "
+    segments = editing.segmentation.GetSegmentation().GetNumberOfSegments()
+    print(f"{shape[2]}x{shape[1]}x{shape[0]} voxels ({voxels:,}), {segments} "
           f"segments with the CT; {args.bursts} bursts of {args.strokes} strokes (radius {args.radius} voxels)\n")
     print("| panel work per paint burst (main thread) | median ms | max ms |")
     print("|---|---:|---:|")

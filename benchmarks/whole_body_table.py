@@ -27,7 +27,8 @@ SIZE, SPACING = (512, 512, 600), (0.8, 0.8, 1.5)
 ROI, MODEL_SPACING = (192, 192, 48), (1.5, 1.5, 1.5)
 #: Published CPU figures of other whole-body segmenters, with the hardware as published.
 PUBLISHED = [
-    ("TotalSegmentator, full resolution (1.5 mm), CPU", "40–50 min", "per SlicerTotalSegmentator's README; CPU not stated"),
+    ("TotalSegmentator, full resolution (1.5 mm), CPU", "40–50 min",
+     "per SlicerTotalSegmentator's README; CPU not stated"),
     ("TotalSegmentator `--fast` (3 mm), CPU", "≈ 1 min", "per SlicerTotalSegmentator's README; CPU not stated"),
     ("SlicerMONAIAuto3DSeg, whole-body TS2 model, CPU", "184 s", "per its README; hardware not stated"),
     ("SlicerMONAIAuto3DSeg, whole-body TS2 model, GPU", "49.5 s", "per its README; hardware not stated"),

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Union
+from typing import Callable, Iterator, Optional, Union, cast
 
 from .errors import SaltSegError, WriteFailedError
 
@@ -116,7 +116,8 @@ def atomic_path(target: Union[str, Path], suffix: str = "") -> Iterator[Path]:
     try:
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".part{suffix}")
     except OSError as error:
-        raise write_failure(target, error) from error
+        # an OSError from mkstemp/mkdtemp (no SaltSegError) is always converted, never None
+        raise cast(WriteFailedError, write_failure(target, error)) from error
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -131,8 +132,9 @@ def atomic_path(target: Union[str, Path], suffix: str = "") -> Iterator[Path]:
         raise
 
 
-def atomic_write(target: Union[str, Path], write: Callable[[Path], None], suffix: str = "") -> Path:
-    """Call ``write(tmp_path)`` and move the result onto ``target`` only if it succeeds."""
+def atomic_write(target: Union[str, Path], write: Callable[[Path], object], suffix: str = "") -> Path:
+    """Call ``write(tmp_path)`` (its return value is ignored) and move the result onto ``target`` only
+    if it succeeds."""
     with atomic_path(target, suffix) as tmp:
         write(tmp)
     return Path(target)
@@ -148,7 +150,8 @@ def atomic_write_with_data_files(target: Union[str, Path], write: Callable[[Path
     try:
         folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
     except OSError as error:
-        raise write_failure(target, error) from error
+        # an OSError from mkstemp/mkdtemp (no SaltSegError) is always converted, never None
+        raise cast(WriteFailedError, write_failure(target, error)) from error
     try:
         write(folder / target.name)
         data_files = sorted(p for p in folder.iterdir() if p.name != target.name)
@@ -180,7 +183,7 @@ def remove_stale_parts(target: Union[str, Path], older_than_s: float = 0.0,
     target = Path(target)
     cutoff = time.time() - older_than_s if before is None else before
     pattern = _part_pattern(target.name)
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(target.parent.iterdir())
     except OSError:

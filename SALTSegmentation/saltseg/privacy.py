@@ -27,5 +27,6 @@ def switch_off_telemetry() -> None:
             # Imported by someone before us: what it sent at that import cannot be undone.
             logger.warning("%s was loaded before saltseg switched its telemetry off; it may already "
                            "have sent usage data", module)
-        sys.modules[module] = None
+        # None in sys.modules makes a module unimportable (documented); typeshed allows modules only
+        sys.modules[module] = None  # type: ignore[assignment]
         logger.debug("%s telemetry off (%s made unimportable)", library, module)

@@ -30,21 +30,30 @@ class RecordingView:
         self.volume = object()
         self.details: list[str] = []
         self.log: list[str] = []
+        self.tables: list = []
 
     def set_segment_button(self, text, enabled): self.button = (text, enabled)
     def set_status(self, text): self.status = text
     def show_error(self, message, details=""):
-        self.errors.append(message); self.details.append(details); self.status = f"Error: {message}"
+        self.errors.append(message)
+        self.details.append(details)
+        self.status = f"Error: {message}"
     def append_log(self, line): self.log.append(line)
     def set_progress(self, visible, percent=0, text=""): self.progress = (visible, percent, text)
-    def ask_yes_no(self, message): self.questions.append(message); return self.answers.pop(0)
+    def ask_yes_no(self, message):
+        self.questions.append(message)
+        return self.answers.pop(0)
+
     def ask_choice(self, message, choices):
-        self.questions.append(message); self.offered = list(choices); return self.choice_answers.pop(0)
+        self.questions.append(message)
+        self.offered = list(choices)
+        return self.choice_answers.pop(0)
     def ask_text(self, title, label): return self.text
     def set_models(self, choices): self.models = list(choices)
     def set_devices(self, devices): self.devices = list(devices)
     def select_device(self, name): self.device = name
     def set_output(self, node): self.output = node
+    def show_table(self, table_node): self.tables.append(table_node)
     def install_packages(self, requirements, constraints):
         self.installed.append(list(requirements))
         self.constraints.append(Path(constraints).read_text())  # what pip would have been held to

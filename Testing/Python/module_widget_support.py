@@ -16,13 +16,14 @@ import slicer
 
 from editing_support import panel_sync
 from slicer_test_support import MODULE_DIR, install_scripted_module_shim
-from test_controller_support import Probe, RecordingView
+from controller_support import Probe, RecordingView
 
 
 def module_with_qt(monkeypatch) -> types.ModuleType:
     install_scripted_module_shim()
     monkeypatch.setitem(sys.modules, "qt", types.ModuleType("qt"))
-    spec = importlib.util.spec_from_file_location("SALTSegmentation_widget_under_test", MODULE_DIR / "SALTSegmentation.py")
+    spec = importlib.util.spec_from_file_location("SALTSegmentation_widget_under_test",
+                                                  MODULE_DIR / "SALTSegmentation.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     import slicer.util

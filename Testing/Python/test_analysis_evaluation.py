@@ -105,7 +105,8 @@ def test_nsd_grows_with_the_tolerance_and_is_one_for_identical_masks(cases, salt
     spacing = SPACING[::-1]
     assert surface_dice(liver, liver, spacing, 0.0) == 1.0 and dice(liver, liver) == 1.0
     assert surface_dice(liver, shifted, spacing, 0.5) < surface_dice(liver, shifted, spacing, 1.7) == 1.0
-    assert math.isnan(surface_dice(liver & False, liver & False, spacing)) and surface_dice(liver, liver & False, spacing) == 0.0
+    assert math.isnan(surface_dice(liver & False, liver & False, spacing))
+    assert surface_dice(liver, liver & False, spacing) == 0.0
 
 
 def test_truth_labelled_only_at_kidneys_and_bones_is_scored_at_those_nodes(cases, salt_tree):
@@ -154,8 +155,9 @@ def test_evaluate_command_writes_scores_summary_and_unmapped_labels(cases, salt_
                                                                   if v != salt_tree.background_value},
                                                truth, mapping.label_nodes, salt_tree)}
     assert set(rows) == set(direct)
-    assert float(rows["body,abdominal_cavity,liver"]["dice"]) == pytest.approx(direct["body,abdominal_cavity,liver"].dice, abs=1e-4)
-    assert rows["body,abdominal_cavity,liver"]["case"] == "ct" and rows["body,abdominal_cavity,liver"]["depth"] == "3"
+    liver_node = "body,abdominal_cavity,liver"
+    assert float(rows[liver_node]["dice"]) == pytest.approx(direct[liver_node].dice, abs=1e-4)
+    assert rows[liver_node]["case"] == "ct" and rows[liver_node]["depth"] == "3"
     with open(tmp_path / "scores.summary.csv", newline="") as handle:
         summary = list(csv.DictReader(handle))
     assert {row["level"] for row in summary} == {"node", "depth"}

@@ -66,7 +66,8 @@ def test_internal_node_is_the_union_not_an_average_of_children(reference, salt_t
     ct, seg, names, mapping = reference
     by_node = {r.node: r for r in labelmap_statistics(seg, ct, salt_tree, label_nodes=mapping.label_nodes)}
     kidneys = by_node["body,abdominal_cavity,kidneys"]
-    left, right = by_node["body,abdominal_cavity,kidneys,kidney_left"], by_node["body,abdominal_cavity,kidneys,kidney_right"]
+    left = by_node["body,abdominal_cavity,kidneys,kidney_left"]
+    right = by_node["body,abdominal_cavity,kidneys,kidney_right"]
     assert kidneys.voxels == left.voxels + right.voxels > 0
     weighted = (left.mean_hu * left.voxels + right.mean_hu * right.voxels) / kidneys.voxels
     assert kidneys.mean_hu == pytest.approx(weighted)

@@ -11,7 +11,7 @@ import pytest
 
 from slicer_test_support import (install_scripted_module_shim, load_ct, new_scene,  # noqa: F401
                                  published_tree, scene_snapshot, threshold_model_dir)
-from test_controller_support import Probe, RecordingView
+from controller_support import Probe, RecordingView
 from test_models_helpers import isolated_home  # noqa: F401  (autouse: a models folder per test)
 
 install_scripted_module_shim()
@@ -104,7 +104,8 @@ def test_a_memory_error_offers_the_cpu_retry_which_runs_there(scene_and_volume, 
     finally:
         ctl.logic.shutdownEngine()
     assert first is not second and first.request["device"] == "auto" and second.request["device"] == "cpu"
-    assert len(view.questions) == 1 and view.questions[0].endswith("Retry on the CPU? It is slower but has more memory.")
+    assert len(view.questions) == 1
+    assert view.questions[0].endswith("Retry on the CPU? It is slower but has more memory.")
     assert "memory" in view.errors[0].lower() and len(view.errors) == 2 and view.device == "cpu"
 
 
@@ -142,7 +143,7 @@ def test_install_torch_runs_light_the_torch_in_a_process_then_refreshes(tmp_path
     scratch.mkdir()
     ctl = ModuleController(view, SALTSegmentation.SALTSegmentationLogic(), str(python), SubprocessRunner,
                            Probe(torch=None), scratch_folder=str(scratch))
-    ctl.install_torch()
+    ctl.offers.install_torch()
     assert view.button == (SEGMENT, False)  # no run while PyTorch is being installed
     assert ctl.task.wait(TIMEOUT)
     lines = record.read_text().splitlines()

@@ -22,7 +22,8 @@ def phantom():
 
 def test_the_demo_averages_over_the_23_structures(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path), "--quiet"]) == 0
-    line = next(l for l in capsys.readouterr().err.splitlines() if l.startswith("against the phantom's own labels"))
+    line = next(text for text in capsys.readouterr().err.splitlines()
+                if text.startswith("against the phantom's own labels"))
     assert re.search(r"mean Dice 0\.\d{3} over 23 structures", line), line
 
 

@@ -84,12 +84,14 @@ def test_single_child_is_rejected_with_line(shared_data):
 
 def test_fusing_datasets_unions_their_paths(shared_data, salt_tree):
     trees = shared_data / "salt_label_trees"
-    fused = LabelTree.from_tree_labels_file(trees / "saros+totalseg" / "tree-labels.txt", trees / "word" / "tree-labels.txt")
+    fused = LabelTree.from_tree_labels_file(trees / "saros+totalseg" / "tree-labels.txt",
+                                            trees / "word" / "tree-labels.txt")
     assert fused == salt_tree  # WORD adds no node the published tree lacks
 
 
 @pytest.mark.parametrize("text, message", [
-    ("background\nbody,a\nbody,b\nbody,a\n", r"tree-labels.txt:4: duplicate path 'body,a' \(already on tree-labels.txt:2\)"),
+    ("background\nbody,a\nbody,b\nbody,a\n",
+     r"tree-labels.txt:4: duplicate path 'body,a' \(already on tree-labels.txt:2\)"),
     ("background\nbody,a,body\nbody,b\n", r":2: 'body,a,body' is a cycle"),
     ("background\nbody,,x\nbody,y\n", r":2: empty node name"),
     ("background\nbody,a,x\nbody,b\n", r":2: node 'body,a' has a single child 'x'"),

@@ -51,7 +51,8 @@ def test_plain_config_types_load_as_written_by_salt():
 
 
 def test_windows_paths_load_on_any_platform():
-    payload = pickle.dumps(pathlib.PureWindowsPath(r"C:\models\salt"), protocol=0).replace(b"PureWindowsPath", b"WindowsPath")
+    payload = pickle.dumps(pathlib.PureWindowsPath(r"C:\models\salt"), protocol=0)
+    payload = payload.replace(b"PureWindowsPath", b"WindowsPath")
     assert str(load_config_pickle(io.BytesIO(payload))) == r"C:\models\salt"
 
 

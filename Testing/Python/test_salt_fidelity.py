@@ -71,7 +71,8 @@ def salt_reference(volume, network, tree, roi, overlap, cval=0.0):
             total[(slice(None),) + region] += p * weight * keep
             weights[region] += weight * keep
     labels = (total / weights).index_select(0, torch.as_tensor(tree.leaves)).argmax(0).numpy()
-    labels = labels[pads[0][0]:pads[0][0] + x.shape[0] - sum(pads[0]), pads[1][0]:pads[1][0] + x.shape[1] - sum(pads[1]),
+    labels = labels[pads[0][0]:pads[0][0] + x.shape[0] - sum(pads[0]),
+                    pads[1][0]:pads[1][0] + x.shape[1] - sum(pads[1]),
                     pads[2][0]:pads[2][0] + stop - first]
     out = np.zeros(volume.shape, dtype=labels.dtype)
     out[:, :, first:stop] = labels

@@ -20,7 +20,8 @@ def test_defaults_are_salts_pipeline():
     options = parse()
     assert options == SegmentOptions()
     # window placement None: the model's certified one (SALT's for SALT's models; test_model_run_defaults.py)
-    assert (options.overlap, options.window_placement, options.skip_air, options.whole_model) == (0.5, None, False, False)
+    assert ((options.overlap, options.window_placement, options.skip_air, options.whole_model)
+            == (0.5, None, False, False))
 
 
 def test_fast_preset_and_explicit_overrides():

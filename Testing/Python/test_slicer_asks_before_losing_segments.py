@@ -9,12 +9,11 @@ import sys
 import pytest
 
 from slicer_test_support import new_scene, published_tree  # noqa: F401  (path set-up first)
-import slicer  # noqa: E402
 import vtk  # noqa: E402
 from SALTSegmentationLib.scene.output_target import existing_output  # noqa: E402
 from SALTSegmentationLib.widgets.controller import OUTPUT_CHOICES, ModuleController, RunSettings  # noqa: E402
 from SALTSegmentationLib.processes.process_runner import SubprocessRunner  # noqa: E402
-from test_controller_support import Probe, RecordingView, ScriptedLogic  # noqa: E402
+from controller_support import Probe, RecordingView, ScriptedLogic  # noqa: E402
 
 REPLACE, NEW, CANCEL = range(3)
 
@@ -131,17 +130,17 @@ def test_merge_asks_naming_what_goes_and_no_keeps_every_segment(imported_result)
     parts = subtree_segment_ids(segmentation, LUMBAR)
     assert len(parts) >= 2
     view.answers = [False]
-    assert ctl.on_merge_subtree(segmentation, LUMBAR) is False
+    assert ctl.tree_actions.on_merge_subtree(segmentation, LUMBAR) is False
     assert view.questions[0].startswith(f"Merge the {len(parts)} segments under 'Lumbar spine' (")
     assert "cannot be undone" in view.questions[0] and view.status == "Nothing was merged."
     assert subtree_segment_ids(segmentation, LUMBAR) == parts
 
     view.answers = [True]
-    assert ctl.on_merge_subtree(segmentation, LUMBAR) is True
+    assert ctl.tree_actions.on_merge_subtree(segmentation, LUMBAR) is True
     assert subtree_segment_ids(segmentation, LUMBAR) == [LUMBAR]
     assert view.status == "Merged into one segment 'Lumbar spine'."
     # One segment left under the node: merging again loses nothing and asks nothing.
-    assert ctl.on_merge_subtree(segmentation, LUMBAR) is True and len(view.questions) == 2
+    assert ctl.tree_actions.on_merge_subtree(segmentation, LUMBAR) is True and len(view.questions) == 2
 
 
 def test_a_failing_merge_is_reported_and_the_panel_still_rebuilds(imported_result):
@@ -152,5 +151,5 @@ def test_a_failing_merge_is_reported_and_the_panel_still_rebuilds(imported_resul
         raise RuntimeError("vtkOrientedImageDataResample failed")
 
     ctl.logic.mergeSubtree = broken
-    assert ctl.on_merge_subtree(segmentation, LUMBAR) is True  # True: the widget rebuilds the tree
+    assert ctl.tree_actions.on_merge_subtree(segmentation, LUMBAR) is True  # True: the widget rebuilds the tree
     assert view.errors == ["Could not merge the subtree: vtkOrientedImageDataResample failed"]

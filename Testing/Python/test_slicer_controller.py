@@ -14,7 +14,7 @@ from saltseg.errors import OutOfMemoryError
 from SALTSegmentationLib.widgets.controller import CANCEL, SEGMENT, ModuleController
 from SALTSegmentationLib.processes.engine_job import engine_error
 from SALTSegmentationLib.processes.process_runner import SubprocessRunner
-from test_controller_support import FakeJob, Probe, RecordingView, ScriptedLogic
+from controller_support import FakeJob, Probe, RecordingView, ScriptedLogic
 
 
 def controller(view, logic=None, probe=None, scratch=None):
@@ -79,7 +79,8 @@ def test_model_not_installed_offers_the_download_in_slicer_terms():
     view = RecordingView(answers=[False])
     ctl = controller(view)
     ctl.on_segment_clicked()
-    ctl.logic.currentJob.end(FakeJob.FAILED, engine_error("ModelNotInstalledError", "... saltseg models download m ..."))
+    ctl.logic.currentJob.end(FakeJob.FAILED,
+                             engine_error("ModelNotInstalledError", "... saltseg models download m ..."))
     assert "Download it now?" in view.questions[0]
     assert "saltseg models" not in view.status and "Download selected model" in view.status
 

@@ -9,7 +9,7 @@ import sys
 import time
 
 from slicer_test_support import fake_python_slicer, process_gone
-from test_controller_support import FakeJob, Probe, RecordingView, ScriptedLogic
+from controller_support import FakeJob, Probe, RecordingView, ScriptedLogic
 from test_models_helpers import (isolated_home, model_folder, serve_model, server,  # noqa: F401
                                  visible_models, write_catalog)
 
@@ -112,7 +112,7 @@ def test_engine_stderr_reaches_the_log(tmp_path):
     ctl = ModuleController(view, logic, str(launcher), SubprocessRunner, Probe())
     scene = new_scene()
     view.volume = load_ct(scene)
-    view.run_settings = lambda: __import__("test_controller_support").RunSettings(
+    view.run_settings = lambda: __import__("controller_support").RunSettings(
         view.volume, None, str(tmp_path / "no-model-here"), "cpu", {})
     try:
         ctl.on_segment_clicked()

@@ -12,7 +12,7 @@ import vtk
 
 from editing_support import LIVER, editing_scene, paint
 from slicer_test_support import published_tree, require_shared_data  # noqa: F401
-from test_controller_support import Probe, RecordingView, ScriptedLogic
+from controller_support import Probe, RecordingView, ScriptedLogic
 
 from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.scene.segmentation_watcher import SegmentationWatcher
@@ -85,7 +85,7 @@ def test_segmenting_after_the_runtime_install_asks_only_once_the_process_slot_re
     probe.fast_runtime = False
     pending: list = []
     ctl = ModuleController(view, ScriptedLogic(), sys.executable, SubprocessRunner, probe, defer=pending.append)
-    ctl.fast_runtime_pip_args = ["--no-index", "pip"]  # already installed: pip succeeds offline at once
+    ctl.offers.fast_runtime_pip_args = ["--no-index", "pip"]  # already installed: pip succeeds offline at once
     ctl.on_segment_clicked()  # "Install the faster CPU runtime first?" → yes
     task = ctl.task
     assert task.wait(120) and task.error is None, task.error  # its finished() slot ran

@@ -15,7 +15,7 @@ import slicer_test_support  # noqa: F401  (path set-up)
 from SALTSegmentationLib.processes.dependencies import FAST_RUNTIME_REQUIREMENTS
 from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.widgets.controller import SEGMENT, ModuleController
-from test_controller_support import FakeJob, Probe, RecordingView, ScriptedLogic
+from controller_support import FakeJob, Probe, RecordingView, ScriptedLogic
 
 GPU_DEVICES = [{"name": "auto", "available": True, "reason": ""}, {"name": "cpu", "available": True, "reason": ""},
                {"name": "cuda", "available": True, "reason": ""}]
@@ -31,7 +31,8 @@ def local_wheel(folder) -> str:
     """A minimal wheel in ``folder`` for pip to resolve offline."""
     name, version = "saltseg_offer_probe", "1.0"
     info = f"{name}-{version}.dist-info"
-    files = {f"{name}/__init__.py": "", f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+    files = {f"{name}/__init__.py": "",
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
              f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
     files[f"{info}/RECORD"] = "".join(f"{path},,\n" for path in files) + f"{info}/RECORD,,\n"
     with zipfile.ZipFile(folder / f"{name}-{version}-py3-none-any.whl", "w") as wheel:
@@ -57,7 +58,7 @@ def test_not_offered_for_gpu_runs_or_when_installed():
     view = RecordingView()
     ctl = controller(view)
     ctl._show_models([], GPU_DEVICES)
-    assert not ctl.runs_on_cpu("auto") and ctl.runs_on_cpu("cpu")
+    assert not ctl.offers.runs_on_cpu("auto") and ctl.offers.runs_on_cpu("cpu")
     ctl.on_segment_clicked()  # auto with a GPU: no question (the answers list is empty)
     assert view.questions == [] and len(ctl.logic.jobs) == 1
     installed = controller(RecordingView(), fast_runtime=True)
@@ -79,7 +80,7 @@ def test_accepting_installs_in_a_process_then_segments(tmp_path):
     name = local_wheel(tmp_path)
     view = RecordingView(answers=[True])
     ctl = controller(view)
-    ctl.fast_runtime_pip_args = ["--dry-run", "--no-index", "--find-links", str(tmp_path), name]
+    ctl.offers.fast_runtime_pip_args = ["--dry-run", "--no-index", "--find-links", str(tmp_path), name]
     ctl.on_segment_clicked()
     task = ctl.task
     assert task is not None and ctl.task_kind == "install" and ctl.logic.jobs == []
@@ -97,7 +98,7 @@ def test_cancel_stops_the_install_and_segments_nothing(tmp_path):
     try:
         view = RecordingView(answers=[True])
         ctl = controller(view)
-        ctl.fast_runtime_pip_args = ["--dry-run", "--index-url", f"http://127.0.0.1:{silent.getsockname()[1]}/simple",
+        ctl.offers.fast_runtime_pip_args = ["--dry-run", "--index-url", f"http://127.0.0.1:{silent.getsockname()[1]}/simple",
                                      "--timeout", "60", "--retries", "0", "saltseg-offer-probe"]
         ctl.on_segment_clicked()
         task = ctl.task

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from slicer_test_support import fake_python_slicer, process_gone
-from test_controller_support import RecordingView, ScriptedLogic  # noqa: F401
+from controller_support import RecordingView, ScriptedLogic  # noqa: F401
 from test_models_helpers import (isolated_home, model_folder, serve_model, server,  # noqa: F401
                                  visible_models, write_catalog)
 

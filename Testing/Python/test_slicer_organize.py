@@ -22,7 +22,7 @@ from SALTSegmentationLib.scene.mrml_helpers import BINARY_LABELMAP, oriented_ima
 from SALTSegmentationLib.scene.subtrees import subtree_segment_ids, tree_panel_model  # noqa: E402
 from SALTSegmentationLib.scene.tree_storage import load_tree  # noqa: E402
 from SALTSegmentationLib.widgets.controller import ModuleController  # noqa: E402
-from test_controller_support import Probe, RecordingView  # noqa: E402
+from controller_support import Probe, RecordingView  # noqa: E402
 
 #: TotalSegmentator value → (SNOMED CT type, meaning, side) as SlicerTotalSegmentator's table
 #: (totalsegmentator_snomed_mapping.csv) codes them.
@@ -167,11 +167,11 @@ def test_show_as_label_tree_action_through_the_controller():
     node, _ = build_segmentation(scene, volume, coded=True)
     view = RecordingView()
     ctl = ModuleController(view, SegmentationLogicCore(), sys.executable, SubprocessRunner, Probe())
-    ctl.on_show_as_label_tree(node)
+    ctl.tree_actions.on_show_as_label_tree(node)
     assert view.output is node and view.errors == []
     assert view.status.startswith("TotalSegmentator: scheme snomed: 14/14 structures placed (100%)")
-    ctl.on_show_as_label_tree(None)
+    ctl.tree_actions.on_show_as_label_tree(None)
     assert view.errors == ["Select the segmentation to show as a label tree."]
     empty = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Empty")
-    ctl.on_show_as_label_tree(empty)
+    ctl.tree_actions.on_show_as_label_tree(empty)
     assert view.errors[-1] == "the segmentation 'Empty' has no segments"

@@ -44,7 +44,8 @@ from SALTSegmentationLib.scene import sample_data
 from SALTSegmentationLib.processes import engine_session
 logic = reloaded.SALTSegmentationLogic()  # the widget's setup() creates a new logic
 print(before[1], before[0])
-print(sample_data.PHANTOM_SAMPLE_CATEGORY, saltseg.__version__ == "9.9.9+" + before[0], saltseg.__file__.startswith(module_dir))
+print(sample_data.PHANTOM_SAMPLE_CATEGORY, saltseg.__version__ == "9.9.9+" + before[0],
+      saltseg.__file__.startswith(module_dir))
 print(type(logic.engine).__module__, type(logic.engine) is engine_session.EngineSession,
       engine_session is not old_session_module)
 print("forgot", "saltseg" in forgotten, "SALTSegmentationLib.scene.sample_data" in forgotten)

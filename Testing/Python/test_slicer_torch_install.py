@@ -21,7 +21,7 @@ from SALTSegmentationLib.processes.pip_constraints import (PIP_CONSTRAINT_VARIAB
                                                          slicer_pip_install_arguments, write_constraints)
 from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.widgets.controller import ModuleController
-from test_controller_support import Probe, RecordingView, ScriptedLogic
+from controller_support import Probe, RecordingView, ScriptedLogic
 
 #: The stand-in for the PyTorch extension's module: the signature of fepegar/SlicerPyTorch's
 #: ``PyTorchUtilsLogic.installTorch``; it records its arguments, the PIP_CONSTRAINT its pip child

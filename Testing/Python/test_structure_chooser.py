@@ -13,7 +13,7 @@ from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.scene.tree_model import CheckState
 from SALTSegmentationLib.widgets.controller import ModuleController, RunSettings
 from SALTSegmentationLib.widgets.structure_chooser import StructureChoice
-from test_controller_support import Probe, RecordingView, ScriptedLogic
+from controller_support import Probe, RecordingView, ScriptedLogic
 
 
 def test_everything_is_chosen_by_default(salt_tree):

@@ -57,7 +57,8 @@ def test_codes_agree_with_slicers_dicom_master_terminology(document):
     categories = document["SegmentationCodes"]["Category"]
     by_code = {}
     for category in categories:
-        assert (category["CodingSchemeDesignator"], category["CodeValue"], category["CodeMeaning"]) == SLICER_MASTER_CATEGORY
+        assert ((category["CodingSchemeDesignator"], category["CodeValue"], category["CodeMeaning"])
+                == SLICER_MASTER_CATEGORY)
         for entry in category["Type"]:
             by_code[(entry["CodingSchemeDesignator"], entry["CodeValue"])] = entry
     for code, meaning in SLICER_MASTER_TYPES.items():
@@ -65,5 +66,6 @@ def test_codes_agree_with_slicers_dicom_master_terminology(document):
         assert entry is not None, f"SCT {code} ({meaning}) is missing"
         assert entry["CodeMeaning"] == meaning, code
     for code in PAIRED:
-        modifiers = {(m["CodingSchemeDesignator"], m["CodeValue"]): m["CodeMeaning"] for m in by_code[("SCT", code)]["Modifier"]}
+        modifiers = {(m["CodingSchemeDesignator"], m["CodeValue"]): m["CodeMeaning"]
+                     for m in by_code[("SCT", code)]["Modifier"]}
         assert modifiers == {("SCT", c): m for c, m in SLICER_MASTER_MODIFIERS.items()}, code

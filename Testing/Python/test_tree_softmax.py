@@ -53,7 +53,8 @@ def test_matches_the_papers_equations_on_the_published_tree(scale):
     assert len(nodes) == 145
     tree = engine_tree(nodes, adjacency)
     # float32-representable logits: the engine computes in float32, the reference in float64
-    logits = (np.random.default_rng(int(scale)).normal(size=(len(nodes), 4000)) * scale).astype(np.float32).astype(np.float64)
+    logits = np.random.default_rng(int(scale)).normal(size=(len(nodes), 4000)) * scale
+    logits = logits.astype(np.float32).astype(np.float64)
     expected = paper_tree_softmax(logits, adjacency)
     ours = TreeSoftmax(tree)(torch.from_numpy(logits)[None])[0].double().numpy()
     assert np.isfinite(ours).all()

@@ -62,7 +62,7 @@ def _with_structure(entry: dict, structure: Optional[_Structure]) -> dict:
 def terminology_document() -> dict:
     structures = _structures()
     types = []
-    for name, (value, meaning) in sorted(CODES.items(), key=lambda item: item[1][1].lower()):
+    for _name, (value, meaning) in sorted(CODES.items(), key=lambda item: item[1][1].lower()):
         sides = [side for side in (RIGHT, LEFT) if (value, side) in structures]
         if sides:
             # The type itself takes its first side's colour (a segment typed before its side is

@@ -1,6 +1,7 @@
 """What the module's widget does, without Qt: the Segment/Cancel button, status and error text,
 progress, the out-of-memory → CPU retry, dependency offers (:mod:`.dependency_offers`), the model
-list (refreshed after every install) and model transfers. The Qt widget implements :class:`View` and binds signals to the
+list (refreshed after every install) and model transfers. The Qt widget implements :class:`View` and binds signals to
+the
 ``on_*`` methods, nothing more — so pytest checks the behaviour with a recording view.
 
 Dialogs never open inside a process callback: those run in a ``QProcess`` slot, where a modal
@@ -18,7 +19,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 from saltseg.errors import InsufficientMemoryError, ModelNotInstalledError, OutOfMemoryError, SaltSegError
 
-from ..processes.dependencies import FAST_RUNTIME_REQUIREMENTS, DependencyProbe
+from ..processes.dependencies import DependencyProbe
 from ..processes.model_registry import DEFAULT_DEVICES, ModelChoice, model_choices
 from ..processes.process_runner import ProcessRunner, SubprocessRunner
 from ..processes.process_task import ProcessTask, engine_command
@@ -61,12 +62,13 @@ class View(Protocol):
     def set_devices(self, devices: Sequence[dict]) -> None: ...
     def select_device(self, name: str) -> None: ...
     def set_output(self, node: Any) -> None: ...
+    def show_table(self, table_node: Any) -> None: ...
     def install_packages(self, requirements: Sequence[str], constraints: str) -> bool: ...
     def has_volume(self) -> bool: ...
     def run_settings(self) -> RunSettings: ...
 
 
-class ModuleController(DependencyOffers, TreeActions):
+class ModuleController:
     def __init__(self, view: View, logic: Any, python: str,
                  runner_factory: Callable[[], ProcessRunner] = SubprocessRunner,
                  probe: Optional[DependencyProbe] = None,
@@ -95,9 +97,10 @@ class ModuleController(DependencyOffers, TreeActions):
         self.closed = False
         self._task_cleanup: Optional[Callable[[], None]] = None
         self.devices: Sequence[dict] = DEFAULT_DEVICES
-        #: pip's arguments for the faster CPU runtime (tests point them at a local package folder).
-        self.fast_runtime_pip_args: Sequence[str] = FAST_RUNTIME_REQUIREMENTS
-        self._fast_runtime_offered = False
+        #: The offers to install what segmenting needs, and the Structures panel's actions.
+        self.offers = DependencyOffers(view, self.probe, python, scratch_folder, self._start_task,
+                                       self.refresh_models, lambda: self.devices)
+        self.tree_actions = TreeActions(view, logic)
         self.log = ActivityLog(on_line=self._show_log_line)
         engine = getattr(logic, "engine", None)
         if engine is not None and hasattr(engine, "on_output"):
@@ -183,13 +186,13 @@ class ModuleController(DependencyOffers, TreeActions):
         if self.running:
             self.logic.cancel()
             return
-        if not self._dependencies_ready():
+        if not self.offers.ready():
             return
         settings = self.view.run_settings()
         if settings.structures is not None and not settings.structures:
             self._error("No structure is checked under \"Structures to segment\": check at least one.")
             return
-        if self._offer_fast_runtime(settings.device):
+        if self.offers.offer_fast_runtime(settings.device, then=self.on_segment_clicked):
             return
         go_on, output = self._output_for(settings)
         if not go_on:
@@ -268,6 +271,25 @@ class ModuleController(DependencyOffers, TreeActions):
         if not self.closed and self.view.ask_yes_no(f"{error}\n\nRetry on the CPU? It is slower but has more memory."):
             self.view.select_device("cpu")
             self.on_segment_clicked()
+
+    # ------------------------------------------------------------------ statistics
+    def on_export_statistics(self, segmentation_node: Any, path: Optional[str] = None) -> Any:
+        """*Export table* / *Save CSV…*: the statistics of every tree node of ``segmentation_node``
+        on the CT it was made on, as a table node the view shows (with ``path``, also that file).
+        Returns the table node, or None after saying why there is none."""
+        if segmentation_node is None:
+            self.view.show_error("Choose a SALT segmentation first.")
+            return None
+        try:
+            table = self.logic.exportStatisticsTable(segmentation_node, None, path)
+        except Exception as error:  # noqa: BLE001 - MRML/VTK failures too: reported, never lost in a Qt slot
+            self.view.show_error(f"Could not compute the statistics: {error}")
+            return None
+        self.view.show_table(table)
+        rows = table.GetTable().GetNumberOfRows()
+        self._status(f"Statistics of {rows} tree nodes in the table '{table.GetName()}'"
+                     + (f", and in {path}." if path else "."))
+        return table
 
     # ------------------------------------------------------------------ models
     def refresh_models(self) -> None:

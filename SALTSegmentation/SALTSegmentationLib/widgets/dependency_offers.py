@@ -1,9 +1,13 @@
 """The module's offers to install what segmenting needs — the engine's small packages, PyTorch
 (light-the-torch in processes, see :mod:`..processes.torch_install`), the faster CPU runtime —
-each pip run held to Slicer's own package versions by a constraints file. Qt-free: a part of
-:class:`~.controller.ModuleController`, whose view, probe and background tasks it uses."""
+each pip run held to Slicer's own package versions by a constraints file. Qt-free; the module's
+:class:`~.controller.ModuleController` holds one (``controller.offers``) and gives it its view, its
+dependency probe and its way of starting a background task."""
 from __future__ import annotations
 
+from typing import Any, Callable, Optional, Sequence
+
+from ..processes.dependencies import FAST_RUNTIME_REQUIREMENTS, DependencyProbe
 from ..processes.pip_constraints import ConstraintsFolder
 from ..processes.process_task import module_command
 from ..processes.torch_install import light_the_torch_commands
@@ -15,11 +19,28 @@ FAST_RUNTIME_QUESTION = ("Segmenting will run on the CPU. Install the faster CPU
                          "60 MB, once; Slicer stays usable meanwhile, and segmenting starts when it is done).")
 
 
-class DependencyOffers:
-    """Mixed into :class:`~.controller.ModuleController` (which sets ``view``, ``probe``, ``python``,
-    ``scratch_folder``, ``devices`` and runs ``_start_task``)."""
+#: Starts a background task: (kind, commands, title, success text, cleanup, then).
+StartTask = Callable[..., None]
 
-    def _dependencies_ready(self) -> bool:
+
+class DependencyOffers:
+    def __init__(self, view: Any, probe: DependencyProbe, python: str, scratch_folder: Optional[str],
+                 start_task: StartTask, refresh_models: Callable[[], None],
+                 devices: Callable[[], Sequence[dict]]) -> None:
+        self.view = view
+        self.probe = probe
+        self.python = python
+        #: Where the pip constraints files are written (None: the system's temp folder).
+        self.scratch_folder = scratch_folder
+        self._start_task = start_task
+        self.refresh_models = refresh_models
+        self._devices = devices
+        #: pip's arguments for the faster CPU runtime (tests point them at a local package folder).
+        self.fast_runtime_pip_args: Sequence[str] = FAST_RUNTIME_REQUIREMENTS
+        self._fast_runtime_offered = False
+
+    def ready(self) -> bool:
+        """The engine's packages and PyTorch are there; otherwise offer them (False: not now)."""
         missing = self.probe.missing_packages()
         if missing:
             if not self.view.ask_yes_no(f"SALT needs these Python packages: {', '.join(missing)}. Install them now?"):
@@ -49,25 +70,25 @@ class DependencyOffers:
         """Whether a run on ``device`` ends up on the CPU (``auto`` does without a GPU)."""
         if device == "cpu":
             return True
-        gpus = [d for d in self.devices if d.get("name") not in ("auto", "cpu") and d.get("available", True)]
+        gpus = [d for d in self._devices() if d.get("name") not in ("auto", "cpu") and d.get("available", True)]
         return device == "auto" and not gpus
 
-    def _offer_fast_runtime(self, device: str) -> bool:
+    def offer_fast_runtime(self, device: str, then: Callable[[], None]) -> bool:
         """On a CPU run without the faster CPU runtime, offer it once; True when its installation
-        started (segmenting then starts when it is done)."""
+        started (``then``, segmenting, runs when it is done)."""
         if self._fast_runtime_offered or not self.runs_on_cpu(device) or self.probe.fast_runtime_installed():
             return False
         self._fast_runtime_offered = True  # asked once per session, whatever the answer or outcome
         if not self.view.ask_yes_no(FAST_RUNTIME_QUESTION):
             return False
-        self.install_fast_runtime(segment_after=True)
+        self.install_fast_runtime(then=then)
         return True
 
-    def install_fast_runtime(self, segment_after: bool = False) -> None:
-        """pip in a process (progress and Cancel like the PyTorch install), then, when asked,
-        segmenting with the settings shown at that time."""
+    def install_fast_runtime(self, then: Optional[Callable[[], None]] = None) -> None:
+        """pip in a process (progress and Cancel like the PyTorch install), then ``then`` (segmenting
+        with the settings shown at that time)."""
         constraints = ConstraintsFolder(self.scratch_folder)  # held to Slicer's own numpy, SimpleITK, ...
         self._start_task("install", [module_command(self.python, "pip", "install", *self.fast_runtime_pip_args,
                                                     "-c", str(constraints.path))],
                          "Installing the faster CPU runtime…", "The faster CPU runtime is installed.",
-                         cleanup=constraints.remove, then=self.on_segment_clicked if segment_after else None)
+                         cleanup=constraints.remove, then=then)

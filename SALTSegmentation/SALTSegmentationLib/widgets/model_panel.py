@@ -8,20 +8,8 @@ from typing import Callable, Optional, Sequence
 import qt
 
 from ..processes.model_registry import ModelChoice
-
-FOLDERS_SETTING = "SALTSegmentation/ModelFolders"
-CURRENT_SETTING = "SALTSegmentation/Model"
-#: Where downloaded/installed models live; overrides SALTSEG_HOME and the platform default.
-MODELS_FOLDER_SETTING = "SALTSegmentation/ModelsFolder"
-
-
-def models_folder_setting() -> Optional[str]:
-    return qt.QSettings().value(MODELS_FOLDER_SETTING) or None
-
-
-def model_folders_setting() -> tuple[str, ...]:
-    value = qt.QSettings().value(FOLDERS_SETTING) or []
-    return tuple([value] if isinstance(value, str) else value)
+from ..processes.settings import (CURRENT_SETTING, FOLDERS_SETTING, MODELS_FOLDER_SETTING, model_folders_setting,
+                                  models_folder_setting)
 
 
 class ModelPanel:

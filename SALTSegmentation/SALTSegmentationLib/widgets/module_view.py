@@ -109,6 +109,16 @@ class ModuleView:
     def set_output(self, node) -> None:
         self.ui.outputSegmentationSelector.setCurrentNode(node)
 
+    def show_table(self, table_node) -> None:
+        # As Slicer's Segment Statistics module does: first a layout with a table view, then select
+        # the table (PropagateTableSelection only reaches table views that exist).
+        layout_manager = slicer.app.layoutManager()
+        if layout_manager is not None:
+            layout_manager.setLayout(slicer.modules.tables.logic().GetLayoutWithTable(layout_manager.layout))
+        application_logic = slicer.app.applicationLogic()
+        application_logic.GetSelectionNode().SetActiveTableID(table_node.GetID())
+        application_logic.PropagateTableSelection()
+
     def install_packages(self, requirements, constraints: str) -> bool:
         import importlib.util
         import subprocess

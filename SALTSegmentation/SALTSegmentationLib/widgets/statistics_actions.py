@@ -1,6 +1,6 @@
 """The module's statistics buttons (Structures panel) and the structure chooser section (before
-Segment), added to the widget from code so the .ui stays as it is. Qt; the numbers come from
-``logic.exportStatisticsTable`` (scene layer)."""
+Segment), added to the widget from code so the .ui stays as it is. Qt; what the buttons do is
+:meth:`~.controller.ModuleController.on_export_statistics`."""
 from __future__ import annotations
 
 import qt
@@ -28,28 +28,16 @@ def add_structure_sections(widget, ui_widget) -> StructureChooserView:
 
 
 def export_statistics(widget, to_file: bool = False) -> None:
-    """Statistics of the shown segmentation on the CT it was made on: a table node shown in the
-    table view, and with ``to_file`` also a CSV/JSON file."""
+    """The buttons' Qt part: the file dialog of *Save CSV…*; the rest is the controller's."""
     node = widget.treePanel.segmentation_node
-    if node is None:
-        widget.view.show_error("Choose a SALT segmentation first.")
-        return
     path = None
-    if to_file:
+    if node is not None and to_file:
         path = qt.QFileDialog.getSaveFileName(slicer.util.mainWindow(), "Save statistics",
                                               f"{node.GetName()} statistics.csv", "CSV (*.csv);;JSON (*.json)")
         if not path:
             return
+    qt.QApplication.setOverrideCursor(qt.QCursor(qt.Qt.WaitCursor))
     try:
-        with slicer.util.tryWithErrorDisplay("Could not compute the statistics.", waitCursor=True):
-            table = widget.logic.exportStatisticsTable(node, None, path)
-    except Exception:  # noqa: BLE001 - tryWithErrorDisplay has shown it (and re-raises)
-        return
-    # As Slicer's Segment Statistics module does: first a layout with a table view, then select the
-    # table (PropagateTableSelection only reaches table views that exist).
-    layout_manager = slicer.app.layoutManager()
-    if layout_manager is not None:
-        layout_manager.setLayout(slicer.modules.tables.logic().GetLayoutWithTable(layout_manager.layout))
-    application_logic = slicer.app.applicationLogic()
-    application_logic.GetSelectionNode().SetActiveTableID(table.GetID())
-    application_logic.PropagateTableSelection()
+        widget.controller.on_export_statistics(node, path)
+    finally:
+        qt.QApplication.restoreOverrideCursor()

@@ -1,6 +1,6 @@
 """The Structures panel's actions that change a segmentation: *Show as label tree* and *Merge
-subtree into one segment* (which removes segments: it asks first). Qt-free: a part of
-:class:`~.controller.ModuleController`, whose view and logic it uses."""
+subtree into one segment* (which removes segments: it asks first). Qt-free; the module's
+:class:`~.controller.ModuleController` holds one (``controller.tree_actions``)."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,7 +9,9 @@ from saltseg.errors import SaltSegError
 
 
 class TreeActions:
-    """Mixed into :class:`~.controller.ModuleController` (which sets ``view`` and ``logic``)."""
+    def __init__(self, view: Any, logic: Any) -> None:
+        self.view = view
+        self.logic = logic
 
     def on_show_as_label_tree(self, segmentation_node: Any) -> None:
         """"Show as label tree": a segmentation made elsewhere (TotalSegmentator, CADS, …) is
@@ -44,5 +46,6 @@ class TreeActions:
         except Exception as error:  # noqa: BLE001 - MRML/VTK failures too: reported, never lost in a Qt slot
             self.view.show_error(f"Could not merge the subtree: {error}")
             return True  # a merge that failed halfway may still have changed segments
-        self.view.set_status(f"Merged into one segment '{segmentation_node.GetSegmentation().GetSegment(new_id).GetName()}'.")
+        merged_name = segmentation_node.GetSegmentation().GetSegment(new_id).GetName()
+        self.view.set_status(f"Merged into one segment '{merged_name}'.")
         return True

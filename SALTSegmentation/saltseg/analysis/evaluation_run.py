@@ -149,7 +149,7 @@ def evaluate_pairs(pairs: Sequence[EvaluationPair], tree: Optional[LabelTree] = 
         for value, name in sorted(unmapped.items()):
             if value in present:
                 report.unmapped.append((pair.case, value, name))
-        for value, name in sorted(prediction.unmapped.items()):
+        for _value, name in sorted(prediction.unmapped.items()):
             logger.warning("%s: prediction segment %r is not a node of the tree; not scored", pair.case, name)
         if not truth_nodes:
             raise InputImageError(f"{pair.case}: none of the truth's label names is a node of the label tree "

@@ -11,7 +11,7 @@ import itertools
 import logging
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, cast
 
 import numpy as np
 import SimpleITK as sitk
@@ -48,8 +48,8 @@ class PhysicalBox:
 
     def intersection(self, other: "PhysicalBox") -> Optional["PhysicalBox"]:
         """The common box, or None when the boxes share no volume (also when they only touch)."""
-        lower = tuple(max(a, b) for a, b in zip(self.lower, other.lower))
-        upper = tuple(min(a, b) for a, b in zip(self.upper, other.upper))
+        lower = cast("tuple[float, float, float]", tuple(max(a, b) for a, b in zip(self.lower, other.lower)))
+        upper = cast("tuple[float, float, float]", tuple(min(a, b) for a, b in zip(self.upper, other.upper)))
         if any(high <= low for low, high in zip(lower, upper)):
             return None
         return PhysicalBox(lower, upper)

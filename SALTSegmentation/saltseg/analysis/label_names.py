@@ -2,7 +2,8 @@
 
 A table is JSON (``{"1": "spleen", ...}``, or a saltseg ``.labels.json``), text with ``1 spleen``
 per line, SALT's ``labels.txt`` (line i: the name of value i) or ``tree-labels.txt`` (line i: the
-tree path of value i); ``-`` or an empty line marks an unused value. Names map to nodes of a tree by the tree's own node names
+tree path of value i); ``-`` or an empty line marks an unused value. Names map to nodes of a tree by the tree's own
+node names
 (SALT's leaves reuse TotalSegmentator's names); a ``mapper`` (another model's name scheme) is
 asked first, so models with other names plug in without changes here.
 """
@@ -43,8 +44,9 @@ def read_name_table(path: Union[str, Path]) -> dict[int, str]:
         return _json_table(text, path)
     lines = text.splitlines()
     numbered = [_VALUE_NAME.match(line) for line in lines if line.strip()]
-    if numbered and all(numbered):
-        names = {int(match.group(1)): match.group(2) for match in numbered}
+    matches = [match for match in numbered if match is not None]
+    if numbered and len(matches) == len(numbered):
+        names = {int(match.group(1)): match.group(2) for match in matches}
     else:  # line i names value i
         names = {value: line.strip() for value, line in enumerate(lines) if line.strip() not in ("", "-")}
     if not names:

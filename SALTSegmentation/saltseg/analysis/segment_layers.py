@@ -9,7 +9,7 @@ segment order; each segment that covers an earlier one is named in a warning.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -66,12 +66,14 @@ def combine_layers(layers: np.ndarray, segments: Sequence[tuple[int, int]], name
     """
     dtype = np.dtype(np.uint16 if len(segments) >= 255 else np.uint8)
     by_layer: dict[int, list[tuple[int, int]]] = {}
-    for index, (layer, value) in enumerate(segments):
-        if not 0 <= layer < len(layers):
-            raise InputImageError(f"{name}: segment {names[index]!r} is in layer {layer}, but the file has "
+    for segment, (layer_number, value) in enumerate(segments):
+        if not 0 <= layer_number < len(layers):
+            raise InputImageError(f"{name}: segment {names[segment]!r} is in layer {layer_number}, but the file has "
                                   f"{len(layers)} layer(s)")
-        by_layer.setdefault(layer, []).append((value, index + 1))
-    combined = lowest = None  # per voxel the latest segment on it, and the earliest
+        by_layer.setdefault(layer_number, []).append((value, segment + 1))
+    # per voxel the latest segment on it, and the earliest (both None before the first layer)
+    combined: Optional[np.ndarray] = None
+    lowest: Optional[np.ndarray] = None
     warned: set[int] = set()
     for number in sorted(by_layer):
         # A layer of a 4D file is strided (the layer axis varies fastest): one copy speeds up every pass.
@@ -83,7 +85,7 @@ def combine_layers(layers: np.ndarray, segments: Sequence[tuple[int, int]], name
         codes = latest[index]
         firsts = codes if earliest is latest else earliest[index]
         warned.update(code for code, value in shadowing.items() if np.any(layer == value))
-        if combined is None:
+        if combined is None or lowest is None:
             combined, lowest = codes, firsts
             continue
         both = (codes > 0) & (lowest > 0)

@@ -70,6 +70,7 @@ def _read_labelmap(path: Path, tree: Optional[LabelTree]) -> TreeSegmentation:
             except KeyError:
                 unmapped[value] = node_id
         return TreeSegmentation(_integer(labelmap, path), tree, label_nodes, unmapped)
+    assert tree is not None  # no label table: refused above without a tree
     return TreeSegmentation(_integer(labelmap, path), tree, leaf_label_nodes(tree))
 
 

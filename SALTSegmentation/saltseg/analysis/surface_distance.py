@@ -25,7 +25,7 @@ def _crop_to_union(prediction: np.ndarray, truth: np.ndarray) -> tuple[np.ndarra
     erosion treats the image border as outside, and the distance transforms stay small)."""
     union = prediction | truth
     slices = ndimage.find_objects(union.astype(np.uint8))[0]
-    return tuple(np.pad(mask[slices], 1) for mask in (prediction, truth))
+    return np.pad(prediction[slices], 1), np.pad(truth[slices], 1)
 
 
 def _boundary(mask: np.ndarray) -> np.ndarray:

@@ -15,9 +15,12 @@ import signal
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from ..errors import SaltSegError
+
+if TYPE_CHECKING:  # distributed is optional (the batch extra)
+    from distributed import Client
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ def allowed_failures_of(client) -> int:
 
 
 @contextlib.contextmanager
-def batch_client(settings: ClusterSettings, client=None) -> Iterator[tuple[object, str]]:
+def batch_client(settings: ClusterSettings, client=None) -> Iterator[tuple[Client, str]]:
     """A connected ``distributed.Client`` and a one-line description; stops a local cluster after.
     A ``client`` given by the caller (a notebook's own cluster) is used as is and left open."""
     try:

@@ -2,7 +2,8 @@
 
 A case counts as finished only when its record says done (or skipped: done in an earlier run), it
 was made by the same model with the same label-affecting segment options from the same input, and
-its output is still there with the size and SHA-256 that were recorded — so a truncated, replaced or deleted output is segmented again.
+its output is still there with the size and SHA-256 that were recorded — so a truncated, replaced or deleted output is
+segmented again.
 """
 from __future__ import annotations
 

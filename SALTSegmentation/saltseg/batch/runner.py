@@ -38,7 +38,8 @@ PathLike = Union[str, Path]
 
 def _plan(cases: Sequence[Case], tables: BatchTables, settings: CaseSettings) -> tuple[list[Case], list[CaseRecord]]:
     """Split the cases into those to compute and the records of those already finished."""
-    pending, skipped = [], []
+    pending: list[Case] = []
+    skipped: list[CaseRecord] = []
     outdir = Path(settings.outdir)
     for case in cases:
         previous = tables.previous(case.name)
@@ -49,6 +50,7 @@ def _plan(cases: Sequence[Case], tables: BatchTables, settings: CaseSettings) ->
         if problem is None and not tables.has_statistics(case.name):
             problem = "its statistics are missing from statistics.csv"
         if problem is None:
+            assert previous is not None  # finished_problem: "not run before" without a record
             skipped.append(dataclasses.replace(previous, status=SKIPPED, error=""))
         else:
             if previous is not None:

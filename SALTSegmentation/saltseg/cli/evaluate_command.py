@@ -12,7 +12,7 @@ from ..analysis.evaluation_run import (EvaluationPair, case_name, evaluate_pairs
 from ..analysis.label_names import NameMapper
 from ..analysis.tables import check_table_path
 from ..errors import InputImageError
-from ..organize.mapping import resolve_scheme, tree_path
+from ..organize.mapping import SchemeSpec, resolve_scheme, tree_path
 from ..organize.schemes import BUILTIN_SCHEMES
 from ..tree.labeltree import LabelTree
 from .argtypes import positive_float
@@ -70,10 +70,12 @@ def name_mapper(scheme: str) -> Optional[NameMapper]:
     A mapping file is read once, here, so a mistake in it fails before any case is read."""
     if scheme == "tree":
         return None
+    spec: SchemeSpec = scheme
     if scheme != "auto" and scheme not in BUILTIN_SCHEMES:
         user, _ = resolve_scheme(scheme)
-        scheme = user
-    return lambda name: tree_path(name=name, scheme=scheme)
+        if user is not None:  # a mapping file, read once here
+            spec = user
+    return lambda name: tree_path(name=name, scheme=spec)
 
 
 def run(args: argparse.Namespace) -> int:

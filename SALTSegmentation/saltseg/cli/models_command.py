@@ -42,7 +42,8 @@ def add_parser(subparsers) -> None:
                          help="use the folder where it is instead of copying it (needs --as)")
     install.set_defaults(run=run_install)
 
-    remove = actions.add_parser("remove", parents=[common], help="delete an installed model (a --link folder is only forgotten)")
+    remove = actions.add_parser("remove", parents=[common],
+                                help="delete an installed model (a --link folder is only forgotten)")
     remove.add_argument("model_id", nargs="?", metavar="ID")
     remove.add_argument("--all", action="store_true", help="remove every installed model")
     remove.set_defaults(run=run_remove)
@@ -69,8 +70,8 @@ def run_list(args: argparse.Namespace) -> int:
         rows.append((model.id, status, format_size(model.size_bytes), model.title or str(model.path)))
     width = max([len(r[0]) for r in rows] + [2])
     print(f"{'ID':<{width}}  {'STATUS':<10}  {'SIZE':>9}  TITLE")
-    for model_id, status, size, title in rows:
-        print(f"{model_id:<{width}}  {status:<10}  {size:>9}  {title}")
+    for model_id, status, size_text, title in rows:
+        print(f"{model_id:<{width}}  {status:<10}  {size_text:>9}  {title}")
     for model in registry.list_installed():
         if model.problem:
             print(f"{model.id}: {model.problem}", file=sys.stderr)

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     tree = LabelTree.from_tree_labels_file(args.tree) if args.tree is not None else None
     segmentation = read_tree_segmentation(args.segmentation, tree)
     nodes = subset_nodes(segmentation.tree, resolve_structures(segmentation.tree, args.only)) if args.only else None
-    for value, name in sorted(segmentation.unmapped.items()):
+    for _value, name in sorted(segmentation.unmapped.items()):
         print(f"saltseg stats: segment {name!r} is not a node of the label tree; left out", file=sys.stderr)
     ct = read_image(args.ct) if args.ct is not None else None
     rows = labelmap_statistics(segmentation.labelmap, ct, segmentation.tree, nodes, segmentation.label_nodes)

@@ -36,7 +36,8 @@ def _glibc() -> Optional[ctypes.CDLL]:
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.gnu_get_libc_version  # absent from musl and other C libraries
+        if not hasattr(libc, "gnu_get_libc_version"):  # absent from musl and other C libraries
+            return None
         return libc
     except (OSError, AttributeError):
         return None

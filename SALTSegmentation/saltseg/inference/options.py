@@ -127,7 +127,8 @@ class SegmentOptions:
     def changed(self) -> dict[str, Any]:
         """The options that differ from the defaults (what a summary or a manifest names)."""
         default = SegmentOptions()
-        return {name: value for name, value in self.to_mapping().items() if getattr(default, name) != getattr(self, name)}
+        return {name: value for name, value in self.to_mapping().items()
+                if getattr(default, name) != getattr(self, name)}
 
 
 #: The ``--fast`` preset: what it changes.

@@ -57,7 +57,7 @@ class PreparedVolume:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.array.shape)  # type: ignore[return-value]
+        return tuple(self.array.shape)
 
 
 def reorient(image: sitk.Image, orientation: str = NETWORK_ORIENTATION) -> sitk.Image:

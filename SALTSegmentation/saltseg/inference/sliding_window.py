@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import itertools
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Union, cast
 
 import numpy as np
 import torch
@@ -139,6 +139,9 @@ def _slab_order(predictor: Predictor, leaves: torch.Tensor,
     return slab_nodes, torch.as_tensor([channel_of_node[node] for node in label_nodes], device=device)
 
 
+Int3 = tuple[int, int, int]
+
+
 @dataclass(frozen=True)
 class WindowGrid:
     """Where the windows go: the volume's constant end slices trimmed, the rest padded as the
@@ -160,8 +163,8 @@ class WindowGrid:
         (rx, ry, rz), (size_x, size_y, size_z) = settings.roi_size, padded.shape
         xy = list(itertools.product(scan_positions(size_x, rx, settings.overlap),
                                     scan_positions(size_y, ry, settings.overlap)))
-        return cls(padded, (z_start, z_stop), tuple(low), tuple(trimmed.shape), tuple(settings.roi_size),
-                   scan_positions(size_z, rz, settings.overlap), xy)
+        return cls(padded, (z_start, z_stop), cast(Int3, tuple(low)), cast(Int3, tuple(trimmed.shape)),
+                   cast(Int3, tuple(settings.roi_size)), scan_positions(size_z, rz, settings.overlap), xy)
 
     @property
     def total(self) -> int:
@@ -170,13 +173,16 @@ class WindowGrid:
     @property
     def kept(self) -> tuple[slice, slice, range]:
         """The scan inside the padded volume (labels only there: padding is cut off)."""
-        return tuple(slice(lo, lo + size) for lo, size in zip(self.low[:2], self.trimmed_shape[:2])) + (
-            range(self.low[2], self.low[2] + self.trimmed_shape[2]),)
+        (lx, ly, lz), (tx, ty, tz) = self.low, self.trimmed_shape
+        return slice(lx, lx + tx), slice(ly, ly + ty), range(lz, lz + tz)
 
     def kept_part(self, x0: int, y0: int, z0: int) -> tuple[slice, slice, slice]:
         """The part of the window at ``(x0, y0, z0)`` inside the scan, in window coordinates."""
-        return tuple(slice(max(0, part.start - s), max(0, min(r, part.stop - s)))
-                     for s, r, part in zip((x0, y0, z0), self.roi, self.kept))
+        def part(s: int, r: int, start: int, stop: int) -> slice:
+            return slice(max(0, start - s), max(0, min(r, stop - s)))
+
+        (rx, ry, rz), (kx, ky, kz) = self.roi, self.kept
+        return part(x0, rx, kx.start, kx.stop), part(y0, ry, ky.start, ky.stop), part(z0, rz, kz.start, kz.stop)
 
     def window(self, x0: int, y0: int, z0: int) -> torch.Tensor:
         rx, ry, rz = self.roi

@@ -124,9 +124,12 @@ class WindowNetwork:
             reference = path.function(probe)
             if self._reproduces_model(path, reference, probe.shape[2:], expected, tolerance):
                 self.path = path
+
+                def leaf_labels(output: torch.Tensor, reducer: TreeSoftmaxReducer = path.reducer) -> torch.Tensor:
+                    return leaf_probabilities(reducer, output[0]).argmax(0)  # the path chosen: the loop ends
+
                 self.backend = select_backend(self.requested_backend, self.model, path.kind, path.function,
-                                              probe, reference, path.logits,
-                                              lambda output: leaf_probabilities(path.reducer, output[0]).argmax(0),
+                                              probe, reference, path.logits, leaf_labels,
                                               self.notes, self.precision)
                 hint = faster_runtime_hint(self.requested_backend, self.model.device)
                 if hint is not None:

@@ -21,7 +21,7 @@ engine reproduces by default so that its labels are SALT's:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -77,12 +77,13 @@ def gaussian_importance(roi: Sequence[int], sigma_scale: float, device: torch.de
     to a peak of 1, as MONAI 1.1 (SALT's pinned version) computes it; floored like SALT (at the
     smallest positive weight, at least 1e-3). The floor is absolute, so rescaling would change
     which weights it lifts (even window sizes have no voxel at the centre, so their peak is < 1)."""
-    weight = None
+    weight: Optional[torch.Tensor] = None
     for size in roi:
         sigma = max(size * sigma_scale, 1e-6)
         coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2.0
         axis = torch.exp(coords ** 2 / (-2.0 * sigma ** 2))
         weight = axis if weight is None else weight.unsqueeze(-1) * axis
+    assert weight is not None  # roi has a size per axis
     weight = torch.clamp(weight, min=max(float(weight[weight > 0].min()), 1e-3))
     return weight.to(device=device, dtype=torch.float32)
 

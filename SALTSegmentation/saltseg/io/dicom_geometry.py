@@ -132,7 +132,7 @@ def _check_same_orientation(planes: Sequence[SlicePlane], where: str) -> None:
     """Refuse a series whose slices are not parallel: more than one volume (or a localiser)."""
     first = planes[0]
     width, height = first.size[0] * first.spacing[0], first.size[1] * first.spacing[1]
-    for index, plane in enumerate(planes[1:], start=1):
+    for plane in planes[1:]:
         # How far the far corner of the slice moves between the two orientations: below half a
         # pixel the difference is rounding in the header.
         moved = np.linalg.norm(plane.row - first.row) * width + np.linalg.norm(plane.column - first.column) * height
@@ -223,8 +223,8 @@ def analyse_stack(planes: Sequence[SlicePlane], where: str) -> StackGeometry:
     shift = float(np.max(np.linalg.norm(offsets, axis=1)))
     if shift > plane_tolerance:
         geometry.sheared = True
-        drift = np.linalg.norm(offsets[-1] - offsets[0])
-        geometry.tilt_degrees = math.degrees(math.atan2(drift, distances[-1] - distances[0]))
+        sideways = np.linalg.norm(offsets[-1] - offsets[0])
+        geometry.tilt_degrees = math.degrees(math.atan2(sideways, distances[-1] - distances[0]))
         tags = {round(p.gantry_tilt, 2) for p in planes if p.gantry_tilt is not None}
         recorded = (f"GantryDetectorTilt {'/'.join(f'{t:g}' for t in sorted(tags))}°" if tags
                     else "no GantryDetectorTilt recorded")

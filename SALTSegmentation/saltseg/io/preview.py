@@ -50,8 +50,8 @@ class _LpsGrid:
 def _lps_grid(image: sitk.Image) -> _LpsGrid:
     code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
     lps = {_LPS_AXIS[letter][0]: (axis, _LPS_AXIS[letter][1]) for axis, letter in enumerate(code)}
-    axes = tuple(lps[j][0] for j in range(3))
-    signs = tuple(lps[j][1] for j in range(3))
+    axes = (lps[0][0], lps[1][0], lps[2][0])
+    signs = (lps[0][1], lps[1][1], lps[2][1])
     size, spacing = image.GetSize(), image.GetSpacing()
     first = [0] * 3
     for axis, sign in zip(axes, signs):

@@ -57,12 +57,13 @@ def _last_convolution(graph: torch._C.Graph) -> Optional[torch._C.Node]:
     return last
 
 
-def _cut_function(module: torch.jit.ScriptModule, name: str,
+def _cut_function(module: torch.nn.Module, name: str,
                   output: Callable[[torch._C.Node], Optional[torch._C.Value]]) -> Optional[LogitsFunction]:
     """A function of ``module``'s input returning ``output(last convolution)``, every node after that
     value destroyed; None when the graph does not have that shape."""
     try:
-        graph = module.forward.graph.copy()
+        # a TorchScript method has a graph; torch's stubs type ``forward`` as a plain callable
+        graph = module.forward.graph.copy()  # type: ignore[attr-defined]
     except (AttributeError, RuntimeError):
         return None
     inputs = list(graph.inputs())
@@ -90,7 +91,7 @@ def _cut_function(module: torch.jit.ScriptModule, name: str,
         return None
 
 
-def extract_logits_function(module: torch.jit.ScriptModule) -> Optional[LogitsFunction]:
+def extract_logits_function(module: torch.nn.Module) -> Optional[LogitsFunction]:
     """A TorchScript function computing the output of ``module``'s last convolution from its
     input, or None when the graph has no such structure (scripted control flow, no convolution,
     more than one input)."""
@@ -134,11 +135,12 @@ def _pointwise_head(node: torch._C.Node) -> Optional[PointwiseHead]:
     return PointwiseHead(weight.detach().reshape(weight.shape[0], -1).float().cpu(), bias.detach().float().cpu())
 
 
-def extract_features_and_head(module: torch.jit.ScriptModule) -> Optional[tuple[LogitsFunction, PointwiseHead]]:
+def extract_features_and_head(module: torch.nn.Module) -> Optional[tuple[LogitsFunction, PointwiseHead]]:
     """When the network ends with a pointwise convolution (DynUNet's output block): a function
     computing that convolution's *input* — ``C`` feature channels instead of ``N`` logits — and the
     convolution's weights, which the engine applies chunk by chunk. None for any other shape."""
-    last = _last_convolution(module.forward.graph) if hasattr(module, "forward") else None
+    # a TorchScript method has a graph; torch's stubs type ``forward`` as a plain callable
+    last = _last_convolution(module.forward.graph) if hasattr(module, "forward") else None  # type: ignore[attr-defined]
     head = _pointwise_head(last) if last is not None else None
     if head is None:
         return None

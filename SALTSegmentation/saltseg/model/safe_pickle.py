@@ -34,7 +34,8 @@ _ALLOWED.update({
     # Protocol-2 pickles store bytes (and numpy buffers) as _codecs.encode(text, "latin1").
     ("_codecs", "encode"): codecs.encode,
     # Rebuilds objects of classes that are themselves allow-listed (protocol < 2).
-    ("copyreg", "_reconstructor"): copyreg._reconstructor,
+    # private, so absent from typeshed's stubs
+    ("copyreg", "_reconstructor"): copyreg._reconstructor,  # type: ignore[attr-defined]
     ("argparse", "Namespace"): __import__("argparse").Namespace,
     # Paths are loaded as pure paths: a WindowsPath cannot be instantiated on Linux and vice
     # versa, and a config never needs to touch the file system.

@@ -30,6 +30,9 @@ class ThresholdNetwork(nn.Module):
     """Maps a normalised CT window to tree logits: +``scale`` on every node of the path of the
     intensity class each voxel falls in (smooth steps, so partial volumes blend)."""
 
+    thresholds: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    membership: torch.Tensor
+
     def __init__(self, tree: LabelTree, rules: Sequence[tuple[float, str]] = DEFAULT_RULES,
                  scale: float = 20.0, sharpness: float = 400.0) -> None:
         super().__init__()

@@ -7,7 +7,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Iterable, Optional, Union, cast
 
 from ..model.model_io import CONFIG_FILE, MODEL_FILE
 from .errors import CatalogError, RegistryError
@@ -96,7 +96,8 @@ def _entry_from_json(raw: dict, source: str) -> CatalogEntry:
         id=raw["id"], title=raw["title"], description=raw["description"], version=raw["version"],
         license=raw["license"], citation=raw["citation"], format=raw["format"],
         label_tree=tree["name"], label_tree_nodes=tree["nodes"], label_tree_leaves=tree["leaves"],
-        roi_size=tuple(raw["roi_size"]), voxel_spacing=tuple(float(v) for v in raw["voxel_spacing"]),
+        roi_size=tuple(raw["roi_size"]),
+        voxel_spacing=cast("tuple[float, float, float]", tuple(float(v) for v in raw["voxel_spacing"])),
         min_memory_mb=raw["min_memory_mb"], bundled=raw["bundled"], files=files,
         homepage=raw.get("homepage", ""), window_placement=raw.get("window_placement", "salt"), source=source,
     )

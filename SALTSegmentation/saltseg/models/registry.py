@@ -13,8 +13,8 @@ from ..model.model_io import check_model_dir
 from ..progress import CancelToken
 from .cache import ModelStore, folder_size
 from ..model.run_defaults import RUN_DEFAULTS_FILE, RunDefaults, read_run_defaults, write_run_defaults
-from .catalog import (DEFAULT_MODEL_ID, MODEL_FILES, CatalogEntry, catalog_sources, check_model_id, differs_from_catalog,
-                      load_catalog)
+from .catalog import (DEFAULT_MODEL_ID, MODEL_FILES, CatalogEntry, catalog_sources, check_model_id,
+                      differs_from_catalog, load_catalog)
 from .download import ByteProgress, ProgressMeter, TransferSettings, fetch_file
 from .errors import DownloadError, ModelNotInstalledError, RegistryError
 from .install import (check_model_files, copy_sources, describe_files, match_entry,
@@ -42,6 +42,9 @@ class InstalledModel:
     def registered(self) -> bool:
         return self.kind == "registered"
 
+#: The transfer settings a Registry gets unless told (immutable, so one instance serves all).
+DEFAULT_TRANSFER_SETTINGS = TransferSettings()
+
 
 class Registry:
     """Models known (catalogue) and installed (cache folder, registered folders).
@@ -51,7 +54,7 @@ class Registry:
     """
 
     def __init__(self, home: Optional[PathLike] = None, *, catalog_file: Optional[PathLike] = None,
-                 settings: TransferSettings = TransferSettings(), lock_timeout: Optional[float] = None) -> None:
+                 settings: TransferSettings = DEFAULT_TRANSFER_SETTINGS, lock_timeout: Optional[float] = None) -> None:
         self.store = ModelStore(home)
         self.catalog_file = catalog_file
         self.settings = settings
@@ -190,7 +193,8 @@ class Registry:
             model_id = as_id or entry.id  # type: ignore[union-attr]
             with self._lock(model_id, cancel):
                 if model_id in self.store.registered():
-                    raise RegistryError(f"'{model_id}' is registered to the folder {self.store.registered()[model_id]}; "
+                    raise RegistryError(f"'{model_id}' is registered to the folder "
+                                        f"{self.store.registered()[model_id]}; "
                                         f"run `saltseg models remove {model_id}` first or choose another id")
                 return self.store.commit(staging, model_id, {"version": entry.version if entry else None,
                                                              "source": origin, "files": files})

@@ -35,7 +35,7 @@ def unmapped_paths(names: Sequence[str]) -> dict[str, NodePath]:
     if len(unique) == 1:
         return {unique[0]: (UNMAPPED,)}
     taken: dict[str, int] = {}
-    result = {}
+    result: dict[str, NodePath] = {}
     for name in unique:
         base = slug(name)
         count = taken.get(base, 0)

@@ -150,11 +150,11 @@ def place_structures(structures: Sequence[Structure], scheme: SchemeSpec = "auto
     lost: list[Structure] = []
     for structure in structures:
         path, how = None, None
-        if _tagged(structure):
+        if structure.path is not None and _tagged(structure):
             path, how = tuple(structure.path), "tag"
-        elif user is not None and user.path_for(structure.name) is not None:
-            path, how = user.path_for(structure.name), "mapping file"
-            check_leaf_paths([path], builtin_paths())
+        elif user is not None and (user_path := user.path_for(structure.name)) is not None:
+            path, how = user_path, "mapping file"
+            check_leaf_paths([user_path], builtin_paths())
         elif use_codes and structure.code is not None and path_for_code(structure.code) is not None:
             path, how = path_for_code(structure.code), "code"
         elif chosen is not None and chosen.path_for(structure.name) is not None:

@@ -12,7 +12,7 @@ model runs at 5 mm, and a phantom is for checking workflow and left/right handli
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -83,24 +83,26 @@ def ellipsoid(q: Sequence[Array], center: Sequence[float], semi: Sequence[float]
     """Normalised radius of a rotated ellipsoid (< 1 inside)."""
     r = _rot(angle_z, angle_x).T  # body → ellipsoid frame
     d = [q[i] - np.float32(center[i]) for i in range(3)]
-    total = None
+    total: Optional[Array] = None
     for axis in range(3):
         u = d[0] * np.float32(r[axis, 0]) + d[1] * np.float32(r[axis, 1]) + d[2] * np.float32(r[axis, 2])
         term = (u / np.float32(semi[axis])) ** 2
         total = term if total is None else total + term
+    assert total is not None  # three axes
     return total
 
 
 def tube(q: Sequence[Array], points: Sequence[Sequence[float]], radius: float) -> Array:
     """Boolean mask of voxels closer than ``radius`` to a polyline."""
-    best = None
-    for a, b in zip(points[:-1], points[1:]):
-        a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    best: Optional[Array] = None
+    for start, end in zip(points[:-1], points[1:]):
+        a, b = np.asarray(start, np.float32), np.asarray(end, np.float32)
         ab = b - a
         t = ((q[0] - a[0]) * ab[0] + (q[1] - a[1]) * ab[1] + (q[2] - a[2]) * ab[2]) / float(ab @ ab)
         np.clip(t, 0.0, 1.0, out=t)
         dist = sum((q[i] - (a[i] + t * ab[i])) ** 2 for i in range(3))
         best = dist if best is None else np.minimum(best, dist)
+    assert best is not None  # a polyline has two points or more
     return best < radius * radius
 
 
@@ -180,13 +182,15 @@ class Rasteriser:
         sx, sy, sz = a.scale
         zdia = a.z(Z_DIAPHRAGM)
         j = self.jitter
-        stomach = ellipsoid(q, (48 * sx + j("stomach", 0, 8), -38 * sy + j("stomach", 1, 8), zdia - 55 + j("stomach", 2, 10)),
+        stomach = ellipsoid(q, (48 * sx + j("stomach", 0, 8), -38 * sy + j("stomach", 1, 8),
+                                zdia - 55 + j("stomach", 2, 10)),
                             (46 + j("stomach", 3, 5), 36, 55 + j("stomach", 4, 8)), angle_z=-25)
         stomach = abdomen & (stomach < 1)
         self.paint(stomach, "stomach")
         # gas rises anteriorly (-y) in a supine patient
         self.stomach_gas = stomach & (self.y < -38 * sy + j("stomach", 1, 8) - 14)
-        spleen = ellipsoid(q, (82 * sx + j("spleen", 0, 8), 42 * sy + j("spleen", 1, 8), zdia - 45 + j("spleen", 2, 10)),
+        spleen = ellipsoid(q, (82 * sx + j("spleen", 0, 8), 42 * sy + j("spleen", 1, 8),
+                               zdia - 45 + j("spleen", 2, 10)),
                            (32 + j("spleen", 3, 5), 52, 52 + j("spleen", 4, 8)), angle_z=35)
         self.paint(retroperitoneum & (spleen < 1), "spleen")
         for side, sign, drop in (("kidney_left", 1.0, 0.0), ("kidney_right", -1.0, 18.0)):
@@ -197,7 +201,8 @@ class Rasteriser:
             kidney = retroperitoneum & (r < 1)
             self.paint(kidney, side)
             self.kidney_medulla |= kidney & (r < 0.35)
-        bladder = ellipsoid(q, (j("bladder", 0, 8), -32 * sy + j("bladder", 1, 8), a.z(Z_PELVIC_FLOOR) + 62 + j("bladder", 2, 10)),
+        bladder = ellipsoid(q, (j("bladder", 0, 8), -32 * sy + j("bladder", 1, 8),
+                                a.z(Z_PELVIC_FLOOR) + 62 + j("bladder", 2, 10)),
                             (46 + j("bladder", 3, 6), 38, 38 + j("bladder", 4, 6)))
         self.paint((self.labels == _ABDOMEN_OTHER) & (bladder < 1), "urinary_bladder")
         liver = ellipsoid(q, (-58 * sx + j("liver", 0, 8), -8 * sy + j("liver", 1, 8), zdia - 30 + j("liver", 2, 10)),
@@ -210,7 +215,8 @@ class Rasteriser:
         j = self.jitter
         zdia = a.z(Z_DIAPHRAGM)
         above = cavity & (self.z >= zd)
-        heart = ellipsoid(q, (a.mediastinum_x + 28 * sx + j("heart", 0, 6), -28 * sy + j("heart", 1, 6), zdia + 70 + j("heart", 2, 10)),
+        heart = ellipsoid(q, (a.mediastinum_x + 28 * sx + j("heart", 0, 6), -28 * sy + j("heart", 1, 6),
+                              zdia + 70 + j("heart", 2, 10)),
                           (58 + j("heart", 3, 6), 48, 62 + j("heart", 4, 6)), angle_z=30, angle_x=-20)
         self.paint(above & (heart < 1), "heart")
         spine_y = float(np.median(self.spine_y))

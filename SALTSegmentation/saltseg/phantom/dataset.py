@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Callable, Iterable, Optional, Union
 
 import SimpleITK as sitk
 
@@ -43,6 +43,11 @@ def write_dataset_files(dataset: Union[str, Path]) -> Path:
     return dataset
 
 
+def _image_writer(image: sitk.Image) -> Callable[[Path], None]:
+    """``write(tmp)`` for :func:`atomic_write`: ``image`` compressed to ``tmp``."""
+    return lambda tmp: sitk.WriteImage(image, str(tmp), True)
+
+
 def write_phantoms(dataset: Union[str, Path], seeds: Iterable[int], split: str = "train",
                    spacing_range=DEFAULT_SPACING, orientation: Optional[str] = None,
                    field_of_view: Optional[str] = None, progress=None) -> list[Path]:
@@ -60,8 +65,8 @@ def write_phantoms(dataset: Union[str, Path], seeds: Iterable[int], split: str =
     for seed in seeds:
         phantom = generate_phantom(seed, spacing_range, orientation, field_of_view)
         name = case_name(seed)
-        atomic_write(images / name, lambda tmp, item=phantom.image: sitk.WriteImage(item, str(tmp), True), suffix=".nii.gz")
-        atomic_write(labels / name, lambda tmp, item=phantom.labels: sitk.WriteImage(item, str(tmp), True), suffix=".nii.gz")
+        atomic_write(images / name, _image_writer(phantom.image), suffix=".nii.gz")
+        atomic_write(labels / name, _image_writer(phantom.labels), suffix=".nii.gz")
         index[f"{split}/{name}"] = phantom.info
         written.append(images / name)
         if progress is not None:

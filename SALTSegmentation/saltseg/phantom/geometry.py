@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -103,7 +104,8 @@ def random_geometry(rng: np.random.Generator, anatomy: Anatomy, spacing_range=((
     spacing = np.array([in_plane, in_plane, slice_spacing])
     projections = patient @ direction  # coordinate of each corner along each grid axis
     low, high = projections.min(axis=0), projections.max(axis=0)
-    size = tuple(int(np.ceil((h - l) / s)) + 1 for l, h, s in zip(low, high, spacing))
+    size = cast("tuple[int, int, int]",
+                tuple(int(np.ceil((hi - lo) / s)) + 1 for lo, hi, s in zip(low, high, spacing)))
     origin = direction @ low
     thickness = slice_spacing * rng.uniform(1.0, 1.5)
     return Geometry(body_rotation, body_offset, direction, spacing, origin, size, orientation,

@@ -59,10 +59,10 @@ def render_hu(raster: Rasteriser, spacing_zyx: np.ndarray, slice_thickness: floa
     labels = raster.labels
     means = np.zeros(len(PHANTOM_LEAF_PATHS), dtype=np.float32)
     amplitudes = np.zeros(len(PHANTOM_LEAF_PATHS), dtype=np.float32)
-    for path, (mean, spread, texture) in TISSUE_HU.items():
+    for path, (mean, spread, amplitude) in TISSUE_HU.items():
         value = value_of_path(path)
         means[value] = mean + rng.uniform(-spread, spread)
-        amplitudes[value] = texture
+        amplitudes[value] = amplitude
     # paired organs share one draw: a side must not be recognisable by its brightness
     for left, right in (("ribs_left", "ribs_right"), ("hip_left", "hip_right"),
                         ("lung_left", "lung_right"), ("kidney_left", "kidney_right"),

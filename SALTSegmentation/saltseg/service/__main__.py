@@ -45,7 +45,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     own_process_group()  # so that Cancel ends this process and its children together
     emit = EventWriter()
-    emit(READY, pid=os.getpid(), **identity())  # behind Slicer's PythonSlicer launcher the front end knows only the launcher's pid
+    # behind Slicer's PythonSlicer launcher the front end knows only the launcher's pid
+    emit(READY, pid=os.getpid(), **identity())
     try:
         getattr(models_ops, args.action)(args, emit)
     except BaseException as error:  # noqa: BLE001 - reported as an event, exit code 1

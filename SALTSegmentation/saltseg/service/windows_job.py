@@ -9,6 +9,7 @@ since Windows 8, so this works inside a job of Slicer's or of a terminal's too.
 from __future__ import annotations
 
 import ctypes
+import sys
 from ctypes import wintypes
 from typing import Optional
 
@@ -48,6 +49,8 @@ def kill_on_exit_job() -> None:
     global _job
     if _job is not None:
         return
+    if sys.platform != "win32":  # called on Windows only (process_tree.contain_children)
+        raise OSError("job objects are a Windows feature")
     kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
     kernel32.CreateJobObjectW.restype = wintypes.HANDLE
     kernel32.GetCurrentProcess.restype = wintypes.HANDLE

@@ -80,10 +80,10 @@ def find_datasets(roots: Sequence[Union[str, Path]]) -> TrainingData:
         for split_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
             images = sorted((split_dir / "images").glob("*.nii*"))
             for image in images:
-                label = split_dir / "labels" / image.name
-                if not label.is_file():
-                    raise TrainingDataError(f"{image} has no labelmap {label}")
-                data.splits.setdefault(split_dir.name, []).append(Case(image, label, folder.name, lut))
+                label_file = split_dir / "labels" / image.name
+                if not label_file.is_file():
+                    raise TrainingDataError(f"{image} has no labelmap {label_file}")
+                data.splits.setdefault(split_dir.name, []).append(Case(image, label_file, folder.name, lut))
     if not data.cases("train"):
         raise TrainingDataError(f"no training cases: expected <dataset>/train/images/*.nii.gz in "
                                 f"{', '.join(map(str, folders))}")

@@ -46,6 +46,13 @@ class TreeLoss(nn.Module):
     come from one ``index_add`` of the probabilities grouped by annotated node, no one-hot tensor.
     """
 
+    # buffers (register_buffer), declared for the type checker
+    group_index: torch.Tensor
+    groups: torch.Tensor
+    path_sum: torch.Tensor
+    positive: torch.Tensor
+    known: torch.Tensor
+
     def __init__(self, tree: LabelTree, dice_weight: float = 1.0, smooth: float = 1e-5) -> None:
         super().__init__()
         positive, known = node_relations(tree)

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, cast
 
 import numpy as np
 import torch
@@ -105,7 +105,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.amp = config.mixed_precision and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.step, self.elapsed, self.best = 0, 0.0, None
+        self.step, self.elapsed = 0, 0.0
+        self.best: Optional[float] = None
         self.val_dice: dict = {}
         self.log = self.output / "metrics.jsonl"
 
@@ -151,8 +152,9 @@ class Trainer:
     def validate(self, cases: Sequence[PreparedCase]) -> tuple[float, dict]:
         """Mean leaf Dice over the validation cases, through the engine's sliding window."""
         self.network.eval()
-        counts = None
-        settings = WindowSettings(roi_size=tuple(self.config.roi_size), overlap=0.25, batch_size=2,
+        counts: Optional[np.ndarray] = None
+        settings = WindowSettings(roi_size=cast("tuple[int, int, int]", tuple(self.config.roi_size)), overlap=0.25,
+                                  batch_size=2,
                                   mixed_precision=self.amp)
         leaves = torch.as_tensor(self.tree.leaves, dtype=torch.long)
         background = self.tree.background_value or 0
@@ -166,6 +168,7 @@ class Trainer:
             c = confusion(self.tree, case.target, labels)
             counts = c if counts is None else counts + c
         self.network.train()
+        assert counts is not None  # validation runs with cases only
         dice = node_dice(self.tree, counts)
         present = [self.tree.node_id(n) for n in range(len(self.tree)) if counts[n].sum() > 0]
         return mean_leaf_dice(self.tree, dice, present), dice
@@ -192,9 +195,9 @@ class Trainer:
                 lr = _lr(config, self._progress())
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
-                images, targets = sampler.batch(config.batch_size)
-                images = torch.from_numpy(images).to(self.device)
-                targets = torch.from_numpy(targets).to(self.device)
+                image_batch, target_batch = sampler.batch(config.batch_size)
+                images = torch.from_numpy(image_batch).to(self.device)
+                targets = torch.from_numpy(target_batch).to(self.device)
                 with _autocast(self.amp):
                     logits = self.network(images)
                 loss, parts = self.loss(logits.float(), targets)

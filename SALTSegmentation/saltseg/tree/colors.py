@@ -16,7 +16,8 @@ RGB = tuple[float, float, float]
 class TreeShape(Protocol):
     """What colouring needs of a tree (a :class:`~saltseg.tree.labeltree.LabelTree` has it)."""
 
-    background_value: Optional[int]
+    @property
+    def background_value(self) -> Optional[int]: ...
 
     def __len__(self) -> int: ...
 

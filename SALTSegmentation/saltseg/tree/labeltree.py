@@ -120,8 +120,8 @@ class LabelTree:
 
     @classmethod
     def from_source_labels(cls, labels: Iterable[SourceLabel]) -> "LabelTree":
-        used = [label for label in labels if label.path is not None]
-        return cls.from_paths([lab.path for lab in used], [lab.origin for lab in used])
+        used = [(label.path, label.origin) for label in labels if label.path is not None]
+        return cls.from_paths([path for path, _ in used], [origin for _, origin in used])
 
     @classmethod
     def from_tree_labels_file(cls, *files: Union[str, FsPath]) -> "LabelTree":
@@ -183,7 +183,7 @@ class LabelTree:
     @staticmethod
     def _reachable_from_root(parents: Sequence[int]) -> list[bool]:
         children: list[list[int]] = [[] for _ in parents]
-        stack = []
+        stack: list[int] = []
         for i, parent in enumerate(parents):
             (stack if parent < 0 else children[parent]).append(i)
         reachable = [False] * len(parents)

@@ -35,7 +35,8 @@ def _synthetic_names(matrix: np.ndarray) -> list[tuple[str, ...]]:
                for i in range(n)]
     names = []
     for i in range(n):
-        chain, node = [], i
+        chain: list[str] = []
+        node = i
         while node >= 0 and len(chain) <= n:  # the bound stops on cycles; from_config reports them
             chain.append(f"n{node}")
             node = parents[node]
@@ -47,6 +48,10 @@ class TreeSoftmax(nn.Module):
     """Maps logits ``[B, N, *spatial]`` to propagated node probabilities (or their logs)."""
 
     level_bounds: List[int]
+    # buffers (register_buffer), declared for the type checker
+    group_index: torch.Tensor
+    level_nodes: torch.Tensor
+    level_parents: torch.Tensor
 
     def __init__(
         self, tree: Union[LabelTree, np.ndarray], dim: int = 1, log: bool = False

@@ -76,7 +76,8 @@ def export_network_onnx(function: LogitsFunction, example: torch.Tensor, target:
     def write(tmp: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(function, (example.cpu(),), str(tmp), dynamo=False,
+            # the stubs name modules only; the TorchScript exporter (dynamo=False) traces a callable too
+            torch.onnx.export(function, (example.cpu(),), str(tmp), dynamo=False,  # type: ignore[arg-type]
                               opset_version=ONNX_OPSET, input_names=[INPUT_NAME],
                               output_names=[OUTPUT_NAME],
                               dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})

@@ -110,11 +110,14 @@ def check_against_torch(backend: NetworkBackend, probe: torch.Tensor, reference_
 
 
 def _load(name: str, precision: str, model: SaltModel, kind: str, function: LogitsFunction,
-          probe: torch.Tensor, check: Callable[[NetworkBackend], tuple[bool, str]]):
+          probe: torch.Tensor, check: Callable[[NetworkBackend], tuple[bool, str]]
+          ) -> tuple[NetworkBackend, tuple[bool, str]]:
     """The runtime and its check's verdict; an ONNX runtime whose cached file fails is converted afresh once."""
+    backend: NetworkBackend
     if name == "torch":
         backend = TorchBf16Network(function)
         return backend, check(backend)
+    assert model.source is not None  # select_backend skips the ONNX runtimes without model.pt's folder
     for refresh in (False, True):
         path = cached_network_onnx(model.source, kind, function, probe, refresh=refresh)
         try:
@@ -139,11 +142,14 @@ def select_backend(requested: str, model: SaltModel, kind: str, function: Logits
         if name in RUNTIMES and model.source is None:
             continue
         label = f"{name} {wanted}" if precision != "fp32" else name
+
+        # called within this iteration (by _load): ``wanted`` bound as a default for the linter only
+        def check(backend: NetworkBackend, wanted: str = wanted) -> tuple[bool, str]:
+            return check_against_torch(backend, probe, reference_output, to_logits, leaf_labels,
+                                       getattr(backend, "precision", wanted))
+
         try:
-            backend, (accepted, summary) = _load(
-                name, wanted, model, kind, function, probe,
-                lambda backend: check_against_torch(backend, probe, reference_output, to_logits, leaf_labels,
-                                                    getattr(backend, "precision", wanted)))
+            backend, (accepted, summary) = _load(name, wanted, model, kind, function, probe, check)
         except Exception as error:  # noqa: BLE001
             logger.warning("%s cannot run this network (%s: %s); trying the next runtime", label,
                            type(error).__name__, error)
