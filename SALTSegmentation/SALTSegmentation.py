@@ -46,7 +46,6 @@ SALT_PREPRINT = ("Koitka S., Baldini G., Schmidt C.S., Pollok O.B., Pelka O., Ko
                  "Schaarschmidt B.M., Forsting M., Umutlu L., Haubold J., Nensa F., Hosch R. SALT: Introducing a "
                  "Framework for Hierarchical Segmentations in Medical Imaging using Softmax for Arbitrary Label "
                  "Trees. arXiv:2407.08878 (2024)")
-ENGINE_IDLE_SETTING = "SALTSegmentation/EngineIdleSeconds"
 #: Quiet time after the last segment event before the tree panel is updated (a burst → one update).
 TREE_UPDATE_DELAY_MS = 300
 
@@ -107,11 +106,11 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
             from SALTSegmentationLib.processes.qt_process import QProcessRunner
 
             runner_factory = QProcessRunner  # event-driven: the engine's output arrives as Qt signals
-        SegmentationLogicCore.__init__(self, process_events=app.processEvents if app is not None else None,
-                                       runner_factory=runner_factory, idle_timeout=engineIdleTimeoutSetting())
-        if qt is not None:
-            from SALTSegmentationLib.processes.settings import models_folder_setting
+        from SALTSegmentationLib.processes.settings import engine_idle_setting, models_folder_setting
 
+        SegmentationLogicCore.__init__(self, process_events=app.processEvents if app is not None else None,
+                                       runner_factory=runner_factory, idle_timeout=engine_idle_setting())
+        if qt is not None:
             self.modelsHome = models_folder_setting()
         loadTerminology()  # no-op when start-up loaded it; needed when the module was added later
 
@@ -127,18 +126,6 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
         if hasattr(slicer.util, "setSliceViewerLayers") and getattr(slicer, "app", None) is not None:
             slicer.util.setSliceViewerLayers(background=volume, fit=True)
         return volume
-
-
-def engineIdleTimeoutSetting() -> float:
-    """Seconds the engine keeps its model loaded after a run (setting ``SALTSegmentation/EngineIdleSeconds``)."""
-    from SALTSegmentationLib.processes.engine_session import DEFAULT_IDLE_TIMEOUT
-
-    if qt is None:
-        return DEFAULT_IDLE_TIMEOUT
-    try:
-        return float(qt.QSettings().value(ENGINE_IDLE_SETTING, DEFAULT_IDLE_TIMEOUT))
-    except (TypeError, ValueError):
-        return DEFAULT_IDLE_TIMEOUT
 
 
 class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
