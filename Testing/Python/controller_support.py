@@ -108,3 +108,26 @@ class Probe(DependencyProbe):
     def fast_runtime_installed(self): return self.fast_runtime
 
 
+def controller_on_a_result(tree):
+    """A scene holding the shared CT and a result of ``tree`` imported as the module imports one,
+    and a controller with a recording view over the module's real Logic: (scene, segmentation,
+    view, controller)."""
+    import sys
+
+    from slicer_test_support import install_scripted_module_shim, load_ct, new_scene, reference_result
+    from SALTSegmentationLib.processes.process_runner import SubprocessRunner
+    from SALTSegmentationLib.scene.importer import import_result
+    from SALTSegmentationLib.widgets.controller import ModuleController
+
+    install_scripted_module_shim()
+    import SALTSegmentation
+
+    scene = new_scene()
+    ct = load_ct(scene)
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "CT segmentation")
+    segmentation.CreateDefaultDisplayNodes()
+    import_result(reference_result(tree), segmentation, ct)
+    view = RecordingView()
+    controller = ModuleController(view, SALTSegmentation.SALTSegmentationLogic(), sys.executable, SubprocessRunner,
+                                  Probe())
+    return scene, segmentation, view, controller

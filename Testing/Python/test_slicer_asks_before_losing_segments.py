@@ -13,7 +13,7 @@ import vtk  # noqa: E402
 from SALTSegmentationLib.scene.output_target import existing_output  # noqa: E402
 from SALTSegmentationLib.widgets.controller import OUTPUT_CHOICES, ModuleController, RunSettings  # noqa: E402
 from SALTSegmentationLib.processes.process_runner import SubprocessRunner  # noqa: E402
-from controller_support import Probe, RecordingView, ScriptedLogic  # noqa: E402
+from controller_support import Probe, RecordingView, ScriptedLogic, controller_on_a_result  # noqa: E402
 
 REPLACE, NEW, CANCEL = range(3)
 
@@ -107,19 +107,7 @@ LUMBAR = "body,bones,spine,lumbar_spine"
 
 @pytest.fixture
 def imported_result(published_tree):
-    from slicer_test_support import install_scripted_module_shim, load_ct, reference_result
-    from SALTSegmentationLib.scene.importer import import_result
-
-    install_scripted_module_shim()
-    import SALTSegmentation
-
-    scene = new_scene()
-    ct = load_ct(scene)
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "CT segmentation")
-    segmentation.CreateDefaultDisplayNodes()
-    import_result(reference_result(published_tree), segmentation, ct)
-    view = RecordingView()
-    ctl = ModuleController(view, SALTSegmentation.SALTSegmentationLogic(), sys.executable, SubprocessRunner, Probe())
+    _, segmentation, view, ctl = controller_on_a_result(published_tree)
     return segmentation, view, ctl
 
 

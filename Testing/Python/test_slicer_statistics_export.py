@@ -4,31 +4,16 @@ shown segmentation become a table node the view shows, and a mistake is said, ne
 from __future__ import annotations
 
 import csv
-import sys
 
 import pytest
 
-from slicer_test_support import new_scene, published_tree  # noqa: F401  (path set-up first)
-from SALTSegmentationLib.processes.process_runner import SubprocessRunner  # noqa: E402
-from SALTSegmentationLib.widgets.controller import ModuleController  # noqa: E402
-from controller_support import Probe, RecordingView  # noqa: E402
+from slicer_test_support import published_tree  # noqa: F401  (path set-up first)
+from controller_support import controller_on_a_result  # noqa: E402
 
 
 @pytest.fixture
 def exported(published_tree, tmp_path):
-    from slicer_test_support import install_scripted_module_shim, load_ct, reference_result
-    from SALTSegmentationLib.scene.importer import import_result
-
-    install_scripted_module_shim()
-    import SALTSegmentation
-
-    scene = new_scene()
-    ct = load_ct(scene)
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "CT segmentation")
-    segmentation.CreateDefaultDisplayNodes()
-    import_result(reference_result(published_tree), segmentation, ct)
-    view = RecordingView()
-    ctl = ModuleController(view, SALTSegmentation.SALTSegmentationLogic(), sys.executable, SubprocessRunner, Probe())
+    scene, segmentation, view, ctl = controller_on_a_result(published_tree)
     table = ctl.on_export_statistics(segmentation, str(tmp_path / "stats.csv"))
     return scene, view, ctl, table, tmp_path / "stats.csv"
 
