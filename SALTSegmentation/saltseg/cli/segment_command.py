@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..io.output_check import replaced_note
-from ..job.description import SegmentJob
+from ..job.description import SegmentJob, job_help
 from ..job.run import run_job
 from ..outputs.formats import FORMATS, format_choices
 from .segment_options import add_segment_options, segment_options_from_args
@@ -25,22 +25,13 @@ def add_parser(subparsers) -> None:
                     "a DICOM series, a DICOM SEG or RT Structure Set referencing it.",
     )
     parser.add_argument("input", type=Path, help="CT image file or DICOM series folder")
-    parser.add_argument("-o", "--output", type=Path, required=True,
-                        help="output .seg.nrrd, labelmap .nii.gz/.nrrd/.mha, DICOM SEG .seg.dcm or RT "
-                             "Structure Set .rtstruct.dcm (see --format)")
-    parser.add_argument("--model", default=None, metavar="ID|DIR",
-                        help="registry model id or a folder with model.pt + config.pkl "
-                             "(default: the published SALT model, if installed)")
-    parser.add_argument("--catalog", type=Path, default=None, help="extra model catalogue JSON file")
+    parser.add_argument("-o", "--output", type=Path, required=True, help=job_help("output"))
+    parser.add_argument("--model", default=None, metavar="ID|DIR", help=job_help("model"))
+    parser.add_argument("--catalog", type=Path, default=None, help=job_help("catalog"))
     add_segment_options(parser)
-    parser.add_argument("--mask", action="append", default=[], metavar="NODE",
-                        help="also write the union mask of a tree node, e.g. body,bones,spine "
-                             "(repeatable), as <output>.<node>.nii.gz")
-    parser.add_argument("--preview", type=Path, default=None, metavar="PNG",
-                        help="also write a PNG preview (axial, coronal, sagittal slices with the labels)")
-    parser.add_argument("--statistics", type=Path, default=None, metavar="FILE",
-                        help="also write every tree node's voxels, volume and CT intensity statistics "
-                             "(mean, std, median, min, max, 5th/95th percentile HU) as .csv or .json")
+    parser.add_argument("--mask", action="append", default=[], metavar="NODE", help=job_help("masks") + "; repeatable")
+    parser.add_argument("--preview", type=Path, default=None, metavar="PNG", help=job_help("preview"))
+    parser.add_argument("--statistics", type=Path, default=None, metavar="FILE", help=job_help("statistics"))
     parser.add_argument("--format", dest="output_format", default="auto", choices=["auto", *format_choices()],
                         help="auto: from the OUTPUT suffix; " + "; ".join(
                             f"{fmt.name} (*{fmt.suffix}): {fmt.help}" for fmt in FORMATS.values()))

@@ -33,19 +33,24 @@ def _field(default: Any, help: str, kind: str, **extra: Any) -> Any:
 @dataclass(frozen=True)
 class SegmentJob:
     input: Path = _field(None, "the CT to segment: an image file or a DICOM series folder", "string")
-    output: Optional[Path] = _field(None, "the result file (.seg.nrrd, a labelmap, .seg.dcm or .rtstruct.dcm; "
-                                          "see format)", "string")
+    output: Optional[Path] = _field(None, "output .seg.nrrd, labelmap .nii.gz/.nrrd/.mha, DICOM SEG .seg.dcm, RT "
+                                          "Structure Set .rtstruct.dcm or node masks .masks.json (see format)",
+                                    "string")
     format: str = _field("auto", "the output's format: auto (from its name), seg.nrrd, labelmap, dicom-seg or "
                                  "rtstruct", "string")
-    model: Optional[str] = _field(None, "model id or model folder (null: the default model)", "string")
+    model: Optional[str] = _field(None, "registry model id or a folder with model.pt + config.pkl (default: the "
+                                        "published SALT model, if installed)", "string")
     home: Optional[str] = _field(None, "models folder (null: SALTSEG_HOME or the platform's default)", "string")
-    catalog: Optional[str] = _field(None, "an extra model catalogue file", "string")
+    catalog: Optional[str] = _field(None, "extra model catalogue JSON file", "string")
     device: str = _field("auto", f"compute device: {', '.join(DEVICE_CHOICES)} or cuda:N", "string")
     options: SegmentOptions = _field(SegmentOptions, "the engine's run options by name", "object")
-    masks: tuple[str, ...] = _field((), "tree nodes whose union mask is also written, as <output>.<node>.nii.gz",
-                                    "array")
-    preview: Optional[Path] = _field(None, "a PNG preview to write (axial, coronal, sagittal slices)", "string")
-    statistics: Optional[Path] = _field(None, "a statistics table to write (.csv or .json)", "string")
+    masks: tuple[str, ...] = _field((), "also write the union mask of a tree node, e.g. body,bones,spine, as "
+                                        "<output>.<node>.nii.gz", "array")
+    preview: Optional[Path] = _field(None, "also write a PNG preview (axial, coronal, sagittal slices with the "
+                                           "labels)", "string")
+    statistics: Optional[Path] = _field(None, "also write every tree node's voxels, volume and CT intensity "
+                                              "statistics (mean, std, median, min, max, 5th/95th percentile HU) "
+                                              "as .csv or .json", "string")
     #: The front end's own copy of the labels (the Slicer module imports it): uncompressed, no table.
     labelmap: Optional[Path] = _field(None, "a labelmap for the front end to import (uncompressed, SALT's label "
                                             "values, no .labels.json)", "string")
@@ -85,6 +90,11 @@ class SegmentJob:
 
 def job_fields() -> list[dataclasses.Field]:
     return list(dataclasses.fields(SegmentJob))
+
+
+def job_help(name: str) -> str:
+    """A job field's help text (the command line's and the request schema's)."""
+    return next(item.metadata["help"] for item in job_fields() if item.name == name)
 
 
 def job_from_request(message: Mapping[str, Any]) -> SegmentJob:
