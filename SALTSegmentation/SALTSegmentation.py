@@ -357,7 +357,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 class SALTSegmentationTest(ScriptedLoadableModuleTest):
     """Reload and Test. The engine part (segmenting the phantom sample with the bundled demo
     model, in the engine process) needs PyTorch, which the Extensions Index build machines do not
-    have (the PyTorch extension installs it on demand): there it is skipped, as
+    have (the module installs it on demand): there it is skipped, as
     SlicerTotalSegmentator does, and only the torch-free part runs.
 
     Slicer's ctest runs this class through ``slicer.testing.runUnitTest``, i.e.

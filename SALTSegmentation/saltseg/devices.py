@@ -6,9 +6,10 @@ from typing import Optional
 
 import torch
 
+from .device_names import DEVICE_CHOICES
 from .errors import DeviceError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+__all__ = ["DEVICE_CHOICES", "DeviceAvailability", "is_out_of_memory", "resolve_device"]
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,7 @@ def test_a_structure_subset_keeps_only_its_subtree_in_outputs_and_statistics(coh
     case = cohort / "site1" / f"ct_{PHANTOM_SEEDS[0]}.nii.gz"
     records = run_batch([case], tmp_path, model=DEMO_MODEL_ID, device="cpu", progress=False, client=client,
                         options=SegmentOptions(overlap=0.0, only=("bones",)))
-    assert [r.status for r in records] == ["done"] and "only=bones" in records[0].options
+    assert [r.status for r in records] == ["done"] and "structures=bones" in records[0].options
     segments = slicerio.read_segmentation(str(tmp_path / records[0].output))["segments"]
     assert segments and all(s["tags"]["SALT.TreePath"].startswith("body,bones,") for s in segments)
     nodes = [row["node"] for row in _read_csv(tmp_path / "statistics.csv")]

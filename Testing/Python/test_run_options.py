@@ -103,7 +103,3 @@ def test_service_refuses_what_the_schema_refuses(options):
 
 def test_fast_preset_then_explicit_options():
     assert SegmentOptions.from_mapping({"overlap": 0.4}, fast=True) == SegmentOptions(overlap=0.4, skip_air=True)
-
-
-def test_changed_names_only_what_differs_from_salts_defaults():
-    assert SegmentOptions.fast().changed() == {"overlap": 0.25, "skip_air": True}

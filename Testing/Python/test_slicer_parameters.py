@@ -72,3 +72,16 @@ def test_console_refuses_what_the_engine_refuses():
 
 def test_console_takes_the_options_object_itself():
     assert engine_options(SegmentOptions.fast())["skip_air"] is True
+
+
+def test_console_outputs_take_one_mask_name_as_one_mask():
+    from SALTSegmentationLib.scene.logic_core import job_outputs
+
+    assert job_outputs({"output": "ct.seg.nrrd", "masks": "body,bones"})["masks"] == ("body,bones",)
+
+
+def test_console_outputs_refuse_a_field_the_logic_sets_itself():
+    from SALTSegmentationLib.scene.logic_core import job_outputs
+
+    with pytest.raises(ValueError, match="unknown output.s. input; segment.outputs=.... takes output, format"):
+        job_outputs({"input": "other.nrrd"})

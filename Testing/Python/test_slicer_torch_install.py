@@ -11,13 +11,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import pytest
 
 import slicer_test_support  # noqa: F401  (path set-up)
-from SALTSegmentationLib.processes.pip_constraints import (PIP_CONSTRAINT_VARIABLE, SLICER_OWN_PACKAGES,
-                                                         constraint_lines, pip_constraint_environment,
+from SALTSegmentationLib.processes.pip_constraints import (SLICER_OWN_PACKAGES, constraint_lines,
                                                          slicer_pip_install_arguments, write_constraints)
 from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.widgets.controller import ModuleController
@@ -216,15 +214,8 @@ def test_real_pip_refuses_to_change_slicers_numpy_under_the_constraints(tmp_path
     # The fallback's way: -c on the command line.
     result = run_pip("install", "--dry-run", "--no-index", wanted, "-c", str(constraints))
     assert result.returncode != 0 and f"(constraint) numpy=={numpy}" in result.stdout + result.stderr
-    # The PyTorch extension's way: PIP_CONSTRAINT, inherited by its pip process.
-    with pip_constraint_environment(constraints):
-        uri = os.environ[PIP_CONSTRAINT_VARIABLE]
-        result = run_pip("install", "--dry-run", "--no-index", wanted)
-    assert Path(unquote(urlsplit(uri).path)) == constraints.resolve()
-    assert result.returncode != 0 and f"(constraint) numpy=={numpy}" in result.stdout + result.stderr
     # Without constraints pip only misses an index: the constraint above is what stopped it.
     unconstrained = run_pip("install", "--dry-run", "--no-index", wanted)
     assert "(constraint)" not in unconstrained.stdout + unconstrained.stderr
     # And what is already there satisfies them: an install that needs no change goes through.
-    with pip_constraint_environment(constraints):
-        assert run_pip("install", "--dry-run", "--no-index", "numpy").returncode == 0
+    assert run_pip("install", "--dry-run", "--no-index", "numpy", "-c", str(constraints)).returncode == 0

@@ -8,15 +8,13 @@ pinning the versions found here. Versions are read from package metadata, never 
 """
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import importlib.util
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 from saltseg.atomic import atomic_path
 
@@ -25,9 +23,6 @@ logger = logging.getLogger(__name__)
 #: Distributions Slicer provides itself and a pip install must never replace.
 SLICER_OWN_PACKAGES = ("SimpleITK", "numpy", "vtk", "requests")
 CONSTRAINTS_FILE_NAME = "slicer-constraints.txt"
-#: pip reads every command-line option from ``PIP_<OPTION>`` too, so also a pip started by another
-#: extension's code (the PyTorch extension's light-the-torch run) honours the constraints.
-PIP_CONSTRAINT_VARIABLE = "PIP_CONSTRAINT"
 
 
 def constraint_lines(packages: Sequence[str] = SLICER_OWN_PACKAGES) -> list[str]:
@@ -76,24 +71,6 @@ class ConstraintsFolder:
 
     def __exit__(self, *exc_info) -> None:
         self.remove()
-
-
-@contextlib.contextmanager
-def pip_constraint_environment(constraints: Path) -> Iterator[None]:
-    """Set ``PIP_CONSTRAINT`` for the processes started inside the block (restored afterwards).
-
-    The file is given as a ``file:`` URI: pip splits this variable at whitespace, and a path such
-    as ``C:\\Users\\Jane Doe\\AppData\\Local\\Temp`` would be cut in two; a URI has no spaces."""
-    previous = os.environ.get(PIP_CONSTRAINT_VARIABLE)
-    uri = Path(constraints).resolve().as_uri()
-    os.environ[PIP_CONSTRAINT_VARIABLE] = f"{previous} {uri}" if previous else uri
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(PIP_CONSTRAINT_VARIABLE, None)
-        else:
-            os.environ[PIP_CONSTRAINT_VARIABLE] = previous
 
 
 def slicer_pip_install_arguments(requirements: Sequence[str], constraints: Path,

@@ -52,20 +52,28 @@ def engine_options(options: Any) -> dict:
     return {key: checked[key] for key in given}
 
 
-#: What ``segment(outputs=...)`` takes: the job's output fields (see saltseg.job.description).
-OUTPUT_FIELDS = ("output", "format", "masks", "preview", "statistics")
+#: The job fields ``segment`` sets itself; ``outputs=`` takes the job's other fields.
+_SET_BY_THE_LOGIC = ("input", "labelmap", "model", "home", "catalog", "device", "options")
 
 
-def output_fields(outputs: Optional[dict]) -> dict:
-    """The request fields of ``segment(outputs=...)``; paths as text (the engine checks the rest)."""
-    if not outputs:
-        return {}
-    unknown = sorted(set(outputs) - set(OUTPUT_FIELDS))
+def job_outputs(outputs: Optional[dict]) -> dict:
+    """``segment(outputs=...)`` as the job's fields (a path as a path, one mask name as a list of one);
+    the engine's job checks the rest before any work."""
+    from saltseg.job.description import job_fields
+
+    names = [item.name for item in job_fields() if item.name not in _SET_BY_THE_LOGIC]
+    unknown = sorted(set(outputs or {}) - set(names))
     if unknown:
-        raise ValueError(f"unknown output(s) {', '.join(unknown)}; "
-                         f"segment(outputs=...) takes {', '.join(OUTPUT_FIELDS)}")
-    return {name: [str(item) for item in value] if name == "masks" else str(value)
-            for name, value in outputs.items() if value is not None}
+        raise ValueError(f"unknown output(s) {', '.join(unknown)}; segment(outputs=...) takes {', '.join(names)}")
+    fields: dict = {}
+    for name, value in (outputs or {}).items():
+        if value is None:
+            continue
+        if name == "masks":
+            fields[name] = (str(value),) if isinstance(value, (str, Path)) else tuple(str(item) for item in value)
+        else:
+            fields[name] = value if name == "format" else Path(value)
+    return fields
 
 
 def model_argument(model: Any) -> Optional[str]:
@@ -116,8 +124,11 @@ class SegmentationLogicCore:
         the network still runs over the whole scan, but fewer segments are imported. ``outputs``:
         files the engine writes too, by the names of a job (those of ``saltseg segment``): ``output``
         (with ``format``), ``masks``, ``preview``, ``statistics``, e.g. ``{"output": "ct.seg.nrrd",
-        "statistics": "ct.csv"}``; they are checked before any work and written whole or not at all."""
+        "statistics": "ct.csv"}``; they are checked before any work, and a failed run leaves none of them
+        (Cancel stops the engine at once: files it finished before stay)."""
         from saltseg.errors import Cancelled
+        from saltseg.inference.options import SegmentOptions
+        from saltseg.job.description import SegmentJob
 
         from ..processes.engine_job import EngineJob, EngineResult
         from .importer import import_result
@@ -129,22 +140,22 @@ class SegmentationLogicCore:
             raise ValueError("select a CT volume with image data")
         if model is None:  # a volume may name its model (the phantom sample: the demo model)
             model = suggested_model(volumeNode)
-        request = {"op": "segment", "model": model_argument(model), "home": self.modelsHome,
-                   "device": device or "auto", "options": engine_options(options)}
+        run_options = engine_options(options)
         if structures:
-            if isinstance(structures, str):
-                structures = [structures]
-            request["options"]["only"] = [str(s) for s in structures]
-        request.update(output_fields(outputs))
+            run_options["only"] = [structures] if isinstance(structures, str) else [str(s) for s in structures]
+        # Checked here, before the engine starts: the engine's own job description and rules.
+        job_fields = dict(model=model_argument(model), home=self.modelsHome, device=device or "auto",
+                          options=SegmentOptions.from_mapping(run_options), **job_outputs(outputs))
+        SegmentJob(input=Path("input.nrrd"), labelmap=Path("result.nrrd"), **job_fields)
         scene = volumeNode.GetScene()
         ensure_converter_rules()
         temp_dir = Path(tempfile.mkdtemp(prefix="SALTSegmentation-"))
         try:
             import SimpleITK as sitk
 
-            request["input"] = str(temp_dir / "input.nrrd")
-            request["labelmap"] = str(temp_dir / "result.nrrd")
-            sitk.WriteImage(sitk_from_volume(volumeNode), request["input"], False)
+            job = SegmentJob(input=temp_dir / "input.nrrd", labelmap=temp_dir / "result.nrrd", **job_fields)
+            request = job.to_request()
+            sitk.WriteImage(sitk_from_volume(volumeNode), str(job.input), False)
         except BaseException:
             shutil.rmtree(temp_dir, ignore_errors=True)
             raise

@@ -142,7 +142,9 @@ class TreePanelModel:
             return None
         infos = [self._segments[sid] for sid in self._node_segments.get(node, ())]
         voxels = sum(info.voxels for info in infos)
-        return sum(info.hu_sum or 0.0 for info in infos) / voxels if voxels else None
+        if not voxels or any(info.voxels and info.hu_sum is None for info in infos):
+            return None  # no intensities measured (a CT that is not one scalar per voxel): blank, not 0
+        return sum(info.hu_sum or 0.0 for info in infos) / voxels
 
     @property
     def has_mean_hu(self) -> bool:

@@ -69,10 +69,9 @@ class CaseSettings:
         batch size and memory limits cannot, so changing them redoes nothing)."""
         ignored = {"batch_size", "host_memory_limit", "device_memory_limit"}
         values = dataclasses.asdict(self.options)
-        if not values.get("only"):  # every structure: the signature of runs before subsets existed
-            ignored.add("only")
-        else:
-            values["only"] = ",".join(sorted(values["only"]))
+        only = values.pop("only")
+        if only:  # under the name earlier manifests recorded it, so their cases are not redone
+            values["structures"] = ",".join(sorted(only))
         return " ".join(f"{name}={values[name]}" for name in sorted(values) if name not in ignored)
 
     def output_name(self, case: Case) -> str:

@@ -124,12 +124,6 @@ class SegmentOptions:
         return {spec.name: list(value) if isinstance(value, tuple) else value
                 for spec in option_specs() for value in [getattr(self, spec.name)]}
 
-    def changed(self) -> dict[str, Any]:
-        """The options that differ from the defaults (what a summary or a manifest names)."""
-        default = SegmentOptions()
-        return {name: value for name, value in self.to_mapping().items()
-                if getattr(default, name) != getattr(self, name)}
-
 
 #: The ``--fast`` preset: what it changes.
 FAST_PRESET = {"overlap": FAST_OVERLAP, "skip_air": True}

@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ..devices import DEVICE_CHOICES
+from ..device_names import DEVICE_CHOICES, DEVICE_PATTERN
 from ..errors import OptionError, RequestError
 from ..inference.options import SegmentOptions
 from ..outputs.plan import OutputPlan
 
-#: ``cuda:N`` picks one GPU; the other devices are named by :data:`DEVICE_CHOICES`.
-DEVICE_PATTERN = r"cuda:\d+"
 
 
 def _field(default: Any, help: str, kind: str, **extra: Any) -> Any:
@@ -113,7 +111,7 @@ def job_from_request(message: Mapping[str, Any]) -> SegmentJob:
         expected = {"string": str, "array": list, "object": dict}[item.metadata["json"]]
         if not isinstance(value, expected) or (expected is list and not all(isinstance(v, str) for v in value)):
             shown = {"string": "a string", "array": "a list of strings", "object": "an object"}[item.metadata["json"]]
-            raise RequestError(f"{item.name!r} must be {shown} or null, got {_type_name(value)}")
+            raise RequestError(f"{item.name!r} must be {shown} or null, got {type_name(value)}")
         values[item.name] = value
     try:
         options = SegmentOptions.from_mapping(values.pop("options", {}))
@@ -127,6 +125,7 @@ def job_from_request(message: Mapping[str, Any]) -> SegmentJob:
     return SegmentJob(options=options, **values)
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """How a request's message names a JSON value's type."""
     return {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)

@@ -15,7 +15,7 @@ from ..errors import OutputError
 from ..io.dicom_seg import DICOM_SEG_SUFFIX, require_highdicom, source_headers, write_dicom_seg
 from ..io.rtstruct import RTSTRUCT_SUFFIX, check_series_references, require_rt_utils, write_rtstruct
 from ..analysis.tables import write_text
-from ..io.writers import LABELMAP_SUFFIXES, SEG_NRRD, output_kind, write_node_mask, write_result
+from ..io.writers import LABELMAP_SUFFIXES, SEG_NRRD, node_mask_path, output_kind, write_node_mask, write_result
 
 #: What a writer gets: the result, the output path, and what :meth:`OutputFormat.prepare` made of
 #: the source series (None for formats that need none).
@@ -35,6 +35,8 @@ class OutputFormat:
     require: Optional[Callable[[], Any]] = None
     #: Reads what the writer needs from the source series before any work, refusing what cannot be referenced.
     prepare: Optional[Callable[[Sequence[str], str], Any]] = None
+    #: The files it may write beside the output, once the tree is known (checked against the inputs).
+    beside: Optional[Callable[[Path, Any], list[Path]]] = None
 
     @property
     def suffix(self) -> str:
@@ -78,6 +80,10 @@ def _write_node_masks(result, path: Path, _source: Any) -> list[Path]:
         raise
 
 
+def _node_mask_paths(path: Path, tree: Any) -> list[Path]:
+    return [node_mask_path(path, tree.node_id(node)) for node in range(len(tree)) if node != tree.background_leaf]
+
+
 def _referencable_files(files: Sequence[str], where: str) -> Sequence[str]:
     check_series_references(files)
     return files
@@ -95,7 +101,7 @@ FORMATS: dict[str, OutputFormat] = {fmt.name: fmt for fmt in (
                  "(needs saltseg[rtstruct])", _write_rtstruct, needs_dicom_source=True, require=require_rt_utils,
                  prepare=_referencable_files),
     OutputFormat("nifti-masks", (".masks.json",), "one NIfTI mask per tree node present (<name>.<node>.nii.gz) and "
-                 "an index of them", _write_node_masks),
+                 "an index of them", _write_node_masks, beside=_node_mask_paths),
 )}
 #: Earlier names still taken on the command line.
 ALIASES = {"nii.gz": "labelmap"}

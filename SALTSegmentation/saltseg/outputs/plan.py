@@ -103,7 +103,9 @@ class OutputPlan:
                 tree.index(node)
             except KeyError:
                 raise OutputError(f"--mask {node!r}: no such node in the model's label tree") from None
-        refuse_outputs_on_inputs(self.files(tree), list(inputs))
+        beside = (self.format.beside(self.output, tree)
+                  if self.format is not None and self.format.beside is not None and self.output is not None else [])
+        refuse_outputs_on_inputs(self.files(tree) + beside, list(inputs))
         return check_output_locations(self.files(tree), voxels=voxels)
 
     def remove_stale_parts(self, before: float) -> None:

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..devices import DEVICE_CHOICES
+from ..device_names import DEVICE_CHOICES, DEVICE_PATTERN
 from ..inference.options import OptionSpec, option_specs
-from ..job.description import DEVICE_PATTERN, job_fields
+from ..job.description import job_fields
 from ..outputs.formats import format_choices
 from .requests import OPERATIONS
 

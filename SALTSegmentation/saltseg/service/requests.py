@@ -14,14 +14,9 @@ from __future__ import annotations
 import json
 
 from ..errors import RequestError
-from ..job.description import SegmentJob, job_from_request
+from ..job.description import SegmentJob, job_from_request, type_name
 
 OPERATIONS = ("segment",)
-
-
-def _type_name(value: object) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def parse_request(line: str) -> SegmentJob:
@@ -32,7 +27,7 @@ def parse_request(line: str) -> SegmentJob:
         raise RequestError(f"the request is not valid JSON ({error}): {line.strip()[:80]!r}") from None
     if not isinstance(message, dict):
         raise RequestError(f"a request must be a JSON object like {{\"op\": \"segment\", ...}}, got "
-                           f"{_type_name(message)}")
+                           f"{type_name(message)}")
     if "op" in message and message["op"] not in OPERATIONS:
         raise RequestError(f"unknown request {message['op']!r}; the engine answers {', '.join(OPERATIONS)}")
     missing = [name for name in ("op", "input") if message.get(name) in (None, "")]

@@ -1,12 +1,12 @@
 """``python -m saltseg.service serve``: segment requests from stdin with a model kept loaded.
 
-The front end writes the CT to a file, sends ``{"op": "segment", "input", "output", "model",
-"home", "device", "options"}`` and gets ``progress`` events, then ``done`` (the labelmap written
-to ``output``) or ``error``. The last model stays loaded, so the next request with the same model
-and device starts at once. After ``idle_timeout`` seconds without a request the process exits; when
-stdin closes (the front end went away) it exits at once, even during a run. Cancelling is killing
-the process (group). However it ends, the processes it or its libraries started end with it
-(:mod:`.process_tree`).
+The front end writes the CT to a file, sends a segmentation job (one JSON line, see
+:mod:`.requests`) and gets ``progress`` events, then ``done`` (``labelmap``: the labels for the
+front end to import; ``written``: every file the job wrote) or ``error``. The last model stays
+loaded, so the next request with the same model and device starts at once. After
+``idle_timeout`` seconds without a request the process exits; when stdin closes (the front end
+went away) it exits at once, even during a run. Cancelling is killing the process (group).
+However it ends, the processes it or its libraries started end with it (:mod:`.process_tree`).
 """
 from __future__ import annotations
 
