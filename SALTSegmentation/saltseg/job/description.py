@@ -70,7 +70,7 @@ class SegmentJob:
         return OutputPlan.of(self.output, self.format, self.masks, self.preview, self.statistics)
 
     def to_request(self) -> dict[str, Any]:
-        """The job as the engine service's request (JSON-ready)."""
+        """The job as the engine service's request (JSON-ready; fields without a value left out)."""
         request: dict[str, Any] = {"op": "segment"}
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
@@ -80,9 +80,8 @@ class SegmentJob:
                 value = str(value)
             elif isinstance(value, tuple):
                 value = list(value)
-            if value is not None and value != item.default and value != ():
+            if value is not None and value != []:
                 request[item.name] = value
-        request["input"] = str(self.input)
         return request
 
 
