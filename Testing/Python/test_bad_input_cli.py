@@ -151,6 +151,7 @@ def _without_highdicom(monkeypatch) -> None:
 
 @pytest.mark.parametrize("refusal, message", [
     ("no inputs", "no CT found in"),
+    ("no segmentations to organize", "no segmentation found in"),
     ("unknown model", "unknown model 'no-such-model'"),
     ("missing extra", "DICOM SEG output needs highdicom: pip install 'saltseg[dicom-seg]'"),
 ])
@@ -159,6 +160,7 @@ def test_a_refused_batch_leaves_no_output_folder(refusal, message, ct_file, tmp_
     empty.mkdir()
     outdir = tmp_path / "results" / "out"
     args = {"no inputs": _batch([empty], outdir),
+            "no segmentations to organize": _batch([empty], outdir, "--organize"),
             "unknown model": _batch([ct_file], outdir, "--model", "no-such-model"),
             "missing extra": _batch([ct_file], outdir, "--format", "dicom-seg")}[refusal]
     if refusal == "missing extra":

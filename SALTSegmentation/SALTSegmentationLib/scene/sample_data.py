@@ -32,13 +32,13 @@ def phantom_ct_file(folder: Path, seed: int = PHANTOM_SEED) -> Path:
     path = Path(folder) / phantom_file_name(seed)
     if path.is_file() and path.stat().st_size > 0:
         return path
-    import SimpleITK as sitk
     from saltseg.atomic import atomic_write
+    from saltseg.io.writers import write_with_sitk
     from saltseg.phantom import generate_phantom
 
     path.parent.mkdir(parents=True, exist_ok=True)
     image = generate_phantom(seed).image
-    return atomic_write(path, lambda tmp: sitk.WriteImage(image, str(tmp), True), suffix=".nii.gz")
+    return atomic_write(path, lambda tmp: write_with_sitk(image, tmp), suffix=".nii.gz")
 
 
 def load_phantom(scene: Any, folder: Path, seed: int = PHANTOM_SEED):

@@ -22,7 +22,7 @@ from ..models import resolve_model_dir
 from ..models.catalog import DEMO_MODEL_ID
 from ..inference.pipeline import SegmentOptions, segment_image
 from ..io.preview import write_preview
-from ..io.writers import write_result
+from ..io.writers import write_result, write_with_sitk
 from .argtypes import non_negative_int
 from .progress_bar import StageProgressBar
 
@@ -90,7 +90,7 @@ def _stem(path: Path) -> str:
 
 
 def _write_image(image: sitk.Image, path: Path) -> Path:
-    return atomic_write(path, lambda tmp: sitk.WriteImage(image, str(tmp), True), suffix=".nii.gz")
+    return atomic_write(path, lambda tmp: write_with_sitk(image, tmp), suffix=".nii.gz")
 
 
 def _report_scores(tree, phantom, labelmap: sitk.Image) -> None:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ..batch.cases import Case, image_stem
 from ..batch.manifest import DONE, FAILED, SKIPPED, CaseRecord, finished_problem, sha256_of
-from ..batch.output_folder import locked_output_folder
+from ..batch.output_folder import locked_output_folder, output_folder_path
 from ..batch.tables import BatchTables
 from ..batch.volumes import node_volumes
 from ..errors import InputImageError, OutputError, SaltSegError
@@ -133,11 +133,13 @@ def run_organize_batch(inputs: Sequence[PathLike], outdir: PathLike, *, scheme: 
     """Organise every segmentation of ``inputs`` into ``outdir``; one record per case."""
     if output_format not in FORMATS:
         raise OutputError(f"--organize writes {' or '.join(FORMATS)}, not {output_format!r}")
-    with locked_output_folder(outdir) as outdir:
-        cases = discover_segmentations(inputs, exclude=outdir)
-        if not cases:
-            raise InputImageError(f"no segmentation found in {', '.join(map(str, inputs))} (labelmaps, "
-                                  ".seg.nrrd files or folders of masks)")
+    # Every check before the output folder is made: a refused run leaves no folder and no lock.
+    folder = output_folder_path(outdir)
+    cases = discover_segmentations(inputs, exclude=folder)
+    if not cases:
+        raise InputImageError(f"no segmentation found in {', '.join(map(str, inputs))} (labelmaps, "
+                              ".seg.nrrd files or folders of masks)")
+    with locked_output_folder(folder) as outdir:
         tables = BatchTables(outdir)
         try:
             for case in tqdm(cases, unit="case", desc="organizing", file=sys.stderr, disable=not progress):

@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Optional, Union
 import SimpleITK as sitk
 
 from ..atomic import atomic_write
+from ..io.writers import write_with_sitk
 from ..errors import OutputError
 from .generator import DEFAULT_SPACING, generate_phantom
 from .tree import PHANTOM_LEAF_PATHS, phantom_tree_labels_text
@@ -45,7 +46,7 @@ def write_dataset_files(dataset: Union[str, Path]) -> Path:
 
 def _image_writer(image: sitk.Image) -> Callable[[Path], None]:
     """``write(tmp)`` for :func:`atomic_write`: ``image`` compressed to ``tmp``."""
-    return lambda tmp: sitk.WriteImage(image, str(tmp), True)
+    return lambda tmp: write_with_sitk(image, tmp)
 
 
 def write_phantoms(dataset: Union[str, Path], seeds: Iterable[int], split: str = "train",
