@@ -12,6 +12,7 @@ import logging
 from typing import Optional, Sequence
 
 import numpy as np
+import SimpleITK as sitk
 
 from ..errors import InputImageError
 
@@ -103,3 +104,12 @@ def combine_layers(layers: np.ndarray, segments: Sequence[tuple[int, int]], name
         logger.warning("%s: segment %r overlaps another; its overlapping voxels count for it only",
                        name, names[code - 1])
     return np.zeros(layers.shape[1:], dtype=dtype) if combined is None else combined
+
+
+def set_geometry(image: sitk.Image, ijk_to_lps: np.ndarray) -> None:
+    """Give ``image`` the grid of a ``.seg.nrrd`` (slicerio's ``ijkToLPS`` matrix)."""
+    matrix = ijk_to_lps[:3, :3]
+    spacing = np.linalg.norm(matrix, axis=0)
+    image.SetSpacing(spacing.tolist())
+    image.SetDirection((matrix / spacing).ravel().tolist())
+    image.SetOrigin(ijk_to_lps[:3, 3].tolist())

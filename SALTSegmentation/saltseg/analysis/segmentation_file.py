@@ -10,7 +10,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Mapping, Optional, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -19,7 +19,7 @@ from ..errors import InputImageError, TreeError
 from ..io.image_io import read_image
 from ..io.writers import HEADER_TREE, TAG_TREE_PATH, label_table_path, output_kind
 from ..tree.labeltree import LabelTree
-from .segment_layers import combine_layers
+from .segment_layers import combine_layers, set_geometry
 from .statistics import leaf_label_nodes
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _read_seg_nrrd(path: Path, tree: Optional[LabelTree]) -> TreeSegmentation:
     placement = [(int(s.get("layer", 0)), int(s.get("labelValue", 1))) for s in segments]
     combined = combine_layers(layers, placement, path.name, [str(s.get("name", s.get("id", ""))) for s in segments])
     image = sitk.GetImageFromArray(combined.transpose(2, 1, 0))  # slicerio voxels are (i, j, k)
-    _set_geometry(image, np.asarray(document["ijkToLPS"], dtype=float))
+    set_geometry(image, np.asarray(document["ijkToLPS"], dtype=float))
     return TreeSegmentation(image, tree, label_nodes, unmapped)
 
 
@@ -119,13 +119,21 @@ def _by_name(tree: LabelTree, segment: dict) -> int:
     return tree.index(str(segment.get("id", "")))
 
 
-def _stored_tree(document: dict, paths: dict, path: Path) -> LabelTree:
+def header_tree(document: Mapping, source: str) -> Optional[LabelTree]:
+    """The label tree this project's writer stores in a ``.seg.nrrd`` header, or None."""
     text = document.get(HEADER_TREE)
-    if text:
-        try:
-            return LabelTree.from_json(text)
-        except (TreeError, ValueError, KeyError) as error:
-            raise InputImageError(f"{path.name}: its stored label tree is damaged ({error})") from error
+    if not text:
+        return None
+    try:
+        return LabelTree.from_json(text)
+    except (TreeError, ValueError, KeyError, TypeError) as error:
+        raise InputImageError(f"{source}: its stored label tree ({HEADER_TREE}) is damaged: {error}") from error
+
+
+def _stored_tree(document: dict, paths: dict, path: Path) -> LabelTree:
+    stored = header_tree(document, path.name)
+    if stored is not None:
+        return stored
     tagged = [tuple(p.split(",")) for p in paths.values() if p]
     if not tagged:
         raise InputImageError(f"{path.name} holds no SALT label tree and no segment tree paths; "
@@ -134,10 +142,3 @@ def _stored_tree(document: dict, paths: dict, path: Path) -> LabelTree:
     logger.warning("%s has no stored tree; using the tree its %d segments span", path.name, len(tagged))
     return LabelTree.from_paths(leaves)
 
-
-def _set_geometry(image: sitk.Image, ijk_to_lps: np.ndarray) -> None:
-    matrix = ijk_to_lps[:3, :3]
-    spacing = np.linalg.norm(matrix, axis=0)
-    image.SetSpacing(spacing.tolist())
-    image.SetDirection((matrix / spacing).ravel().tolist())
-    image.SetOrigin(ijk_to_lps[:3, 3].tolist())

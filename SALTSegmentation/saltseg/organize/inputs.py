@@ -16,12 +16,14 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..analysis import label_names
+from ..analysis.segment_layers import combine_layers, set_geometry
+from ..analysis.segmentation_file import header_tree
 from ..errors import InputImageError, MappingError
 from ..io.image_io import read_image
 from ..io.writers import TAG_TREE_PATH
 from .codes import CodeKey, key_from_terminology_dict
 from .dicom_seg_input import is_dicom_seg, read_dicom_seg
-from .own_tags import header_tree, label_table_structures, seg_nrrd_segment_path
+from .own_tags import label_table_structures, seg_nrrd_segment_path
 from .structure_input import StructureInput
 from .schemes import BUILTIN_SCHEMES, builtin_scheme
 
@@ -137,19 +139,13 @@ def _read_seg_nrrd(path: Path) -> StructureInput:
     segments = segmentation.get("segments", [])
     if voxels is None or not segments:
         raise InputImageError(f"{path} holds no segments")
-    spatial = voxels.shape[-3:]
-    combined = np.zeros(spatial, dtype=np.uint16)
     names: dict[int, str] = {}
     codes: dict[int, CodeKey] = {}
     paths: dict[int, tuple] = {}
     # The stored tree is needed only for a segment that lost its tree-path tag.
     untagged = any(TAG_TREE_PATH not in (segment.get("tags") or {}) for segment in segments)
     stored = header_tree(segmentation, str(path)) if untagged else None
-    overlaps = 0
     for value, segment in enumerate(segments, start=1):
-        mask = slicerio.segment_mask(segmentation, segment)
-        overlaps += int(np.count_nonzero(mask & (combined != 0)))
-        combined[mask] = value
         names[value] = segment.get("name") or segment.get("id") or f"segment {value}"
         key = key_from_terminology_dict(segment.get("terminology") or {})
         if key is not None:
@@ -157,14 +153,12 @@ def _read_seg_nrrd(path: Path) -> StructureInput:
         own = seg_nrrd_segment_path(segment, stored, str(path))
         if own is not None:
             paths[value] = own
-    if overlaps:
-        logger.warning("%s: %d voxels belong to more than one segment; the later segment keeps them", path, overlaps)
+    # Each shared layer relabelled once (the later segment keeps a shared voxel, with a warning).
+    layers = np.asarray(voxels) if np.ndim(voxels) == 4 else np.asarray(voxels)[np.newaxis]
+    placement = [(int(s.get("layer", 0)), int(s.get("labelValue", 1))) for s in segments]
+    combined = combine_layers(layers, placement, path.name, [names[value] for value in range(1, len(segments) + 1)])
     labelmap = sitk.GetImageFromArray(combined.transpose(2, 1, 0))  # slicerio arrays are i, j, k
-    matrix = np.asarray(segmentation["ijkToLPS"], dtype=float)
-    spacing = np.linalg.norm(matrix[:3, :3], axis=0)
-    labelmap.SetSpacing(tuple(float(s) for s in spacing))
-    labelmap.SetDirection(tuple((matrix[:3, :3] / spacing).ravel().tolist()))
-    labelmap.SetOrigin(tuple(float(o) for o in matrix[:3, 3]))
+    set_geometry(labelmap, np.asarray(segmentation["ijkToLPS"], dtype=float))
     return StructureInput(labelmap, names, codes, kind="seg.nrrd", paths=paths)
 
 

@@ -15,24 +15,14 @@ import logging
 from pathlib import Path
 from typing import Mapping, Optional
 
-from ..errors import InputImageError, MappingError, TreeError
-from ..io.writers import DICOM_TREE_PATH_DESCRIPTION, HEADER_TREE, TAG_TREE_PATH
+from ..errors import MappingError
+from ..io.writers import DICOM_TREE_PATH_DESCRIPTION, TAG_TREE_PATH
 from ..tree.label_table import LABEL_TABLE_FORMAT
 from ..tree.labeltree import LabelTree, NodePath
 from .extended_tree import organised_tree
 from .schemes import parse_tree_path
 
 logger = logging.getLogger(__name__)
-
-def header_tree(document: Mapping, source: str) -> Optional[LabelTree]:
-    """The label tree stored in a ``.seg.nrrd`` header by this project's writer, or None."""
-    text = document.get(HEADER_TREE)
-    if not text:
-        return None
-    try:
-        return LabelTree.from_json(text)
-    except (TreeError, ValueError, KeyError, TypeError) as error:
-        raise InputImageError(f"{source}: its stored label tree ({HEADER_TREE}) is damaged: {error}") from error
 
 
 def seg_nrrd_segment_path(segment: Mapping, stored: Optional[LabelTree], source: str) -> Optional[NodePath]:
