@@ -234,3 +234,15 @@ def test_a_worker_started_from_the_command_line_leaves_ctrl_c_to_the_command(tmp
 
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["worker ignores Ctrl-C: True", "command ignores Ctrl-C: False"]
+
+
+def test_ctrl_c_while_the_commands_load_says_one_line(monkeypatch, capsys):
+    """The sub-commands load torch and SimpleITK first (seconds): a Ctrl-C then is no traceback."""
+    import saltseg.cli as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "commands", interrupted)
+    assert main(["segment", "ct.nii.gz", "-o", "out.seg.nrrd"]) == 130
+    assert capsys.readouterr().err.strip() == "saltseg: interrupted; nothing was written"

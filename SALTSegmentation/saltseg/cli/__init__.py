@@ -15,10 +15,18 @@ if "--multiprocessing-fork" in getattr(sys, "orig_argv", ()):
 
 from .. import __version__
 from ..errors import SaltSegError
-from . import (batch_command, demo_command, evaluate_command, models_command, organize_command, phantom_command,
-               segment_command, stats_command, train_command)
 
-COMMANDS = [segment_command, batch_command, stats_command, evaluate_command, organize_command, models_command,
+INTERRUPTED = "saltseg: interrupted; nothing was written"
+
+
+def commands() -> list:
+    """The sub-command modules, in the order ``--help`` lists them. Imported when the parser is
+    built (they load torch and SimpleITK: seconds), inside :func:`main`, so a Ctrl-C meanwhile is
+    one line too."""
+    from . import (batch_command, demo_command, evaluate_command, models_command, organize_command, phantom_command,
+                   segment_command, stats_command, train_command)
+
+    return [segment_command, batch_command, stats_command, evaluate_command, organize_command, models_command,
             phantom_command, train_command, demo_command]
 
 
@@ -30,13 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"saltseg {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
+    for command in commands():
         command.add_parser(subparsers)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -48,7 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"saltseg: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("saltseg: interrupted; nothing was written", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
 
 
