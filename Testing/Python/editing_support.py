@@ -5,7 +5,6 @@ Segment Editor's Paint effect makes them; and the numbers the panel must show, c
 alone from the label array."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +13,7 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
-from slicer_test_support import CT_PATH, SHARED_DATA, new_scene
+from slicer_test_support import CT_PATH, new_scene, salt_labels
 
 LIVER = ("body", "abdominal_cavity", "liver")
 SPLEEN = ("body", "abdominal_cavity", "spleen")
@@ -34,19 +33,6 @@ def _upsampled(array: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """Nearest-neighbour resampling by index (k, j, i), so every voxel keeps a real value."""
     index = np.ix_(*[np.arange(n) * array.shape[axis] // n for axis, n in enumerate(shape)])
     return np.ascontiguousarray(array[index])
-
-
-def salt_labels(tree) -> tuple[np.ndarray, sitk.Image]:
-    """The shared TotalSegmentator labels as SALT leaf values (41 structures), and their image."""
-    seg = sitk.ReadImage(str(SHARED_DATA / "example_seg.nii.gz"))
-    names = json.loads((SHARED_DATA / "example_seg_labels.json").read_text())
-    leaf_value = {tree.path(leaf)[-1]: tree.label_value(leaf) for leaf in tree.leaves}
-    source = sitk.GetArrayFromImage(seg)
-    values = np.full(source.shape, tree.background_value, dtype=np.uint8)
-    for ts_value, name in names.items():
-        if name in leaf_value:
-            values[source == int(ts_value)] = leaf_value[name]
-    return values, seg
 
 
 def volume_from_array(scene, array: np.ndarray, image: sitk.Image, shape, name: str = "CT"):

@@ -109,15 +109,13 @@ def threshold_model_dir(tmp_path_factory, published_tree) -> Path:
     return export_threshold_model(out, published_tree, roi_size=(32, 32, 16), voxel_spacing=(6.0, 6.0, 6.0))
 
 
-def reference_result(tree, model_id: str = "totalseg-reference"):
-    """A real multi-structure result on the shared CT's grid: the shared TotalSegmentator
-    segmentation with its labels mapped to SALT leaves of the same name (41 structures),
-    so tree operations are tested on real anatomy (lumbar vertebrae, ribs, kidneys ...)."""
+def salt_labels(tree):
+    """The shared TotalSegmentator labels as SALT leaf values of the same name (41 structures), as
+    a (k, j, i) array, and the image they were read from."""
     import json
 
     import numpy as np
     import SimpleITK as sitk
-    from saltseg.inference.pipeline import SegmentationResult
 
     seg = sitk.ReadImage(str(SHARED_DATA / "example_seg.nii.gz"))
     names = json.loads((SHARED_DATA / "example_seg_labels.json").read_text())
@@ -127,6 +125,16 @@ def reference_result(tree, model_id: str = "totalseg-reference"):
     for ts_value, name in names.items():
         if name in leaf_value:
             values[source == int(ts_value)] = leaf_value[name]
+    return values, seg
+
+
+def reference_result(tree, model_id: str = "totalseg-reference"):
+    """A real multi-structure result on the shared CT's grid (:func:`salt_labels`), so tree
+    operations are tested on real anatomy (lumbar vertebrae, ribs, kidneys ...)."""
+    import SimpleITK as sitk
+    from saltseg.inference.pipeline import SegmentationResult
+
+    values, seg = salt_labels(tree)
     labelmap = sitk.GetImageFromArray(values)
     labelmap.CopyInformation(seg)
     return SegmentationResult(labelmap, tree, model_id)
