@@ -18,6 +18,7 @@ import SimpleITK as sitk
 from .. import __version__
 from ..atomic import atomic_write
 from ..errors import InputImageError, OutputError
+from .dicom_references import read_referenced
 from .dicom_geometry import plane_from_dataset
 from .dicom_regular_grid import labels_on_planes
 from .writers import DICOM_TREE_PATH_DESCRIPTION
@@ -30,7 +31,6 @@ logger = logging.getLogger(__name__)
 DICOM_SEG_SUFFIX = ".seg.dcm"
 ANATOMICAL_STRUCTURE = ("91723000", "Anatomical Structure")  # SNOMED CT: category and fallback type
 SERIES_NUMBER = 9100
-_REFERENCED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 INSTALL_HINT = "DICOM SEG output needs highdicom: pip install 'saltseg[dicom-seg]'"
 
 
@@ -87,20 +87,9 @@ def source_headers(source_files: Sequence[str], where: str) -> list:
     instance; a series without Study/Series Instance UIDs (over-zealous anonymisation) cannot
     be referenced at all and is refused before any computation."""
     require_highdicom()
-    import pydicom
-
     headers = []
     for name in source_files:
-        try:
-            header = pydicom.dcmread(name, stop_before_pixels=True)
-        except (OSError, pydicom.errors.InvalidDicomError) as error:
-            raise InputImageError(f"cannot read the DICOM header of {name}: {error}") from error
-        meta = getattr(header, "file_meta", None)
-        for attribute, meta_attribute in (("SOPClassUID", "MediaStorageSOPClassUID"),
-                                          ("SOPInstanceUID", "MediaStorageSOPInstanceUID")):
-            if not str(header.get(attribute, "") or "") and meta is not None and meta.get(meta_attribute):
-                setattr(header, attribute, meta.get(meta_attribute))
-        missing = [attribute for attribute in _REFERENCED_UIDS if not str(header.get(attribute, "") or "")]
+        header, missing = read_referenced(name)
         if missing:
             raise InputImageError(
                 f"the DICOM series in {where} has no {', '.join(missing)} (removed by anonymisation?): a DICOM "

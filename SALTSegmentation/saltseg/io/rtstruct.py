@@ -23,6 +23,7 @@ from ..atomic import atomic_path
 from ..errors import InputImageError, OutputError
 from ..tree.label_table import label_table
 from ..tree.labeltree import LabelTree
+from .dicom_references import read_referenced
 from .dicom_geometry import analyse_stack, plane_from_dataset
 from .dicom_series import choose_series
 from .library_logs import library_logs_at_debug
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 RTSTRUCT_SUFFIX = ".rtstruct.dcm"
 INSTALL_HINT = "RT Structure Set output needs rt-utils: pip install 'saltseg[rtstruct]'"
-_REFERENCED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 #: DICOM's ROI Name is a long string (LO): at most 64 characters.
 MAX_ROI_NAME = 64
 
@@ -53,18 +53,7 @@ def _referencable(name: str, stop_before_pixels: bool):
     """The instance ``name`` with the identifiers a structure set references. Empty SOP Class/
     Instance UIDs are taken from the file meta header (which names the same instance); a series
     without Study or Series Instance UIDs (over-zealous anonymisation) cannot be referenced."""
-    import pydicom
-
-    try:
-        dataset = pydicom.dcmread(name, stop_before_pixels=stop_before_pixels)
-    except (OSError, pydicom.errors.InvalidDicomError) as error:
-        raise InputImageError(f"cannot read the DICOM file {name}: {error}") from error
-    meta = getattr(dataset, "file_meta", None)
-    for attribute, meta_attribute in (("SOPClassUID", "MediaStorageSOPClassUID"),
-                                      ("SOPInstanceUID", "MediaStorageSOPInstanceUID")):
-        if not str(dataset.get(attribute, "") or "") and meta is not None and meta.get(meta_attribute):
-            setattr(dataset, attribute, meta.get(meta_attribute))
-    missing = [a for a in _REFERENCED_UIDS if not str(dataset.get(a, "") or "")]
+    dataset, missing = read_referenced(name, stop_before_pixels)
     if missing:
         raise InputImageError(
             f"the DICOM series of {name} has no {', '.join(missing)} (removed by anonymisation?): an RT "
