@@ -1,6 +1,8 @@
 """A recording view and a scripted logic for the controller tests (no tests here)."""
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 from typing import Optional
 
@@ -54,6 +56,7 @@ class RecordingView:
     def select_device(self, name): self.device = name
     def set_output(self, node): self.output = node
     def show_table(self, table_node): self.tables.append(table_node)
+    def busy(self): return contextlib.nullcontext()
     def install_packages(self, requirements, constraints):
         self.installed.append(list(requirements))
         self.constraints.append(Path(constraints).read_text())  # what pip would have been held to

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol, Sequence
+from typing import Any, Callable, ContextManager, Optional, Protocol, Sequence
 
 from saltseg.errors import InsufficientMemoryError, ModelNotInstalledError, OutOfMemoryError, SaltSegError
 
@@ -63,6 +63,8 @@ class View(Protocol):
     def select_device(self, name: str) -> None: ...
     def set_output(self, node: Any) -> None: ...
     def show_table(self, table_node: Any) -> None: ...
+    def busy(self) -> ContextManager[None]:
+        """A wait cursor while a blocking step runs (never around a dialog)."""
     def install_packages(self, requirements: Sequence[str], constraints: str) -> bool: ...
     def has_volume(self) -> bool: ...
     def run_settings(self) -> RunSettings: ...
@@ -281,7 +283,8 @@ class ModuleController:
             self.view.show_error("Choose a SALT segmentation first.")
             return None
         try:
-            table = self.logic.exportStatisticsTable(segmentation_node, None, path)
+            with self.view.busy():
+                table = self.logic.exportStatisticsTable(segmentation_node, None, path)
         except Exception as error:  # noqa: BLE001 - MRML/VTK failures too: reported, never lost in a Qt slot
             self.view.show_error(f"Could not compute the statistics: {error}")
             return None

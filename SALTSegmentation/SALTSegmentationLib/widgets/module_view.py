@@ -2,8 +2,9 @@
 the module's widgets and Slicer's dialogs (Qt). No behaviour here beyond showing things."""
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import qt
 import slicer
@@ -108,6 +109,14 @@ class ModuleView:
 
     def set_output(self, node) -> None:
         self.ui.outputSegmentationSelector.setCurrentNode(node)
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        qt.QApplication.setOverrideCursor(qt.QCursor(qt.Qt.WaitCursor))
+        try:
+            yield
+        finally:
+            qt.QApplication.restoreOverrideCursor()
 
     def show_table(self, table_node) -> None:
         # As Slicer's Segment Statistics module does: first a layout with a table view, then select

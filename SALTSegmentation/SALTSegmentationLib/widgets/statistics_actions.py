@@ -36,8 +36,4 @@ def export_statistics(widget, to_file: bool = False) -> None:
                                               f"{node.GetName()} statistics.csv", "CSV (*.csv);;JSON (*.json)")
         if not path:
             return
-    qt.QApplication.setOverrideCursor(qt.QCursor(qt.Qt.WaitCursor))
-    try:
-        widget.controller.on_export_statistics(node, path)
-    finally:
-        qt.QApplication.restoreOverrideCursor()
+    widget.controller.on_export_statistics(node, path)
