@@ -34,8 +34,8 @@ from SALTSegmentationLib.scene import parameters
 from SALTSegmentationLib.scene.logic_core import SegmentationLogicCore
 from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.module_setup import loadTerminology, reloadLibrary
+from SALTSegmentationLib.i18n import _, translate
 
-MODULE_TITLE = "SALT Segmentation"
 #: This project's repository (EXTENSION_REPOSITORY_URL of the top-level CMakeLists.txt).
 REPOSITORY_URL = "https://github.com/UMEssen/SlicerSALTSegmentation"
 #: The citations of CITATION.cff, as the README gives them.
@@ -46,27 +46,27 @@ SALT_PREPRINT = ("Koitka S., Baldini G., Schmidt C.S., Pollok O.B., Pelka O., Ko
                  "Schaarschmidt B.M., Forsting M., Umutlu L., Haubold J., Nensa F., Hosch R. SALT: Introducing a "
                  "Framework for Hierarchical Segmentations in Medical Imaging using Softmax for Arbitrary Label "
                  "Trees. arXiv:2407.08878 (2024)")
-#: Quiet time after the last segment event before the tree panel is updated (a burst → one update).
-TREE_UPDATE_DELAY_MS = 300
 
 
 class SALTSegmentation(ScriptedLoadableModule):
     def __init__(self, parent) -> None:
         ScriptedLoadableModule.__init__(self, parent)
-        parent.title = MODULE_TITLE
-        parent.categories = ["Segmentation"]
+        parent.title = _("SALT Segmentation")
+        parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         parent.dependencies = []
         parent.contributors = ["SALTSegmentation developers"]
-        parent.helpText = (
+        parent.helpText = _(
             "Segments a whole-body CT into about 145 anatomical structures with SALT (Softmax for "
             "Arbitrary Label Trees) and shows them nested by anatomy: check a node of the tree to show "
             "its whole subtree, double-click to jump to a structure. "
-            f"See the <a href='{REPOSITORY_URL}'>documentation</a> and SALT's "
-            "<a href='https://github.com/UMEssen/SALT'>reference code</a>.")
-        parent.acknowledgementText = (
-            "If you use this module, please cite SALT: " + SALT_CITATION + ". Preprint: " + SALT_PREPRINT
-            + " (Koitka S. and Baldini G. contributed equally). "
-            "Reference implementation and model: UMEssen/SALT (MIT licence).")
+            "See the <a href='{documentation}'>documentation</a> and SALT's "
+            "<a href='{reference}'>reference code</a>.").format(documentation=REPOSITORY_URL,
+                                                               reference="https://github.com/UMEssen/SALT")
+        # The references themselves stay as published; the sentences around them are translated.
+        parent.acknowledgementText = _(
+            "If you use this module, please cite SALT: {citation}. Preprint: {preprint} (Koitka S. and "
+            "Baldini G. contributed equally). Reference implementation and model: UMEssen/SALT (MIT "
+            "licence).").format(citation=SALT_CITATION, preprint=SALT_PREPRINT)
         app = getattr(slicer, "app", None)
         if app is not None:
             # Once Slicer has started (as SlicerTotalSegmentator does): the terminology before any
@@ -94,7 +94,9 @@ class SALTSegmentationLogic(ScriptedLoadableModuleLogic, SegmentationLogicCore):
     """``segment(volumeNode, segmentationNode=None, model=None, device="auto", wait=True, progress=None)``
     plus ``currentJob`` (``wait(timeout)``), ``cancel``, ``labelTree``, ``subtreeSegmentIds``,
     ``setSubtreeVisibility``, ``subtreeVisibility``, ``showOnlySubtree``, ``mergeSubtree``,
-    ``statistics``, ``exportStatisticsTable`` and ``organize`` (see SALTSegmentationLib.scene.logic_core).
+    ``statistics``, ``exportStatisticsTable``, ``organize`` and, for runs with ``confidence=True`` /
+    ``probabilities=[...]``, ``probabilityMaps``, ``showProbability``, ``hideProbability`` and
+    ``showUncertainVoxels`` (see SALTSegmentationLib.scene.logic_core).
     The engine runs in its own process (Slicer's Python),
     started on the first ``segment`` and kept loaded for ``engineIdleTimeout`` seconds."""
 
@@ -146,10 +148,12 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SALTSegmentationLib.processes.settings import model_folders_setting
         from SALTSegmentationLib.widgets.model_panel import ModelPanel
         from SALTSegmentationLib.widgets.module_view import ModuleView
+        from SALTSegmentationLib.widgets.server_panel import ServerPanel
         from SALTSegmentationLib.processes.qt_process import QProcessRunner
         from SALTSegmentationLib.widgets.statistics_actions import add_structure_sections
-        from SALTSegmentationLib.widgets.tree_panel_sync import TreePanelSync
-        from SALTSegmentationLib.widgets.tree_widget import TreePanelView
+        from SALTSegmentationLib.widgets.probability_panel import ProbabilityPanel
+        from SALTSegmentationLib.widgets.structures_panel import StructuresPanel
+        from SALTSegmentationLib.widgets.parameter_fields import watch_fields
 
         ScriptedLoadableModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/SALTSegmentation.ui"))
@@ -158,23 +162,22 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SALTSegmentationLogic()
         # Dialogs are opened from the event loop, never inside a QProcess slot (see the controller).
-        self.view = ModuleView(self.ui, MODULE_TITLE, self.run_settings)
+        self.view = ModuleView(self.ui, _("SALT Segmentation"), self.run_settings)  # the dialogs' title
         self.controller = ModuleController(self.view, self.logic, python_executable(), QProcessRunner,
                                            model_folders=model_folders_setting,
-                                           defer=lambda action: qt.QTimer.singleShot(0, action))
-        self.treeView = TreePanelView(self.ui.structureTreeWidget, self.view.show_error)
+                                           defer=lambda action: qt.QTimer.singleShot(0, action),
+                                           settings_store=qt.QSettings())
+        # The tree, its burst timer and its buttons; the other panels reach the tree through these.
+        self.structuresPanel = StructuresPanel(self.ui, self.controller, self.view.show_error)
+        structures = self.structuresPanel
+        self.treeView, self.treePanel, self._rebuildTimer = structures.tree_view, structures.sync, structures.timer
         self.structureChooser = add_structure_sections(self, uiWidget)  # chooser; Export table / Save CSV
         self.modelPanel = ModelPanel(self.ui.modelComboBox, self.ui.modelMenuButton, self.controller,
                                      on_models_folder_changed=self.onModelsFolderChanged)
         self.view.controller, self.view.model_panel = self.controller, self.modelPanel
-        # Segments added or removed elsewhere rebuild the tree, painted ones update their numbers:
-        # once per burst (the timer restarts on every event; the Segment Editor sends one per stroke),
-        # and only while the module is shown.
-        self._rebuildTimer = qt.QTimer()
-        self._rebuildTimer.setSingleShot(True)
-        self._rebuildTimer.setInterval(TREE_UPDATE_DELAY_MS)
-        self.treePanel = TreePanelSync(self.treeView, self._rebuildTimer.start, self._rebuildTimer.stop)
-        self._rebuildTimer.connect("timeout()", self.treePanel.flush)
+        # "Run on": kept in Slicer's settings (the server's token too), never in the parameter node.
+        self.serverPanel = ServerPanel(self.ui, self.controller.location)
+        self.probabilityPanel = ProbabilityPanel(self)  # Output → Probability maps; heat map, uncertain voxels
         self.ui.progressBar.hide()
         self.ui.taskCancelButton.hide()
         from SALTSegmentationLib.widgets.activity_log import MAX_LINES
@@ -187,23 +190,9 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.taskCancelButton.connect("clicked()", self.controller.cancel_task)
         self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onInputVolumeChanged)
         self.ui.outputSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onOutputChanged)
-        self.ui.searchLineEdit.connect("textChanged(QString)", self.treeView.apply_filter)
-        self.ui.expandAllButton.connect("clicked()", self.treeView.expand_all)
-        self.ui.collapseAllButton.connect("clicked()", self.treeView.collapse_all)
-        self.ui.showOnlyButton.connect("clicked()", self.onShowOnly)
-        self.ui.mergeSubtreeButton.connect("clicked()", self.onMergeSubtree)
-        self.ui.showAsLabelTreeButton.connect("clicked()", self.onShowAsLabelTree)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        # Every user choice goes to the parameter node, so it is saved with the scene.
-        for widget, signal in ((self.ui.inputVolumeSelector, "currentNodeChanged(vtkMRMLNode*)"),
-                               (self.ui.outputSegmentationSelector, "currentNodeChanged(vtkMRMLNode*)"),
-                               (self.ui.modelComboBox, "currentIndexChanged(int)"),
-                               (self.ui.deviceComboBox, "currentIndexChanged(int)"),
-                               (self.ui.overlapSpinBox, "valueChanged(double)"),
-                               (self.ui.batchSizeSpinBox, "valueChanged(int)"),
-                               (self.ui.largestComponentCheckBox, "toggled(bool)")):
-            widget.connect(signal, self.updateParameterNodeFromGUI)
+        watch_fields(self.ui, self.updateParameterNodeFromGUI)  # every choice is saved with the scene
         self.initializeParameterNode()
         self.onOutputChanged()
         self.controller.on_enter()
@@ -232,15 +221,18 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
         self.controller.on_enter()  # e.g. PyTorch was installed from the PyTorch module meanwhile
         self.treePanel.enter()  # catches up with what was edited elsewhere meanwhile
+        self.controller.probability_actions.resume()  # the selected structure's heat map comes back
 
     def exit(self) -> None:
         # The GUI is brought up to date from the parameter node when the module is entered again;
         # meanwhile neither the parameter node nor the segmentation is observed.
         self._unobserveParameterNode()
         self.treePanel.exit()
+        self.controller.probability_actions.clear()  # the slice views get back what they showed
 
     def onSceneStartClose(self, caller=None, event=None) -> None:
         self.controller.on_scene_start_close()
+        self.controller.probability_actions.clear()
         self.treePanel.scene_closing()
         self.setParameterNode(None)
 
@@ -276,20 +268,11 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateGUIFromParameterNode(self, caller=None, event=None) -> None:
         if self._parameterNode is None or self._updatingGUIFromParameterNode:
             return
-        self._updatingGUIFromParameterNode = True  # the widget signals below must not write back
+        from SALTSegmentationLib.widgets.parameter_fields import show_parameters
+
+        self._updatingGUIFromParameterNode = True  # the widget signals it sets off must not write back
         try:
-            node = self._parameterNode
-            self.ui.inputVolumeSelector.setCurrentNode(node.GetNodeReference(parameters.INPUT_VOLUME))
-            self.ui.outputSegmentationSelector.setCurrentNode(node.GetNodeReference(parameters.OUTPUT_SEGMENTATION))
-            options = parameters.read_options(node)
-            for combo, value in ((self.ui.modelComboBox, options["model"]),
-                                 (self.ui.deviceComboBox, options["device"])):
-                index = combo.findData(value) if value else -1
-                if index >= 0:
-                    combo.setCurrentIndex(index)
-            self.ui.overlapSpinBox.value = options["overlap"]
-            self.ui.batchSizeSpinBox.value = options["batch_size"]
-            self.ui.largestComponentCheckBox.checked = options["largest_component"]
+            show_parameters(self.ui, self._parameterNode, self.probabilityPanel.maps)
         finally:
             self._updatingGUIFromParameterNode = False
         self.controller.update_button()
@@ -297,15 +280,9 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateParameterNodeFromGUI(self, *args) -> None:
         if self._parameterNode is None or self._updatingGUIFromParameterNode:
             return
-        wasModified = self._parameterNode.StartModify()
-        self._parameterNode.SetNodeReferenceID(parameters.INPUT_VOLUME, self.ui.inputVolumeSelector.currentNodeID)
-        self._parameterNode.SetNodeReferenceID(parameters.OUTPUT_SEGMENTATION,
-                                               self.ui.outputSegmentationSelector.currentNodeID)
-        parameters.write_options(self._parameterNode, self.modelPanel.current_model(),
-                                 self.ui.deviceComboBox.currentData, overlap=self.ui.overlapSpinBox.value,
-                                 batch_size=self.ui.batchSizeSpinBox.value,
-                                 largest_component=self.ui.largestComponentCheckBox.checked)
-        self._parameterNode.EndModify(wasModified)
+        from SALTSegmentationLib.widgets.parameter_fields import write_parameters
+
+        write_parameters(self._parameterNode, self.ui, self.modelPanel.current_model(), self.probabilityPanel.maps)
 
     def onModelsFolderChanged(self, folder) -> None:
         self.logic.modelsHome = folder or None
@@ -320,13 +297,11 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # ------------------------------------------------------------------ run settings (for the view)
     def run_settings(self):
-        from SALTSegmentationLib.widgets.controller import RunSettings
+        from SALTSegmentationLib.widgets.parameter_fields import run_settings
 
         self.updateParameterNodeFromGUI()
-        options = parameters.segment_options(self._parameterNode) if self._parameterNode else {}
-        return RunSettings(self.ui.inputVolumeSelector.currentNode(), self.ui.outputSegmentationSelector.currentNode(),
-                           self.modelPanel.current_model(), self.ui.deviceComboBox.currentData or "auto", options,
-                           self.structureChooser.structures())
+        return run_settings(self.ui, self._parameterNode, self.modelPanel.current_model(),
+                            self.structureChooser.structures())
 
     # ------------------------------------------------------------------ tree panel
     def onOutputChanged(self, *args) -> None:
@@ -337,21 +312,6 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def rebuildTree(self) -> None:
         self.treePanel.rebuild()
-
-    def onShowOnly(self) -> None:
-        nodeId = self.treeView.selected_node_id()
-        if nodeId:
-            self.logic.showOnlySubtree(self.treePanel.segmentation_node, nodeId)
-            self.treeView.refresh_check_states()
-
-    def onShowAsLabelTree(self) -> None:
-        self.controller.tree_actions.on_show_as_label_tree(self.ui.outputSegmentationSelector.currentNode())
-        self.rebuildTree()
-
-    def onMergeSubtree(self) -> None:
-        actions = self.controller.tree_actions
-        if actions.on_merge_subtree(self.treePanel.segmentation_node, self.treeView.selected_node_id()):
-            self.rebuildTree()
 
 
 class SALTSegmentationTest(ScriptedLoadableModuleTest):

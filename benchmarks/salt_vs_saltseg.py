@@ -16,6 +16,13 @@ in another orientation; ``ct30_oblique`` resampled onto a grid rotated 12° abou
 along z); ``wholebody512`` 512×512×600 at 0.8×0.8×1.5 mm, the same way (``whole_body_table.py``'s CT,
 resampled by the engine as usual). With ``--no-salt`` the agreement columns compare each preset with the first one.
 
+``--pairs N`` runs SALT and the presets alternately N times (SALT, presets, SALT, presets, …) and
+then prints each pipeline's wall time and peak RSS (min / median / max) and, per preset, the ratio
+SALT / saltseg of each pair and its median: on a shared machine the ratio of runs made next to each
+other is steadier than either time alone. Presets: ``default`` is the README's quick start (the
+runtime and precision chosen automatically: OpenVINO when installed, bf16 on CPUs with native
+bf16); ``*-fp32`` force float32, ``*-bf16`` force bf16.
+
     nice -n 5 python benchmarks/salt_vs_saltseg.py --salt-repo /tmp/salt_ref --arch tiny --inputs ct30 dicom
 """
 from __future__ import annotations
@@ -44,10 +51,15 @@ PRESETS = {
     "fast": "fast",
     "torch": {"backend": "torch"},
     "openvino": {"backend": "openvino"},
+    "torch-fp32": {"backend": "torch", "precision": "fp32"},
+    "openvino-fp32": {"backend": "openvino", "precision": "fp32"},
     "torch-bf16": {"backend": "torch", "precision": "bf16"},
     "openvino-bf16": {"backend": "openvino", "precision": "bf16"},
     "fast-torch": ("fast", {"backend": "torch"}),
     "whole-model": {"whole_model": True, "backend": "torch"},
+    # The quick start's options with the bf16 probe gate lifted (benchmark only): what a model whose
+    # probe agrees gets, measured on a model whose probe does not (random weights refuse bf16).
+    "default-ungated": {},
 }
 
 
@@ -96,9 +108,12 @@ def make_input(name: str, folder: Path, wholebody_slices: int = 600) -> Path:
 def worker_ours(args) -> dict:
     import SimpleITK as sitk
 
+    from saltseg.inference.backends import select
     from saltseg.inference.pipeline import SegmentOptions, segment_image
     from saltseg.model.model_io import load_model
 
+    if args.preset.endswith("-ungated"):
+        select.TOLERANCES["bf16"] = (math.inf, 0.0)
     preset = PRESETS[args.preset]
     if isinstance(preset, tuple):  # ("fast", changes)
         options = SegmentOptions.fast(**preset[1])
@@ -109,8 +124,8 @@ def worker_ours(args) -> dict:
     started = time.perf_counter()
     image = sitk.ReadImage(args.ct)
     result = segment_image(image, model, options)
-    wall = time.perf_counter() - started
     sitk.WriteImage(result.labelmap, str(Path(args.out) / f"ours-{args.preset}.nii.gz"))
+    wall = time.perf_counter() - started  # read to write, as SALT's side (load+preprocessing … SaveImaged)
     stats = {k: v for k, v in result.stats.items()}
     return {"wall": wall, "timings": result.timings, "stats": stats, "baseline_rss_mb": baseline,
             "peak_rss_mb": peak_rss_mb()}
@@ -162,6 +177,7 @@ def main() -> int:
                         help="z size of the whole-body input (600 ≈ 90 cm at 1.5 mm; less for a quicker run)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--pairs", type=int, default=1, help="alternate SALT and the presets this many times")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--ct", help=argparse.SUPPRESS)
@@ -187,36 +203,72 @@ def main() -> int:
     print("| model | input | pipeline | wall s | peak RSS MiB | user s | system s (% of CPU) | windows run / all | "
           f"network s/window | rest s | labels = {versus} | foreground = {versus} | network path |")
     print("|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
+    walls: dict = {}  # (arch, input, pipeline) → [(wall s, peak RSS MiB) per pair]
     for arch in args.arch:
         model_dir = build_model(arch, args.workdir / "models", str(DEFAULT_TREE), salt_repo=salt_repo)
         for name in args.inputs:
             ct = make_input(name, args.workdir, args.wholebody_slices)
             out = args.workdir / "runs" / arch / name
             out.mkdir(parents=True, exist_ok=True)
-            salt = None
-            if not args.no_salt:
-                ns = argparse.Namespace(model_dir=model_dir, ct=ct, salt_repo=salt_repo, threads=args.threads)
-                salt = run_worker("salt", ns, out, args.timeout)
-                wall = sum(salt["timings"].values())
-                print(f"| {arch} | {name} | SALT predict.py | {wall:.1f} | {salt['peak_rss_mb']:.0f} | | | | "
-                      f"| | | | model.pt whole |", flush=True)
-            reference = salt["saved"] if salt is not None else None
-            for preset in args.presets:
-                ours = run_ours(args, model_dir, ct, out, preset)
-                stats = ours["stats"]
-                run = max(stats["windows_run"], 1)
-                rest = ours["wall"] - stats["network_seconds"]
-                agree = ("—", "—")
-                if reference is not None:
-                    a, f = agreement(reference, out / f"ours-{preset}.nii.gz", ct, background)
-                    agree = (f"{100 * a:.3f} %", f"{100 * f:.3f} %")
-                else:
-                    reference = str(out / f"ours-{preset}.nii.gz")
-                print(f"| {arch} | {name} | saltseg {preset} | {ours['wall']:.1f} | {ours['peak_rss_mb']:.0f} | "
-                      f"{cpu_cells(ours['cpu'])} | {stats['windows_run']} / {stats['windows']} | "
-                      f"{stats['network_seconds'] / run:.2f} | "
-                      f"{rest:.1f} | {agree[0]} | {agree[1]} | {stats['network']} |", flush=True)
+            for _ in range(args.pairs):
+                run_pair(args, arch, name, model_dir, ct, out, salt_repo, background, walls)
+    if args.pairs > 1:
+        print_pairs(walls, args.no_salt)
     return 0
+
+
+def run_pair(args, arch: str, name: str, model_dir: Path, ct: Path, out: Path, salt_repo: str, background: int,
+             walls: dict) -> None:
+    """SALT's pipeline (unless ``--no-salt``), then each preset, one table row each."""
+    salt = None
+    if not args.no_salt:
+        ns = argparse.Namespace(model_dir=model_dir, ct=ct, salt_repo=salt_repo, threads=args.threads)
+        salt = run_worker("salt", ns, out, args.timeout)
+        wall = sum(salt["timings"].values())
+        walls.setdefault((arch, name, "SALT predict.py"), []).append((wall, salt["peak_rss_mb"]))
+        print(f"| {arch} | {name} | SALT predict.py | {wall:.1f} | {salt['peak_rss_mb']:.0f} | | | | "
+              f"| | | | model.pt whole |", flush=True)
+    reference = salt["saved"] if salt is not None else None
+    for preset in args.presets:
+        ours = run_ours(args, model_dir, ct, out, preset)
+        stats = ours["stats"]
+        run = max(stats["windows_run"], 1)
+        rest = ours["wall"] - stats["network_seconds"]
+        walls.setdefault((arch, name, f"saltseg {preset}"), []).append((ours["wall"], ours["peak_rss_mb"]))
+        agree = ("—", "—")
+        if reference is not None:
+            a, f = agreement(reference, out / f"ours-{preset}.nii.gz", ct, background)
+            agree = (f"{100 * a:.3f} %", f"{100 * f:.3f} %")
+        else:
+            reference = str(out / f"ours-{preset}.nii.gz")
+        path = stats["network"] + (f"; {stats['precision']}" if stats.get("precision") else "")
+        print(f"| {arch} | {name} | saltseg {preset} | {ours['wall']:.1f} | {ours['peak_rss_mb']:.0f} | "
+              f"{cpu_cells(ours['cpu'])} | {stats['windows_run']} / {stats['windows']} | "
+              f"{stats['network_seconds'] / run:.2f} | "
+              f"{rest:.1f} | {agree[0]} | {agree[1]} | {path} |", flush=True)
+
+
+def print_pairs(walls: dict, no_salt: bool) -> None:
+    """Min / median / max per pipeline and, per preset, SALT / saltseg of each pair."""
+    import statistics
+
+    print("\n| model | input | pipeline | runs | wall s (min / median / max) | peak RSS MiB (median) "
+          "| SALT / this, per pair | median ratio (wall) | RSS / SALT's (median) |")
+    print("|---|---|---|---:|---|---:|---|---:|---:|")
+    for (arch, name, pipeline), runs in walls.items():
+        times = [wall for wall, _ in runs]
+        rss = statistics.median(peak for _, peak in runs)
+        salt = walls.get((arch, name, "SALT predict.py"))
+        ratios, rss_ratio = "", ""
+        if salt is not None and not no_salt and pipeline != "SALT predict.py":
+            pairs = [s_wall / wall for (s_wall, _), (wall, _) in zip(salt, runs)]
+            ratios = ", ".join(f"{ratio:.2f}×" for ratio in pairs)
+            rss_ratio = f"{rss / statistics.median(peak for _, peak in salt):.2f}"
+            median_ratio = f"**{statistics.median(pairs):.2f}×**"
+        else:
+            median_ratio = ""
+        print(f"| {arch} | {name} | {pipeline} | {len(runs)} | {min(times):.1f} / {statistics.median(times):.1f} / "
+              f"{max(times):.1f} | {rss:.0f} | {ratios} | {median_ratio} | {rss_ratio} |")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,15 @@ def _network_cache_in_tmp(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _float32_whatever_the_cpu():
+    """``--precision auto`` runs float32 in the tests (and their subprocesses) on every CPU, so no
+    result depends on whether the machine has native bf16; test_precision_auto.py injects CPUs."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SALTSEG_NATIVE_BF16", "0")
+        yield
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

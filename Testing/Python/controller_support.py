@@ -87,12 +87,14 @@ class ScriptedLogic:
     def __init__(self):
         self.jobs: list[FakeJob] = []
         self.outputs: list = []  # the segmentation node each segment() call was given
+        self.servers: list = []  # the server each segment() call was given (None: this computer)
         self.currentJob = None
         self.modelsHome = None
 
-    def segment(self, volume, segmentation, model, device, wait, progress, options, onFinished):
+    def segment(self, volume, segmentation, model, device, wait, progress, options, onFinished, server=None):
         assert wait is False
         self.outputs.append(segmentation)
+        self.servers.append(server)
         self.currentJob = FakeJob(device, onFinished)
         self.jobs.append(self.currentJob)
         return "node"

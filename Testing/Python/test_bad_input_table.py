@@ -1,7 +1,7 @@
-"""The README's table of bad inputs, kept true: every row is run, through ``saltseg segment`` and
-through the engine service Slicer talks to, and must give the message the table shows, exit code
-1 (an ``error`` event of the named kind for the service, never a traceback), and leave nothing
-behind."""
+"""The documentation's table of bad inputs (docs/safety.md), kept true: every row is run, through
+``saltseg segment`` and through the engine service Slicer talks to, and must give the message the
+table shows, exit code 1 (an ``error`` event of the named kind for the service, never a
+traceback), and leave nothing behind."""
 from __future__ import annotations
 
 import json
@@ -23,8 +23,8 @@ from batch_support import small_phantom
 from cli_support import unwritable_folder
 from saltseg.cli import main
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-TABLE_HEADING = "### Bad input"
+README = Path(__file__).resolve().parents[2] / "docs" / "safety.md"
+TABLE_HEADING = "## Bad input"
 NOT_APPLICABLE = "—"
 
 

@@ -51,12 +51,12 @@ def test_a_sub_commands_own_option_is_kept():
     assert args.device == "cpu" and segment_options_from_args(args).overlap == FAST_OVERLAP
 
 
-def test_precision_defaults_to_float32_and_help_gives_bf16s_measured_agreement(capsys):
-    assert parse().precision == "fp32" and parse("--precision", "bf16").precision == "bf16"
+def test_precision_defaults_to_auto_and_help_says_how_to_force_float32(capsys):
+    assert parse().precision == "auto" and parse("--precision", "fp32").precision == "fp32"
     with pytest.raises(SystemExit):
         parse("--precision", "fp16")
     parser = argparse.ArgumentParser()
     add_segment_options(parser)
     parser.print_help()
     text = " ".join(capsys.readouterr().out.split())
-    assert "bf16 (opt-in: measured on the published architecture" in text and "97.6 % of leaf labels" in text
+    assert "fp32 forces float32 (SALT's labels to the voxel)" in text

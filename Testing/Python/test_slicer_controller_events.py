@@ -69,7 +69,7 @@ sys.exit(3)
 def test_process_output_keeps_its_order_and_the_error_dialog_shows_it_afterwards():
     view = RecordingView()
     ctl, pending = deferred_controller(view)
-    ctl._start_task("install", [[sys.executable, "-c", FAILING_TOOL]], "Installing…", "Installed.")
+    ctl.tasks.start("install", [[sys.executable, "-c", FAILING_TOOL]], "Installing…", "Installed.")
     task = ctl.task
     assert task.wait(60)
     # All output arrived, in order, in the log panel; the dialog has not opened inside the slot.

@@ -57,7 +57,7 @@ def test_cpu_run_offers_it_once_in_slicer_words_and_declining_segments_now():
 def test_not_offered_for_gpu_runs_or_when_installed():
     view = RecordingView()
     ctl = controller(view)
-    ctl._show_models([], GPU_DEVICES)
+    ctl.model_list.show([], GPU_DEVICES)
     assert not ctl.offers.runs_on_cpu("auto") and ctl.offers.runs_on_cpu("cpu")
     ctl.on_segment_clicked()  # auto with a GPU: no question (the answers list is empty)
     assert view.questions == [] and len(ctl.logic.jobs) == 1

@@ -8,7 +8,7 @@ import pytest
 import slicer_test_support  # noqa: F401  (puts the module folder on sys.path)
 import slicer
 
-from SALTSegmentationLib.scene.logic_core import engine_options
+from SALTSegmentationLib.scene.segment_arguments import engine_options
 from SALTSegmentationLib.scene.parameters import (parameter_name, read_options, segment_options,
                                                   set_default_parameters, write_options)
 from saltseg.errors import OptionError
@@ -75,13 +75,13 @@ def test_console_takes_the_options_object_itself():
 
 
 def test_console_outputs_take_one_mask_name_as_one_mask():
-    from SALTSegmentationLib.scene.logic_core import job_outputs
+    from SALTSegmentationLib.scene.segment_arguments import job_outputs
 
     assert job_outputs({"output": "ct.seg.nrrd", "masks": "body,bones"})["masks"] == ("body,bones",)
 
 
 def test_console_outputs_refuse_a_field_the_logic_sets_itself():
-    from SALTSegmentationLib.scene.logic_core import job_outputs
+    from SALTSegmentationLib.scene.segment_arguments import job_outputs
 
     with pytest.raises(ValueError, match="unknown output.s. input; segment.outputs=.... takes output, format"):
         job_outputs({"input": "other.nrrd"})

@@ -25,7 +25,8 @@ TESTS = Path(__file__).parent
 ALLOWED_AT_STARTUP = {"SALTSegmentation", "SALTSegmentationLib", "SALTSegmentationLib.processes",
                       "SALTSegmentationLib.processes.process_runner", "SALTSegmentationLib.scene",
                       "SALTSegmentationLib.scene.logic_core", "SALTSegmentationLib.scene.parameters",
-                      "SALTSegmentationLib.scene.sample_data", "SALTSegmentationLib.module_setup"}
+                      "SALTSegmentationLib.scene.sample_data", "SALTSegmentationLib.module_setup",
+                      "SALTSegmentationLib.i18n"}
 HEAVY = ("saltseg", "SimpleITK", "numpy", "scipy", "torch", "vtkmodules.util.numpy_support")
 
 

@@ -61,6 +61,10 @@ class EngineResult:
     window_placement: str = ""
     #: the files the engine wrote for ``segment(outputs=...)`` (besides the labelmap it sent back)
     written: list[str] = field(default_factory=list)
+    #: ``segment(probabilities=...)``: tree path → the node's probability map file
+    probability_maps: dict[str, str] = field(default_factory=dict)
+    #: ``segment(confidence=True)``: the confidence map file (the chosen leaf's probability), or None
+    confidence_map: Optional[str] = None
 
     @property
     def present_values(self) -> list[int]:
@@ -77,7 +81,8 @@ def read_result(event: dict) -> EngineResult:
                         event.get("model_id", ""), list(event.get("warnings", [])),
                         dict(event.get("timings", {})), event.get("device", ""),
                         bool(event.get("model_reused", False)), event.get("window_placement") or "",
-                        [path for path in event.get("written", []) if path != event["labelmap"]])
+                        [path for path in event.get("written", []) if path != event["labelmap"]],
+                        dict(event.get("probability_maps") or {}), event.get("confidence_map") or None)
 
 
 class EngineJob:

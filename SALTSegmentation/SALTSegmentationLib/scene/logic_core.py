@@ -8,7 +8,6 @@ the caller passed is only touched once the result is complete.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 import tempfile
@@ -35,58 +34,6 @@ def _subtrees():
     return subtrees
 
 
-def engine_options(options: Any) -> dict:
-    """The run options for the engine, by the engine's option names (those of ``saltseg segment``'s
-    flags: ``skip_air`` ⇔ ``--skip-air``), from a dict, a dataclass or an object with attributes;
-    checked here by the engine's own rules, so a mistake is refused before the engine starts."""
-    from saltseg.inference.options import SegmentOptions, option_specs
-
-    if options is None:
-        return {}
-    if dataclasses.is_dataclass(options) and not isinstance(options, type):
-        options = dataclasses.asdict(options)
-    if not isinstance(options, dict):
-        options = {spec.name: getattr(options, spec.name) for spec in option_specs() if hasattr(options, spec.name)}
-    given = {key: value for key, value in options.items() if value is not None}
-    checked = SegmentOptions.from_mapping(given).to_mapping()
-    return {key: checked[key] for key in given}
-
-
-#: The job fields ``segment`` sets itself; ``outputs=`` takes the job's other fields.
-_SET_BY_THE_LOGIC = ("input", "labelmap", "model", "home", "catalog", "device", "options")
-
-
-def job_outputs(outputs: Optional[dict]) -> dict:
-    """``segment(outputs=...)`` as the job's fields (a path as a path, one mask name as a list of one);
-    the engine's job checks the rest before any work."""
-    from saltseg.job.description import job_fields
-
-    names = [item.name for item in job_fields() if item.name not in _SET_BY_THE_LOGIC]
-    unknown = sorted(set(outputs or {}) - set(names))
-    if unknown:
-        raise ValueError(f"unknown output(s) {', '.join(unknown)}; segment(outputs=...) takes {', '.join(names)}")
-    fields: dict = {}
-    for name, value in (outputs or {}).items():
-        if value is None:
-            continue
-        if name == "masks":
-            fields[name] = (str(value),) if isinstance(value, (str, Path)) else tuple(str(item) for item in value)
-        else:
-            fields[name] = value if name == "format" else Path(value)
-    return fields
-
-
-def model_argument(model: Any) -> Optional[str]:
-    if model is None:
-        return None
-    if not isinstance(model, (str, Path)):
-        from saltseg.errors import ModelError
-
-        raise ModelError("pass the model as a registry id or a model folder; the engine runs in its own "
-                         "process, so a model loaded in Slicer cannot be used")
-    return str(model)
-
-
 class SegmentationLogicCore:
     def __init__(self, process_events: Optional[Callable[[], None]] = None,
                  runner_factory: Callable[[], ProcessRunner] = SubprocessRunner,
@@ -98,8 +45,12 @@ class SegmentationLogicCore:
         #: The engine process, kept warm for ``idle_timeout`` seconds after a run.
         self.engine = EngineSession(runner_factory, DEFAULT_IDLE_TIMEOUT if idle_timeout is None else idle_timeout)
         self.currentJob: Optional[EngineJob] = None
+        self._mapOwnerWatch: Any = None  # removes probability maps with their segmentation
+        self._probabilityOverlay: Any = None  # the heat map in the slice views (console and panel alike)
         #: Models folder overriding SALTSEG_HOME / the default (Slicer: the module's setting).
         self.modelsHome: Optional[str] = None
+        #: Where the module's server and its token are kept (None: Slicer's QSettings when there are).
+        self.settingsStore: Any = None
 
     @property
     def engineIdleTimeout(self) -> float:
@@ -115,7 +66,9 @@ class SegmentationLogicCore:
     def segment(self, volumeNode, segmentationNode=None, model: ModelSpec = None, device: str = "auto",
                 wait: bool = True, progress: Optional["ProgressCallback"] = None, options: Any = None,
                 onFinished: Optional[Callable[["EngineJob"], None]] = None,
-                structures: Optional[Sequence[str]] = None, outputs: Optional[dict] = None):
+                structures: Optional[Sequence[str]] = None, outputs: Optional[dict] = None,
+                server: Any = None, token: Optional[str] = None, probabilities: Optional[Sequence[str]] = None,
+                confidence: bool = False):
         """Segment ``volumeNode`` into ``segmentationNode`` (a new one named after the volume if
         None). Blocks by default; with ``wait=False`` returns at once and the result appears when
         the job finishes (``self.currentJob``; ``onFinished(job)`` is then called). ``model=None``:
@@ -125,13 +78,21 @@ class SegmentationLogicCore:
         files the engine writes too, by the names of a job (those of ``saltseg segment``): ``output``
         (with ``format``), ``masks``, ``preview``, ``statistics``, e.g. ``{"output": "ct.seg.nrrd",
         "statistics": "ct.csv"}``; they are checked before any work, and a failed run leaves none of them
-        (Cancel stops the engine at once: files it finished before stay)."""
+        (Cancel stops the engine at once: files it finished before stay). ``server``: run on a SALT
+        server (``saltseg serve``) instead of this computer — its address (``"https://gpu:8765"``, with
+        ``token``, or the token saved in the module for that very address), ``True`` (the server saved
+        in the module) or the request's ``{"url", "token"}``; the result is imported as from a local run.
+        ``confidence=True``: also the confidence map (the model's probability of its choice per
+        voxel), ``probabilities``: maps of these tree nodes (paths or names, e.g. ``["spine"]``); they
+        become scalar volumes of the segmentation (:meth:`probabilityMaps`, :meth:`showProbability`)."""
         from saltseg.errors import Cancelled
         from saltseg.inference.options import SegmentOptions
         from saltseg.job.description import SegmentJob
 
         from ..processes.engine_job import EngineJob, EngineResult
         from .importer import import_result
+        from .segment_arguments import engine_options, job_outputs, model_argument, probability_fields, request_server
+        from .probability_maps import read_maps, replace_maps
         from .mrml_helpers import ensure_converter_rules, remove_node_with_dependents, sitk_from_volume
         from .sample_data import suggested_model
         if self.currentJob is not None and not self.currentJob.finished:
@@ -140,12 +101,16 @@ class SegmentationLogicCore:
             raise ValueError("select a CT volume with image data")
         if model is None:  # a volume may name its model (the phantom sample: the demo model)
             model = suggested_model(volumeNode)
+        server = request_server(server, token, self.settingsStore)
         run_options = engine_options(options)
         if structures:
             run_options["only"] = [structures] if isinstance(structures, str) else [str(s) for s in structures]
         # Checked here, before the engine starts: the engine's own job description and rules.
-        job_fields = dict(model=model_argument(model), home=self.modelsHome, device=device or "auto",
-                          options=SegmentOptions.from_mapping(run_options), **job_outputs(outputs))
+        # On a server, where models live and which device computes are the server's to say.
+        job_fields = dict(model=model_argument(model), home=None if server else self.modelsHome,
+                          device="auto" if server else device or "auto",
+                          options=SegmentOptions.from_mapping(run_options), **job_outputs(outputs),
+                          **probability_fields(probabilities, confidence))
         SegmentJob(input=Path("input.nrrd"), labelmap=Path("result.nrrd"), **job_fields)
         scene = volumeNode.GetScene()
         ensure_converter_rules()
@@ -155,6 +120,8 @@ class SegmentationLogicCore:
 
             job = SegmentJob(input=temp_dir / "input.nrrd", labelmap=temp_dir / "result.nrrd", **job_fields)
             request = job.to_request()
+            if server:
+                request["server"] = server  # the token: only here, on the engine's stdin
             sitk.WriteImage(sitk_from_volume(volumeNode), str(job.input), False)
         except BaseException:
             shutil.rmtree(temp_dir, ignore_errors=True)
@@ -171,7 +138,11 @@ class SegmentationLogicCore:
         def on_success(result: "EngineResult") -> None:
             if output.GetScene() is not scene or volumeNode.GetScene() is not scene:
                 raise Cancelled(SCENE_CLOSED)
+            maps = read_maps(result.probability_maps, result.confidence_map, volumeNode)  # before any change
             import_result(result, output, volumeNode)
+            self.hideProbability()  # it may show a map being replaced
+            replace_maps(output, volumeNode, maps, result.tree)  # a run without maps drops the former ones
+            self._mapWatch().watch(scene)
 
         def on_failure(error: BaseException) -> None:
             if created and output.GetScene() is not None:
@@ -239,6 +210,48 @@ class SegmentationLogicCore:
 
     def treePanelModel(self, segmentationNode, volumeNode=None):
         return _subtrees().tree_panel_model(segmentationNode, volumeNode)
+
+    # ------------------------------------------------------------------ probability maps
+    def _mapWatch(self):
+        from .probability_maps import MapOwnerWatch
+
+        self._mapOwnerWatch = self._mapOwnerWatch or MapOwnerWatch()
+        return self._mapOwnerWatch
+
+    @property
+    def probabilityOverlay(self):
+        """The :class:`.probability_overlay.ProbabilityOverlay` of the slice views."""
+        from .probability_overlay import ProbabilityOverlay
+
+        self._probabilityOverlay = self._probabilityOverlay or ProbabilityOverlay()
+        return self._probabilityOverlay
+
+    def probabilityMaps(self, segmentationNode) -> dict:
+        """The segmentation's probability maps as scalar volumes: ``{"confidence": node, tree path:
+        node, ...}`` (uint8: value/255 is the probability); empty when the run made none."""
+        from .probability_maps import maps_by_name
+
+        return maps_by_name(segmentationNode)
+
+    def showProbability(self, segmentationNode, node) -> str:
+        """Show a tree node's probability (path or name) as a heat map in the slice views: its own
+        map, or the confidence inside it; returns which ("probability" or "confidence"), "" when
+        the segmentation has no maps. :meth:`hideProbability` gives the views back."""
+        from .probability_maps import resolve_node_id
+
+        return self.probabilityOverlay.show(segmentationNode, resolve_node_id(segmentationNode, node))
+
+    def hideProbability(self) -> None:
+        if self._probabilityOverlay is not None:
+            self._probabilityOverlay.clear()
+
+    def showUncertainVoxels(self, segmentationNode, node):
+        """Add the segment "uncertain: <node>": the node's voxels whose confidence is below the
+        engine's threshold (0.5); returns its :class:`.uncertain_voxels.UncertainRegion`."""
+        from .probability_maps import resolve_node_id
+        from .uncertain_voxels import add_uncertain_segment
+
+        return add_uncertain_segment(segmentationNode, resolve_node_id(segmentationNode, node))
 
     # ------------------------------------------------------------------ numbers
     def statistics(self, segmentationNode, volumeNode=None) -> list:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +81,40 @@ def segment_options(node: Any) -> dict[str, Any]:
     """The run options stored in the node (``logic.segment(options=...)``): those the user set."""
     return {spec.name: _stored_option(node, spec) for spec in _specs()
             if node.GetParameter(parameter_name(spec.name))}
+
+
+#: The *Probability maps* option: the job's ``confidence`` field (on/off: the confidence map) and its
+#: ``probabilities`` (tree nodes that also get a map of their own), one parameter each.
+CONFIDENCE, PROBABILITIES = parameter_name("confidence"), parameter_name("probabilities")
+
+
+def read_probability_maps(node: Any) -> tuple[bool, tuple[str, ...]]:
+    """(maps asked for?, the tree nodes with a map of their own) as stored; a hand-edited bad value
+    reads as off / none (and says so in the log)."""
+    try:
+        on = json.loads(node.GetParameter(CONFIDENCE) or "false")
+        names = json.loads(node.GetParameter(PROBABILITIES) or "[]")
+    except ValueError as error:
+        logger.warning("parameters %s/%s: %s; probability maps off", CONFIDENCE, PROBABILITIES, error)
+        return False, ()
+    if not isinstance(on, bool) or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        logger.warning("parameters %s/%s: %r, %r are no true/false and list of names; probability maps off",
+                       CONFIDENCE, PROBABILITIES, on, names)
+        return False, ()
+    return on, tuple(names)
+
+
+def write_probability_maps(node: Any, on: bool, names: Sequence[str] = ()) -> None:
+    was_modifying = node.StartModify()
+    node.SetParameter(CONFIDENCE, json.dumps(bool(on)))
+    node.SetParameter(PROBABILITIES, json.dumps([str(name) for name in names]))
+    node.EndModify(was_modifying)
+
+
+def probability_request(node: Any) -> dict[str, Any]:
+    """What ``logic.segment`` gets for the stored choice: ``confidence`` and ``probabilities`` when
+    the maps are asked for, nothing otherwise (the engine then computes none)."""
+    on, names = read_probability_maps(node)
+    if not on:
+        return {}
+    return {"confidence": True, **({"probabilities": list(names)} if names else {})}

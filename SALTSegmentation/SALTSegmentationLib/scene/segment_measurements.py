@@ -51,7 +51,7 @@ def _voxels(image) -> Optional[np.ndarray]:
     return numpy_support.vtk_to_numpy(scalars).reshape(dims)
 
 
-class _Grid:
+class Grid:
     """The CT's grid: its voxels (k, j, i), IJK→RAS, and what identifies its content."""
 
     def __init__(self, volume_node) -> None:
@@ -64,11 +64,11 @@ class _Grid:
         self.voxel_ml = float(np.prod(np.linalg.norm(self.ijk_to_ras[:3, :3], axis=0))) / 1000.0
         self.signature = (image.GetMTime(), tuple(self.ijk_to_ras.ravel().round(6)))
 
-    def same_voxels(self, other: "_Grid") -> bool:
+    def same_voxels(self, other: "Grid") -> bool:
         return self.image is other.image and self.signature == other.signature
 
 
-def _aligned_block(image, grid: _Grid) -> tuple[Optional[np.ndarray], Box, bool]:
+def aligned_block(image, grid: Grid) -> tuple[Optional[np.ndarray], Box, bool]:
     """The layer's voxels inside the CT's grid, read in place where the layer's grid is the CT's
     shifted by whole voxels: (block k, j, i, its first voxel's index on the CT grid, aligned?)."""
     to_ct = grid.ras_to_ijk @ _matrix(image.GetImageToWorldMatrix)
@@ -88,7 +88,7 @@ def _aligned_block(image, grid: _Grid) -> tuple[Optional[np.ndarray], Box, bool]
     return block, (low[0] + start[0], low[1] + start[1], low[2] + start[2]), True
 
 
-def _resampled_block(image, grid: _Grid) -> tuple[Optional[np.ndarray], Box]:
+def resampled_block(image, grid: Grid) -> tuple[Optional[np.ndarray], Box]:
     reference = slicer.vtkOrientedImageData()
     reference.SetDimensions(grid.shape[2], grid.shape[1], grid.shape[0])
     matrix = vtk.vtkMatrix4x4()
@@ -120,7 +120,7 @@ class SegmentMeasurements:
 
     def __init__(self, volume_node=None) -> None:
         self.volume_node = volume_node
-        self._grid: Optional[_Grid] = None
+        self._grid: Optional[Grid] = None
         self._layers: list[_Layer] = []
         #: Slices counted again by the last :meth:`measure` (for the benchmark and tests).
         self.recounted = 0
@@ -128,11 +128,11 @@ class SegmentMeasurements:
     def release(self) -> None:
         self._layers, self._grid = [], None
 
-    def _current_grid(self) -> Optional[_Grid]:
+    def _current_grid(self) -> Optional[Grid]:
         volume = self.volume_node
         if volume is None or volume.GetImageData() is None:
             return None
-        grid = _Grid(volume)
+        grid = Grid(volume)
         if grid.intensities is None:
             return None
         if self._grid is None or not self._grid.same_voxels(grid):
@@ -176,7 +176,7 @@ class SegmentMeasurements:
         self._layers = kept  # layers that went (segments removed, layers collapsed) are let go
         return results
 
-    def _update(self, layer: _Layer, grid: Optional[_Grid]) -> None:
+    def _update(self, layer: _Layer, grid: Optional[Grid]) -> None:
         image = layer.image
         if grid is None:  # the layer's own grid: its extent is already in whole voxels of it
             extent = image.GetExtent()
@@ -188,9 +188,9 @@ class SegmentMeasurements:
             layer.voxel_ml = float(np.prod(np.linalg.norm(matrix[:3, :3], axis=0))) / 1000.0
             self.recounted += layer.tally.update(block, origin, None)
             return
-        block, origin, aligned = _aligned_block(image, grid)
+        block, origin, aligned = aligned_block(image, grid)
         if not aligned:
             logger.info("a labelmap layer is not on the CT's grid: resampling it on every change")
-            block, origin = _resampled_block(image, grid)
+            block, origin = resampled_block(image, grid)
         layer.voxel_ml = grid.voxel_ml
         self.recounted += layer.tally.update(block, origin, grid.intensities)

@@ -40,6 +40,8 @@ class TreePanelModel:
         self.tree = tree
         #: Whether the segments carry CT intensity sums (a CT was measured): the Mean HU column.
         self._with_mean_hu = with_mean_hu
+        #: Segment → (voxels, sum of their confidence 0–1): with a confidence map, the Sure % column.
+        self._confidence: dict[str, tuple[int, float]] = {}
         self._colors = node_colors(tree)
         self._segments: dict[str, SegmentInfo] = {}
         self._node_segments: dict[int, list[str]] = {}  # node → segments in its subtree
@@ -149,6 +151,29 @@ class TreePanelModel:
     @property
     def has_mean_hu(self) -> bool:
         return self._with_mean_hu
+
+    def set_confidence(self, segment_id: str, voxels: int, total: float) -> set[int]:
+        """Record a segment's voxels and confidence sum (:mod:`..scene.sure_tally`); returns the
+        nodes whose *Sure %* changed (its node and the ancestors), empty when nothing changed."""
+        if segment_id not in self._segments or self._confidence.get(segment_id) == (voxels, total):
+            return set()
+        self._confidence[segment_id] = (voxels, total)
+        node = self.tree.index(self._segments[segment_id].path)
+        return {node, *self.tree.ancestors(node)}
+
+    @property
+    def has_sure(self) -> bool:
+        """Whether the segmentation's confidence was measured (the Sure % column is shown)."""
+        return bool(self._confidence)
+
+    def sure_percent(self, node: int) -> Optional[float]:
+        """Mean confidence over the node's voxels (its whole subtree), in percent; None without a
+        confidence map or voxels."""
+        counted = [self._confidence[sid] for sid in self._node_segments.get(node, ()) if sid in self._confidence]
+        voxels = sum(count for count, _ in counted)
+        if not voxels:
+            return None
+        return 100.0 * sum(total for _, total in counted) / voxels
 
     # ------------------------------------------------------------------ search
     def matching_nodes(self, text: str) -> set[int]:

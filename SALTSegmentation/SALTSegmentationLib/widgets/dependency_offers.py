@@ -11,12 +11,13 @@ from ..processes.dependencies import FAST_RUNTIME_REQUIREMENTS, DependencyProbe
 from ..processes.pip_constraints import ConstraintsFolder
 from ..processes.process_task import module_command
 from ..processes.torch_install import light_the_torch_commands
+from ..i18n import _
 
 #: Asked before the first CPU run when the faster CPU runtime is missing (measured speed-up:
 #: saltseg.inference.backends.select.FAST_RUNTIME_SPEEDUP).
-FAST_RUNTIME_QUESTION = ("Segmenting will run on the CPU. Install the faster CPU runtime first? It makes "
-                         "segmenting up to twice as fast, depending on the processor (a download of about "
-                         "60 MB, once; Slicer stays usable meanwhile, and segmenting starts when it is done).")
+FAST_RUNTIME_QUESTION = _("Segmenting will run on the CPU. Install the faster CPU runtime first? It makes "
+                           "segmenting up to twice as fast, depending on the processor (a download of about "
+                           "60 MB, once; Slicer stays usable meanwhile, and segmenting starts when it is done).")
 
 
 #: Starts a background task: (kind, commands, title, success text, cleanup, then).
@@ -43,7 +44,8 @@ class DependencyOffers:
         """The engine's packages and PyTorch are there; otherwise offer them (False: not now)."""
         missing = self.probe.missing_packages()
         if missing:
-            if not self.view.ask_yes_no(f"SALT needs these Python packages: {', '.join(missing)}. Install them now?"):
+            if not self.view.ask_yes_no(_("SALT needs these Python packages: {packages}. Install them now?")
+                                        .format(packages=", ".join(missing))):
                 return False
             with ConstraintsFolder(self.scratch_folder) as constraints:
                 installed = self.view.install_packages(missing, str(constraints))
@@ -52,8 +54,8 @@ class DependencyOffers:
                 return False
         problem = self.probe.torch_problem()
         if problem is not None:
-            if self.view.ask_yes_no(f"{problem} Install it now? This downloads 1-3 GB and may take several "
-                                    "minutes."):
+            if self.view.ask_yes_no(_("{problem} Install it now? This downloads 1-3 GB and may take several "
+                                      "minutes.").format(problem=problem)):
                 self.install_torch()
             return False
         return True
@@ -63,7 +65,7 @@ class DependencyOffers:
         torch), held to Slicer's own package versions; then the model list is read again."""
         constraints = ConstraintsFolder(self.scratch_folder)
         self._start_task("install", light_the_torch_commands(self.python, constraints.path),
-                         "Installing PyTorch…", "PyTorch is installed; press Segment.",
+                         _("Installing PyTorch…"), _("PyTorch is installed; press Segment."),
                          cleanup=constraints.remove)
 
     def runs_on_cpu(self, device: str) -> bool:
@@ -90,5 +92,5 @@ class DependencyOffers:
         constraints = ConstraintsFolder(self.scratch_folder)  # held to Slicer's own numpy, SimpleITK, ...
         self._start_task("install", [module_command(self.python, "pip", "install", *self.fast_runtime_pip_args,
                                                     "-c", str(constraints.path))],
-                         "Installing the faster CPU runtime…", "The faster CPU runtime is installed.",
+                         _("Installing the faster CPU runtime…"), _("The faster CPU runtime is installed."),
                          cleanup=constraints.remove, then=then)

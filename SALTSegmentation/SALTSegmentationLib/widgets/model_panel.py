@@ -7,6 +7,7 @@ from typing import Callable, Optional, Sequence
 
 import qt
 
+from ..i18n import _
 from ..processes.model_registry import ModelChoice
 from ..processes.settings import (CURRENT_SETTING, FOLDERS_SETTING, MODELS_FOLDER_SETTING, model_folders_setting,
                                   models_folder_setting)
@@ -20,12 +21,12 @@ class ModelPanel:
         self.on_models_folder_changed = on_models_folder_changed
         self.choices: list[ModelChoice] = []
         menu = qt.QMenu(menu_button)
-        for text, slot in (("Download selected model", self.download_selected),
-                           ("Install model from file…", self.install_from_file),
-                           ("Use a model folder…", self.add_folder),
-                           ("Open models folder", self.open_models_folder),
-                           ("Choose models folder…", self.choose_models_folder),
-                           ("Delete selected model", self.delete_selected)):
+        for text, slot in ((_("Download selected model"), self.download_selected),
+                           (_("Install model from file…"), self.install_from_file),
+                           (_("Use a model folder…"), self.add_folder),
+                           (_("Open models folder"), self.open_models_folder),
+                           (_("Choose models folder…"), self.choose_models_folder),
+                           (_("Delete selected model"), self.delete_selected)):
             menu.addAction(text).connect("triggered()", slot)
         menu_button.setMenu(menu)
 
@@ -69,13 +70,13 @@ class ModelPanel:
             self.controller.download_model(choice.id)
 
     def install_from_file(self) -> None:
-        path = qt.QFileDialog.getOpenFileName(None, "Install SALT model", "",
-                                              "Model (*.zip model.pt config.pkl);;All files (*)")
+        path = qt.QFileDialog.getOpenFileName(None, _("Install SALT model"), "",
+                                              _("Model") + " (*.zip model.pt config.pkl);;" + _("All files") + " (*)")
         if path:
             self.controller.install_model_from_file(path)
 
     def add_folder(self) -> None:
-        folder = qt.QFileDialog.getExistingDirectory(None, "Folder with model.pt and config.pkl")
+        folder = qt.QFileDialog.getExistingDirectory(None, _("Folder with model.pt and config.pkl"))
         if folder:
             qt.QSettings().setValue(FOLDERS_SETTING, list(model_folders_setting()) + [folder])
             qt.QSettings().setValue(CURRENT_SETTING, folder)
@@ -88,7 +89,7 @@ class ModelPanel:
 
     def choose_models_folder(self) -> None:
         """Keep models elsewhere (e.g. a larger or shared disk)."""
-        folder = qt.QFileDialog.getExistingDirectory(None, "Folder for SALT models", models_folder_setting() or "")
+        folder = qt.QFileDialog.getExistingDirectory(None, _("Folder for SALT models"), models_folder_setting() or "")
         if folder:
             qt.QSettings().setValue(MODELS_FOLDER_SETTING, folder)
             self.on_models_folder_changed(folder)

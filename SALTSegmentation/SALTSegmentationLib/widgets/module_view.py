@@ -9,6 +9,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import qt
 import slicer
 
+from ..i18n import _
+
 
 class ModuleView:
     def __init__(self, ui: Any, title: str, run_settings: Callable[[], Any]) -> None:
@@ -27,7 +29,7 @@ class ModuleView:
 
     def show_error(self, message: str, details: str = "") -> None:
         logging.error(message)
-        self.ui.statusLabel.text = f"Error: {message}"
+        self.ui.statusLabel.text = _("Error: {message}").format(message=message)
         if details:  # "Show Details…": the log's last lines
             slicer.util.errorDisplay(message, windowTitle=self.title, detailedText=details)
         else:
@@ -87,7 +89,7 @@ class ModuleView:
     def set_devices(self, devices) -> None:
         combo = self.ui.deviceComboBox
         current = combo.currentData
-        labels = {"auto": "Auto", "cuda": "CUDA (NVIDIA GPU)", "mps": "Apple MPS", "cpu": "CPU"}
+        labels = {"auto": _("Auto"), "cuda": _("CUDA (NVIDIA GPU)"), "mps": "Apple MPS", "cpu": _("CPU")}
         # Refilling must not write transient selections into the parameter node (saved with the scene).
         combo.blockSignals(True)
         try:
@@ -145,7 +147,7 @@ class ModuleView:
                 return False
             return True
         try:
-            with slicer.util.tryWithErrorDisplay("The packages could not be installed.", waitCursor=True):
+            with slicer.util.tryWithErrorDisplay(_("The packages could not be installed."), waitCursor=True):
                 slicer.util.pip_install(*args, **kwargs)
         except Exception:  # noqa: BLE001 - tryWithErrorDisplay has shown it
             return False

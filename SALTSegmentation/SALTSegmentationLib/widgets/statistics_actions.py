@@ -6,6 +6,7 @@ from __future__ import annotations
 import qt
 import slicer
 
+from ..i18n import _
 from .structure_chooser_view import StructureChooserView
 
 
@@ -16,9 +17,9 @@ def add_structure_sections(widget, ui_widget) -> StructureChooserView:
     main_layout.insertWidget(main_layout.indexOf(widget.ui.outputsCollapsibleButton) + 1, chooser.section)
     row = qt.QHBoxLayout()
     for text, tool_tip, to_file in (
-            ("Export table", "Statistics of every tree node (volume, mean/median/percentiles HU) as a table "
-                             "node, shown in the table view and saved with the scene.", False),
-            ("Save CSV…", "The same statistics written to a .csv or .json file.", True)):
+            (_("Export table"), _("Statistics of every tree node (volume, mean/median/percentiles HU) as a "
+                                  "table node, shown in the table view and saved with the scene."), False),
+            (_("Save CSV…"), _("The same statistics written to a .csv or .json file."), True)):
         button = qt.QPushButton(text)
         button.toolTip = tool_tip
         button.connect("clicked()", lambda to_file=to_file: export_statistics(widget, to_file))
@@ -32,8 +33,9 @@ def export_statistics(widget, to_file: bool = False) -> None:
     node = widget.treePanel.segmentation_node
     path = None
     if node is not None and to_file:
-        path = qt.QFileDialog.getSaveFileName(slicer.util.mainWindow(), "Save statistics",
-                                              f"{node.GetName()} statistics.csv", "CSV (*.csv);;JSON (*.json)")
+        path = qt.QFileDialog.getSaveFileName(slicer.util.mainWindow(), _("Save statistics"),
+                                              _("{segmentation} statistics").format(segmentation=node.GetName())
+                                              + ".csv", "CSV (*.csv);;JSON (*.json)")
         if not path:
             return
     widget.controller.on_export_statistics(node, path)

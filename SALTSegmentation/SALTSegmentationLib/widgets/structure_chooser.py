@@ -12,6 +12,7 @@ from typing import Iterable, Optional
 
 from saltseg.tree.labeltree import LabelTree
 
+from ..i18n import _
 from ..scene.tree_model import CheckState
 
 
@@ -87,8 +88,9 @@ class StructureChoice:
     def summary(self) -> str:
         structures = self.structures()
         if structures is None:
-            return "All structures"
+            return _("All structures")
         if not structures:
-            return "No structure chosen"
+            return _("No structure chosen")
         names = [self.tree.display_name(n) for n in self.chosen_nodes()]
-        return f"{len(self._checked)} structures: " + ", ".join(names[:4]) + (" …" if len(names) > 4 else "")
+        return (_("{count} structures: {names}").format(count=len(self._checked), names=", ".join(names[:4]))
+                + (" …" if len(names) > 4 else ""))

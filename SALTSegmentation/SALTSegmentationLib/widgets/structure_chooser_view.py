@@ -10,6 +10,7 @@ import qt
 
 from saltseg.tree.labeltree import LabelTree
 
+from ..i18n import _
 from .structure_chooser import StructureChoice
 
 NODE_ROLE = qt.Qt.UserRole + 1
@@ -22,7 +23,7 @@ class StructureChooserView:
     def __init__(self, tree: Optional[LabelTree] = None) -> None:
         self.choice = StructureChoice(tree or LabelTree.from_tree_labels_file(PUBLISHED_TREE))
         self.section = ctk.ctkCollapsibleButton()
-        self.section.text = "Structures to segment"
+        self.section.text = _("Structures to segment")
         self.section.collapsed = True
         layout = qt.QVBoxLayout(self.section)
         self.summary = qt.QLabel()
@@ -30,11 +31,11 @@ class StructureChooserView:
         layout.addWidget(self.summary)
         self.tree_widget = qt.QTreeWidget()
         self.tree_widget.setHeaderHidden(True)
-        self.tree_widget.toolTip = ("Only the checked structures are kept (fewer segments import faster); the "
-                                    "network still runs over the whole scan.")
+        self.tree_widget.toolTip = _("Only the checked structures are kept (fewer segments import faster); the "
+                                     "network still runs over the whole scan.")
         layout.addWidget(self.tree_widget)
         buttons = qt.QHBoxLayout()
-        for text, checked in (("All", True), ("None", False)):
+        for text, checked in ((_("All"), True), (_("None"), False)):
             button = qt.QPushButton(text)
             button.connect("clicked()", lambda checked=checked: self._set_all(checked))
             buttons.addWidget(button)

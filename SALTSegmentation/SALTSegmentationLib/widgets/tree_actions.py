@@ -7,6 +7,8 @@ from typing import Any
 
 from saltseg.errors import SaltSegError
 
+from ..i18n import _
+
 
 class TreeActions:
     def __init__(self, view: Any, logic: Any) -> None:
@@ -17,7 +19,7 @@ class TreeActions:
         """"Show as label tree": a segmentation made elsewhere (TotalSegmentator, CADS, …) is
         placed in the label tree and shown in the tree panel; its segments stay as they are."""
         if segmentation_node is None:
-            self.view.show_error("Select the segmentation to show as a label tree.")
+            self.view.show_error(_("Select the segmentation to show as a label tree."))
             return
         from ..scene.organize import organize_status
 
@@ -38,14 +40,14 @@ class TreeActions:
             return False
         question = merge_question(segmentation_node, node_id)
         if question is not None and not self.view.ask_yes_no(question):
-            self.view.set_status("Nothing was merged.")
+            self.view.set_status(_("Nothing was merged."))
             return False
-        self.view.set_status("Merging…")
+        self.view.set_status(_("Merging…"))
         try:
             new_id = self.logic.mergeSubtree(segmentation_node, node_id)
         except Exception as error:  # noqa: BLE001 - MRML/VTK failures too: reported, never lost in a Qt slot
-            self.view.show_error(f"Could not merge the subtree: {error}")
+            self.view.show_error(_("Could not merge the subtree: {error}").format(error=error))
             return True  # a merge that failed halfway may still have changed segments
         merged_name = segmentation_node.GetSegmentation().GetSegment(new_id).GetName()
-        self.view.set_status(f"Merged into one segment '{merged_name}'.")
+        self.view.set_status(_("Merged into one segment '{name}'.").format(name=merged_name))
         return True

@@ -21,6 +21,7 @@ from saltseg.errors import SaltSegError
 from ..scene import subtrees
 from ..scene.segment_measurements import SegmentMeasurements
 from ..scene.segmentation_watcher import SegmentationWatcher, TreeUpdateBatcher
+from ..scene.sure_tally import SureTally
 from ..scene.statistics_table import reference_volume
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class TreePanelSync:
         self.segmentation_node = None
         self.model = None
         self.measurements: Optional[SegmentMeasurements] = None
+        #: The Sure % column's counts (None: the segmentation has no confidence map).
+        self.sure: Optional[SureTally] = None
         self.batcher = TreeUpdateBatcher(start_timer, self.rebuild, self._update_segments)
         self.watcher = SegmentationWatcher(self.batcher.structure_changed, self._display_changed,
                                            self.batcher.segment_modified)
@@ -103,6 +106,7 @@ class TreePanelSync:
                 self.measurements = SegmentMeasurements(volume)
             try:
                 self.model = subtrees.tree_panel_model(node, self.measurements.volume_node, self.measurements)
+                self._measure_sure()
             except SaltSegError as error:
                 self._error(error)
         self.drawing.show_model(self.model, node)
@@ -125,8 +129,20 @@ class TreePanelSync:
             return
         if changed is None:
             self.rebuild()
-        elif changed:
+            return
+        try:
+            changed |= self._measure_sure()
+        except SaltSegError as error:
+            self._error(error)
+        if changed:
             self.drawing.show_numbers(changed)
+
+    def _measure_sure(self) -> set:
+        """Bring the Sure % of the model's nodes up to date (changed slices only); the nodes it changed."""
+        self.sure = SureTally.follow(self.sure, self.segmentation_node)
+        if self.sure is None or self.model is None:
+            return set()
+        return self.sure.update_model(self.model, self.segmentation_node)
 
     def _error(self, error: SaltSegError) -> None:
         logger.warning("Structures panel: %s", error)
@@ -152,4 +168,6 @@ class TreePanelSync:
     def _forget(self) -> None:
         if self.measurements is not None:
             self.measurements.release()  # the layer copies: up to a labelmap's size each
-        self.measurements, self.model = None, None
+        if self.sure is not None:
+            self.sure.release()
+        self.measurements, self.model, self.sure = None, None, None

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 import qt
 import slicer
 
+from ..i18n import _
 from ..scene import subtrees
 from ..scene.tree_model import CheckState, TreePanelModel
 
@@ -19,23 +20,33 @@ _QT_STATE = {CheckState.UNCHECKED: qt.Qt.Unchecked, CheckState.PARTIAL: qt.Qt.Pa
              CheckState.CHECKED: qt.Qt.Checked}
 
 
+SURE_COLUMN = 3
+
+
 class TreePanelView:
-    def __init__(self, tree_widget: "qt.QTreeWidget", on_error: Callable[[str], None]) -> None:
+    def __init__(self, tree_widget: "qt.QTreeWidget", on_error: Callable[[str], None],
+                 on_selected: Optional[Callable[[Optional[str]], None]] = None) -> None:
         self.widget = tree_widget
         self.on_error = on_error
+        #: Gets the selected node's tree path (None: nothing selected), also after a redraw.
+        self.on_selected = on_selected
         self.model: Optional[TreePanelModel] = None
         self.segmentation_node = None
         self._items: dict[int, "qt.QTreeWidgetItem"] = {}
         self._updating = False
         self._filter = ""
-        tree_widget.setColumnCount(3)
-        tree_widget.setHeaderLabels(["Structure", "Volume (mL)", "Mean HU"])
+        tree_widget.setColumnCount(4)
+        tree_widget.setHeaderLabels([_("Structure"), _("Volume (mL)"), _("Mean HU"), _("Sure %")])
+        tree_widget.headerItem().setToolTip(SURE_COLUMN, _("The model's mean confidence over the structure's "
+                                                           "voxels (with probability maps only)"))
         tree_widget.header().setStretchLastSection(False)
         tree_widget.header().setSectionResizeMode(0, qt.QHeaderView.Stretch)
         tree_widget.header().setSectionResizeMode(1, qt.QHeaderView.ResizeToContents)
         tree_widget.header().setSectionResizeMode(2, qt.QHeaderView.ResizeToContents)
+        tree_widget.header().setSectionResizeMode(SURE_COLUMN, qt.QHeaderView.ResizeToContents)
         tree_widget.connect("itemChanged(QTreeWidgetItem*,int)", self._on_item_changed)
         tree_widget.connect("itemDoubleClicked(QTreeWidgetItem*,int)", self._on_double_clicked)
+        tree_widget.connect("currentItemChanged(QTreeWidgetItem*,QTreeWidgetItem*)", self._on_current_changed)
 
     # ------------------------------------------------------------------ building
     def show_error(self, message: str) -> None:
@@ -44,6 +55,7 @@ class TreePanelView:
     def show_model(self, model: Optional[TreePanelModel], segmentation_node) -> None:
         """Draw ``model`` anew, keeping the expanded rows and the search."""
         expanded = {node for node, item in self._items.items() if item.isExpanded()}
+        selected = self.selected_node_id()
         self._updating = True
         try:
             self.widget.clear()
@@ -51,9 +63,14 @@ class TreePanelView:
             self.model, self.segmentation_node = model, segmentation_node
             if model is not None:
                 self._add_children(None, self.widget.invisibleRootItem(), expanded)
+                kept = next((item for node, item in self._items.items() if model.node_id(node) == selected), None)
+                if kept is not None:
+                    self.widget.setCurrentItem(kept)
         finally:
             self._updating = False
+        self.widget.setColumnHidden(SURE_COLUMN, model is None or not model.has_sure)
         self.apply_filter(self._filter)
+        self._on_current_changed()
 
     def _add_children(self, parent: Optional[int], parent_item, expanded: set) -> None:
         for node in self.model.children(parent):
@@ -65,6 +82,8 @@ class TreePanelView:
             mean_hu = self.model.mean_hu(node)
             item.setText(2, "" if mean_hu is None else f"{mean_hu:.0f}")
             item.setTextAlignment(2, qt.Qt.AlignRight)
+            item.setText(SURE_COLUMN, self._sure_text(node))
+            item.setTextAlignment(SURE_COLUMN, qt.Qt.AlignRight)
             item.setData(0, NODE_ROLE, node)
             item.setFlags(item.flags() | qt.Qt.ItemIsUserCheckable)
             if self.model.segment_for(node) is not None:  # leaves (and merged subtrees) show their colour
@@ -84,6 +103,13 @@ class TreePanelView:
                 item.setText(1, f"{self.model.volume_ml(node):.1f}")
                 mean_hu = self.model.mean_hu(node)
                 item.setText(2, "" if mean_hu is None else f"{mean_hu:.0f}")
+                item.setText(SURE_COLUMN, self._sure_text(node))
+        if self.model is not None and self.model.has_sure == self.widget.isColumnHidden(SURE_COLUMN):
+            self.widget.setColumnHidden(SURE_COLUMN, not self.model.has_sure)
+
+    def _sure_text(self, node: int) -> str:
+        sure = self.model.sure_percent(node)
+        return "" if sure is None else f"{sure:.0f}"
 
     # ------------------------------------------------------------------ state
     def refresh_check_states(self) -> None:
@@ -126,7 +152,7 @@ class TreePanelView:
             return
         center = self.segmentation_node.GetSegmentCenterRAS(self.model.segment_for(node) or ids[0])
         if center is None:
-            self.on_error("This structure is empty.")
+            self.on_error(_("This structure is empty."))
             return
         slicer.modules.markups.logic().JumpSlicesToLocation(center[0], center[1], center[2], True)
 
@@ -136,6 +162,10 @@ class TreePanelView:
         if item is None or self.model is None:
             return None
         return self.model.node_id(item.data(0, NODE_ROLE))
+
+    def _on_current_changed(self, *args) -> None:
+        if not self._updating and self.on_selected is not None:
+            self.on_selected(self.selected_node_id())
 
     def apply_filter(self, text: str) -> None:
         self._filter = text

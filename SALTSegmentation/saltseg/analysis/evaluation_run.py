@@ -2,7 +2,9 @@
 
 Pairs come from two files, two folders (files paired by case name) or a CSV list. Each truth is a
 labelmap with a name table (``--truth-labels``, or ``<name>.labels.json`` beside it) or a SALT
-result; its labels map to nodes of the prediction's tree (or ``--tree``).
+result; its labels map to nodes of the prediction's tree (or ``--tree``). With a
+:class:`~.calibration.CalibrationTable`, the probability maps beside each prediction
+(``<name>.prob.<node>.nii.gz``) are scored for calibration too.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from ..errors import InputImageError
 from ..io.image_io import read_image
 from ..io.writers import label_table_path
 from ..tree.labeltree import LabelTree
+from .calibration import (CALIBRATION_COLUMNS, RELIABILITY_COLUMNS, CalibrationTable, calibration_document,
+                          maps_beside, read_maps)
 from .evaluation import (DEFAULT_TOLERANCE_MM, SCORE_COLUMNS, SUMMARY_COLUMNS, NodeScore, evaluate_case,
                          summarize_scores)
 from .label_names import NameMapper, map_names, read_name_table
@@ -43,6 +47,7 @@ class EvaluationReport:
     scores: list[NodeScore] = field(default_factory=list)
     unmapped: list[tuple[str, int, str]] = field(default_factory=list)  # (case, value, name)
     tree: Optional[LabelTree] = None
+    calibration: Optional[CalibrationTable] = None
 
 
 def case_name(path: Path) -> str:
@@ -137,8 +142,10 @@ def read_truth(path: Path, tree: LabelTree, names_file: Optional[Path],
 def evaluate_pairs(pairs: Sequence[EvaluationPair], tree: Optional[LabelTree] = None,
                    truth_labels: Optional[Path] = None, tolerance_mm: float = DEFAULT_TOLERANCE_MM,
                    mapper: Optional[NameMapper] = None,
-                   progress: Optional[Callable[[int, int], None]] = None) -> EvaluationReport:
-    """Score every pair; ``tree`` defaults to each prediction's own tree."""
+                   progress: Optional[Callable[[int, int], None]] = None,
+                   calibration_bins: Optional[int] = None) -> EvaluationReport:
+    """Score every pair; ``tree`` defaults to each prediction's own tree. ``calibration_bins``:
+    also score the probability maps beside each prediction, in that many bins."""
     report = EvaluationReport(tree=tree)
     for index, pair in enumerate(pairs):
         prediction = read_tree_segmentation(pair.prediction, tree)
@@ -156,6 +163,13 @@ def evaluate_pairs(pairs: Sequence[EvaluationPair], tree: Optional[LabelTree] = 
                                   f"({', '.join(sorted(set(unmapped.values()))[:6])} …)")
         report.scores.extend(evaluate_case(pair.case, prediction.labelmap, prediction.label_nodes,
                                            image, truth_nodes, case_tree, tolerance_mm))
+        if calibration_bins is not None:
+            report.calibration = report.calibration or CalibrationTable(case_tree, calibration_bins)
+            maps = maps_beside(pair.prediction, case_tree)
+            if not maps:
+                logger.warning("%s: no probability maps beside %s; not scored for calibration", pair.case,
+                               pair.prediction.name)
+            report.calibration.add_case(pair.case, read_maps(maps), image, truth_nodes)
         if progress is not None:
             progress(index + 1, len(pairs))
     return report
@@ -168,8 +182,9 @@ def _present_values(image: sitk.Image) -> set[int]:
 
 
 def write_report(report: EvaluationReport, output: Path) -> list[Path]:
-    """``.json``: one document; ``.csv``: the scores, ``<stem>.summary.csv`` and, when truth labels
-    were left unmapped, ``<stem>.unmapped.csv``."""
+    """``.json``: one document; ``.csv``: the scores, ``<stem>.summary.csv``, with calibration
+    ``<stem>.calibration.csv`` (ECE per node) and ``<stem>.reliability.csv`` (its bins) and, when
+    truth labels were left unmapped, ``<stem>.unmapped.csv``."""
     output = check_table_path(output, "scores")
     summary = summarize_scores(report.scores, report.tree)
     unmapped_rows = [{"case": c, "value": str(v), "name": n} for c, v, n in report.unmapped]
@@ -177,11 +192,18 @@ def write_report(report: EvaluationReport, output: Path) -> list[Path]:
         document = {"format": "saltseg-evaluation", "version": 1,
                     "scores": [s.to_row() for s in report.scores],
                     "summary": [s.to_row() for s in summary], "unmapped_truth_labels": unmapped_rows}
+        if report.calibration is not None:
+            document["calibration"] = calibration_document(report.calibration)
         return [write_text(output, json.dumps(document, indent=1))]
     stem = output.name[: -len(output.suffix)]
     written = [write_text(output, csv_text((s.to_row() for s in report.scores), SCORE_COLUMNS)),
                write_text(output.with_name(stem + ".summary.csv"),
                           csv_text((s.to_row() for s in summary), SUMMARY_COLUMNS))]
+    if report.calibration is not None:
+        written += [write_text(output.with_name(stem + ".calibration.csv"),
+                               csv_text(report.calibration.summary_rows(), CALIBRATION_COLUMNS)),
+                    write_text(output.with_name(stem + ".reliability.csv"),
+                               csv_text(report.calibration.reliability_rows(), RELIABILITY_COLUMNS))]
     unmapped_path = output.with_name(stem + ".unmapped.csv")
     if unmapped_rows:
         written.append(write_text(unmapped_path, csv_text(unmapped_rows, ("case", "value", "name"))))

@@ -6,6 +6,10 @@ for all nodes: per label a histogram of the (integer) intensities, then the hist
 the tree (see :mod:`.histograms`). Non-integer intensities fall back to sorting the voxels by label
 once, still exact.
 
+Given a confidence map (the chosen leaf's probability, ``--confidence``), two more columns:
+``mean_probability``, the mean confidence over the node's voxels, and ``uncertain_ml``, the volume
+of the node's voxels whose confidence is below ``uncertain_below`` (:data:`UNCERTAIN_BELOW`).
+
 ::
 
     rows = labelmap_statistics(result.labelmap, ct_image, result.tree)
@@ -25,12 +29,21 @@ from ..tree.labeltree import LabelTree
 from . import histograms
 from .grids import on_grid_of
 from .histograms import IntensitySummary
+from .probability_images import probability_on_grid
 
 logger = logging.getLogger(__name__)
 
 #: Intensity columns, in the order the tables write them.
 INTENSITY_FIELDS = ("mean_hu", "std_hu", "median_hu", "min_hu", "max_hu", "p5_hu", "p95_hu")
 COLUMNS = ("node", "name", "depth", "leaf", "voxels", "volume_ml") + INTENSITY_FIELDS
+#: Columns added when a confidence map is given.
+CONFIDENCE_FIELDS = ("mean_probability", "uncertain_ml")
+#: ``uncertain_ml`` counts voxels whose chosen-leaf probability is below this (the default of
+#: ``--uncertain-below``).
+UNCERTAIN_BELOW = 0.5
+_FOUR_DECIMALS = ("volume_ml",) + CONFIDENCE_FIELDS
+UNCERTAIN_HELP = ("with a confidence map, the statistics' uncertain_ml is the volume of each node's voxels whose "
+                  "chosen-leaf probability is below this")
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,8 @@ class NodeStatistics:
     voxels: int
     volume_ml: float
     intensity: Optional[IntensitySummary] = None  # None: empty node, or no CT given
+    mean_probability: Optional[float] = None  # None: empty node, or no confidence map given
+    uncertain_ml: Optional[float] = None  # None: no confidence map given
 
     @property
     def mean_hu(self) -> Optional[float]:
@@ -52,8 +67,11 @@ class NodeStatistics:
         s = self.intensity
         values = (None,) * len(INTENSITY_FIELDS) if s is None else (
             s.mean, s.std, s.median, s.minimum, s.maximum, s.p5, s.p95)
-        return {"node": self.node, "name": self.name, "depth": self.depth, "leaf": self.leaf,
-                "voxels": self.voxels, "volume_ml": self.volume_ml, **dict(zip(INTENSITY_FIELDS, values))}
+        row = {"node": self.node, "name": self.name, "depth": self.depth, "leaf": self.leaf,
+               "voxels": self.voxels, "volume_ml": self.volume_ml, **dict(zip(INTENSITY_FIELDS, values))}
+        if self.uncertain_ml is not None:  # a confidence map was given
+            row.update(mean_probability=self.mean_probability, uncertain_ml=self.uncertain_ml)
+        return row
 
     def to_row(self) -> dict[str, str]:
         """CSV text; empty cells where there is no intensity."""
@@ -64,7 +82,7 @@ class NodeStatistics:
             elif isinstance(value, bool):
                 row[key] = "1" if value else "0"
             elif isinstance(value, float):
-                row[key] = f"{value:.4f}" if key == "volume_ml" else f"{value:.2f}"
+                row[key] = f"{value:.4f}" if key in _FOUR_DECIMALS else f"{value:.2f}"
             else:
                 row[key] = str(value)
         return row
@@ -76,8 +94,17 @@ class NodeStatistics:
             intensity = IntensitySummary(float(row["mean_hu"]), float(row["std_hu"]), float(row["min_hu"]),
                                          float(row["max_hu"]), float(row["p5_hu"]), float(row["median_hu"]),
                                          float(row["p95_hu"]))
+        def optional(key: str) -> Optional[float]:
+            return float(row[key]) if row.get(key) else None
+
         return cls(row["node"], row["name"], int(row["depth"]), row["leaf"] in ("1", "True", "true"),
-                   int(row["voxels"]), float(row["volume_ml"]), intensity)
+                   int(row["voxels"]), float(row["volume_ml"]), intensity, optional("mean_probability"),
+                   optional("uncertain_ml"))
+
+
+def statistics_columns(rows: Iterable[NodeStatistics]) -> tuple[str, ...]:
+    """The table's columns: :data:`COLUMNS`, and :data:`CONFIDENCE_FIELDS` when a row has them."""
+    return COLUMNS + (CONFIDENCE_FIELDS if any(row.uncertain_ml is not None for row in rows) else ())
 
 
 def _check_labels(labels: np.ndarray) -> int:
@@ -113,15 +140,20 @@ def _subtree_sums(tree: LabelTree, own: dict[int, np.ndarray], empty: np.ndarray
 
 def tree_statistics(labels: np.ndarray, intensities: Optional[np.ndarray], tree: LabelTree,
                     label_nodes: Mapping[int, int], voxel_ml: float,
-                    nodes: Optional[Iterable[int]] = None) -> list[NodeStatistics]:
+                    nodes: Optional[Iterable[int]] = None, confidence: Optional[np.ndarray] = None,
+                    uncertain_below: float = UNCERTAIN_BELOW) -> list[NodeStatistics]:
     """Statistics of ``nodes`` (default: every node but the background leaf), in tree order.
 
     ``labels``: integer array; ``label_nodes``: label value → tree node index (a value may stand for
     an internal node, e.g. a merged segment or a truth that only says ``kidneys``); other values are
     outside every node. ``intensities``: same shape as ``labels``, or None for volumes only.
+    ``confidence``: the chosen leaf's probability (0–1), same shape, or None.
     """
     if intensities is not None and intensities.shape != labels.shape:
         raise InputImageError(f"the CT has {intensities.shape[::-1]} voxels but the segmentation "
+                              f"{labels.shape[::-1]}; they must share one grid")
+    if confidence is not None and confidence.shape != labels.shape:
+        raise InputImageError(f"the confidence map has {confidence.shape[::-1]} voxels but the segmentation "
                               f"{labels.shape[::-1]}; they must share one grid")
     top = _check_labels(labels)
     flat = labels.ravel()  # label values index the per-label accumulations directly: no remapping pass
@@ -129,6 +161,8 @@ def tree_statistics(labels: np.ndarray, intensities: Optional[np.ndarray], tree:
     if counts is None:  # no histograms to count from: one bincount
         counts = np.bincount(flat, minlength=top + 1).astype(np.int64)
     voxel_totals = _subtree_sums(tree, _own(counts[:, None], label_nodes), np.zeros(1, dtype=np.int64))
+    sure = None if confidence is None else _confidence_sums(tree, flat, top + 1, label_nodes, confidence,
+                                                            uncertain_below)
 
     chosen = range(len(tree)) if nodes is None else sorted(set(nodes))
     rows = []
@@ -136,9 +170,24 @@ def tree_statistics(labels: np.ndarray, intensities: Optional[np.ndarray], tree:
         if nodes is None and node == tree.background_leaf:
             continue
         voxels = int(voxel_totals[node][0])
+        mean_probability = uncertain_ml = None
+        if sure is not None:
+            total, uncertain = sure[node]
+            mean_probability = float(total) / voxels if voxels else None
+            uncertain_ml = float(uncertain) * voxel_ml
         rows.append(NodeStatistics(tree.node_id(node), tree.display_name(node), tree.depth(node),
-                                   tree.is_leaf(node), voxels, voxels * voxel_ml, summaries.get(node)))
+                                   tree.is_leaf(node), voxels, voxels * voxel_ml, summaries.get(node),
+                                   mean_probability, uncertain_ml))
     return rows
+
+
+def _confidence_sums(tree: LabelTree, labels: np.ndarray, label_count: int, label_nodes: Mapping[int, int],
+                     confidence: np.ndarray, uncertain_below: float) -> dict[int, np.ndarray]:
+    """Per node: (sum of the confidence, voxels below ``uncertain_below``) over its subtree."""
+    values = confidence.ravel()
+    per_value = np.stack([np.bincount(labels, weights=values, minlength=label_count),
+                          np.bincount(labels[values < uncertain_below], minlength=label_count)], axis=1)
+    return _subtree_sums(tree, _own(per_value.astype(np.float64), label_nodes), np.zeros(2))
 
 
 def _intensity_summaries(tree: LabelTree, labels: np.ndarray, label_count: int,
@@ -183,10 +232,13 @@ def leaf_label_nodes(tree: LabelTree) -> dict[int, int]:
 
 def labelmap_statistics(labelmap: sitk.Image, ct: Optional[sitk.Image], tree: LabelTree,
                         nodes: Optional[Iterable[int]] = None,
-                        label_nodes: Optional[Mapping[int, int]] = None) -> list[NodeStatistics]:
+                        label_nodes: Optional[Mapping[int, int]] = None,
+                        confidence: Optional[sitk.Image] = None,
+                        uncertain_below: float = UNCERTAIN_BELOW) -> list[NodeStatistics]:
     """Statistics of a SALT labelmap (values = SALT's leaf values unless ``label_nodes`` says
     otherwise) with the CT's intensities, on the CT's own grid: a labelmap on another grid is
-    resampled onto it (nearest neighbour); one elsewhere in space is refused."""
+    resampled onto it (nearest neighbour); one elsewhere in space is refused. ``confidence``: a
+    0–1 map (:func:`~.probability_images.probability_on_grid` puts it on that grid, linearly)."""
     if ct is not None:
         labelmap = on_grid_of(labelmap, ct)
         intensities = sitk.GetArrayViewFromImage(ct)
@@ -194,4 +246,10 @@ def labelmap_statistics(labelmap: sitk.Image, ct: Optional[sitk.Image], tree: La
         intensities = None
     voxel_ml = float(np.prod(labelmap.GetSpacing())) / 1000.0
     mapping = leaf_label_nodes(tree) if label_nodes is None else label_nodes
-    return tree_statistics(sitk.GetArrayViewFromImage(labelmap), intensities, tree, mapping, voxel_ml, nodes)
+    sure = None
+    if confidence is not None:
+        # A view keeps no reference to its image: hold the resampled map while the view is read.
+        confidence_on_grid = probability_on_grid(confidence, labelmap, "the confidence map", "the segmentation")
+        sure = sitk.GetArrayViewFromImage(confidence_on_grid)
+    return tree_statistics(sitk.GetArrayViewFromImage(labelmap), intensities, tree, mapping, voxel_ml, nodes,
+                           sure, uncertain_below)

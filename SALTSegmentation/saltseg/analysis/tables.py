@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Mapping, Sequence, TypeVar, Union
 
 from ..atomic import atomic_write
 from ..errors import OutputError
-from .statistics import COLUMNS, NodeStatistics
+from .statistics import NodeStatistics, statistics_columns
 
 TABLE_SUFFIXES = (".csv", ".json")
 
@@ -58,11 +58,11 @@ def write_text(path: Union[str, Path], text: str) -> Path:
 
 
 def write_statistics(rows: Sequence[NodeStatistics], path: Union[str, Path], **extra) -> Path:
-    """``.csv``: one row per node (:data:`~.statistics.COLUMNS`); ``.json``: ``{"nodes": [...]}``
+    """``.csv``: one row per node (:func:`~.statistics.statistics_columns`); ``.json``: ``{"nodes": [...]}``
     plus ``extra`` fields (e.g. the input files)."""
     path = check_table_path(path, "statistics")
     if path.suffix.lower() == ".json":
         document = {"format": "saltseg-statistics", "version": 1, **extra,
                     "nodes": [row.to_dict() for row in rows]}
         return write_text(path, json.dumps(document, indent=1))
-    return write_text(path, csv_text((row.to_row() for row in rows), COLUMNS))
+    return write_text(path, csv_text((row.to_row() for row in rows), statistics_columns(rows)))

@@ -19,7 +19,10 @@ from tqdm import tqdm
 from ..errors import InputImageError, SaltSegError
 from ..inference.pipeline import SegmentOptions
 from ..io.output_check import refuse_outputs_on_inputs
+from ..analysis.statistics import UNCERTAIN_BELOW
+from ..model.model_io import check_model_dir, read_config
 from ..model.run_defaults import read_run_defaults
+from ..outputs.probability_maps import check_dtype
 from ..models import DEFAULT_MODEL_ID, resolve_model_dir
 from .cases import Case, discover_cases
 from .cluster import (DEFAULT_ALLOWED_FAILURES, ClusterError, ClusterSettings, allowed_failures_of, batch_client,
@@ -49,6 +52,8 @@ def _plan(cases: Sequence[Case], tables: BatchTables, settings: CaseSettings) ->
             problem = "its volumes are missing from volumes.csv"
         if problem is None and not tables.has_statistics(case.name):
             problem = "its statistics are missing from statistics.csv"
+        if problem is None and not all(path.is_file() for path in settings.map_files(case)):
+            problem = "its probability maps are missing"
         if problem is None:
             assert previous is not None  # finished_problem: "not run before" without a record
             skipped.append(dataclasses.replace(previous, status=SKIPPED, error=""))
@@ -77,9 +82,8 @@ def _remove_partial_outputs(cases: Sequence[Case], settings: CaseSettings) -> No
     """The temporary files of the outputs that stopped workers were writing (they never appear
     under the outputs' names, and nothing else writes them: this run holds the folder's lock)."""
     now = time.time()
-    fmt = format_named(settings.output_format)
     for case in cases:
-        OutputPlan(Path(settings.outdir) / settings.output_name(case), fmt).remove_stale_parts(before=now)
+        settings.plan(Path(settings.outdir) / settings.output_name(case)).remove_stale_parts(before=now)
 
 
 def _refuse_outputs_on_inputs(cases: Sequence[Case], outdir: Path, fmt: OutputFormat) -> None:
@@ -159,14 +163,18 @@ def run_batch(inputs: Sequence[PathLike], outdir: PathLike, *, model: Optional[P
               device: str = "auto", output_format: str = "seg.nrrd", options: Optional[SegmentOptions] = None,
               workers: Optional[int] = None, threads_per_worker: int = 1, scheduler: Optional[str] = None,
               allowed_failures: Optional[int] = None, catalog: Optional[PathLike] = None,
-              progress: bool = True, client=None) -> list[CaseRecord]:
+              progress: bool = True, client=None, probabilities: Sequence[str] = (),
+              probabilities_dtype: str = "uint8", confidence: bool = False,
+              uncertain_below: float = UNCERTAIN_BELOW) -> list[CaseRecord]:
     """Segment every case of ``inputs`` into ``outdir``; returns one record per case (done, failed
     or skipped), in case order. ``outdir/manifest.csv`` and ``outdir/volumes.csv`` hold the same
     records and every node's volume, across runs. ``client``: run on this ``distributed.Client``
     instead of starting a cluster (``workers`` and ``scheduler`` are then unused).
 
     Raises :class:`SaltSegError` only for problems of the whole batch (no inputs, unknown model,
-    unreachable cluster, workers that cannot load the model); a bad case is a failed row."""
+    unreachable cluster, workers that cannot load the model); a bad case is a failed row.
+    ``probabilities`` etc.: the probability maps of each case, as ``saltseg segment`` writes them
+    (node names are checked against the model's tree before any work)."""
     fmt = format_named(output_format)
     if fmt.require is not None:  # once for the batch, not as a failure of every case
         fmt.require()
@@ -184,7 +192,13 @@ def run_batch(inputs: Sequence[PathLike], outdir: PathLike, *, model: Optional[P
     model_dir = resolve_model_dir(model, catalog_file=catalog)
     model_id = str(model) if model is not None else DEFAULT_MODEL_ID
     settings = CaseSettings(str(outdir), str(model_dir.absolute()), model_id, device, fmt.name,
-                            with_model_placement(options or SegmentOptions(), model_dir))
+                            with_model_placement(options or SegmentOptions(), model_dir),
+                            probabilities_dtype=check_dtype(probabilities_dtype), confidence=confidence,
+                            uncertain_below=uncertain_below)
+    if probabilities:  # by tree path: a typo fails now, and each case's map files are known
+        tree = read_config(check_model_dir(model_dir)[1]).tree
+        nodes = OutputPlan(None, None, probabilities=tuple(probabilities)).probability_nodes(tree)
+        settings = dataclasses.replace(settings, probabilities=tuple(tree.node_id(node) for node in nodes))
     with locked_output_folder(outdir):
         tables = BatchTables(outdir)
         pending, skipped = _plan(cases, tables, settings)

@@ -15,18 +15,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from ..analysis.statistics import NodeStatistics, labelmap_statistics
+from ..analysis.statistics import UNCERTAIN_BELOW, NodeStatistics, labelmap_statistics
 from ..errors import SaltSegError
 from ..inference.pipeline import SegmentOptions, segment_image
 from ..io.image_io import read_image
 from ..model.model_io import SaltModel, load_model
 from ..outputs.formats import format_named
 from ..outputs.plan import DicomSource, OutputPlan
+from ..outputs.probability_maps import confidence_map_path, probability_map_path
 from .cases import Case
 from .cluster import ignore_ctrl_c
 from .dicom_series import read_series
@@ -62,6 +63,16 @@ class CaseSettings:
     device: str = "auto"
     output_format: str = "seg.nrrd"
     options: SegmentOptions = field(default_factory=SegmentOptions)
+    #: Probability maps per case (tree paths, resolved before the batch starts), their type, the
+    #: confidence map, and the statistics' uncertainty threshold: outputs, not labels, so they are
+    #: not part of :attr:`options_signature`.
+    probabilities: tuple[str, ...] = ()
+    probabilities_dtype: str = "uint8"
+    confidence: bool = False
+    uncertain_below: float = UNCERTAIN_BELOW
+    #: Segment on a SALT server instead of with this worker's model (:class:`.remote.RemoteCases`);
+    #: None: here.
+    remote: Optional[Any] = field(default=None, compare=False)
 
     @property
     def options_signature(self) -> str:
@@ -77,6 +88,17 @@ class CaseSettings:
     def output_name(self, case: Case) -> str:
         """The output path relative to OUTDIR (POSIX style, as the manifest records it)."""
         return case.name + format_named(self.output_format).suffix
+
+    def map_files(self, case: Case) -> list[Path]:
+        """The probability (and confidence) maps the case writes beside its output."""
+        output = Path(self.outdir) / self.output_name(case)
+        files = [probability_map_path(output, node, self.probabilities_dtype) for node in self.probabilities]
+        return files + ([confidence_map_path(output, self.probabilities_dtype)] if self.confidence else [])
+
+    def plan(self, output: Path) -> OutputPlan:
+        return OutputPlan.of(output, self.output_format, probabilities=self.probabilities,
+                             probabilities_dtype=self.probabilities_dtype, confidence=self.confidence,
+                             uncertain_below=self.uncertain_below)
 
 
 @dataclass
@@ -146,18 +168,25 @@ def run_case(case: Case, settings: CaseSettings) -> CaseOutcome:
                         input_fingerprint=case.input_fingerprint())
     written: list[Path] = []
     try:
-        plan = OutputPlan(output, format_named(settings.output_format))
+        plan = settings.plan(output)
         # A source the format cannot reference is refused before minutes of work.
         plan.prepare_source(case.input, DicomSource(case.dicom_files, case.input) if case.is_dicom else None)
-        model = loaded_model(settings.model_dir, settings.device)
-        record.device = _device_label(model)
-        image = read_series(case.dicom_files, case.input) if case.is_dicom else read_image(case.input)
-        result = segment_image(image, model, settings.options, model_id=settings.model_id)
+        if settings.remote is not None:
+            image = read_series(case.dicom_files, case.input) if case.is_dicom else read_image(case.input)
+            result, record.device = settings.remote.segment(case, image, settings)
+        else:
+            model = loaded_model(settings.model_dir, settings.device)
+            record.device = _device_label(model)
+            image = read_series(case.dicom_files, case.input) if case.is_dicom else read_image(case.input)
+            result = segment_image(image, model, settings.options, model_id=settings.model_id,
+                                   probabilities=plan.probability_nodes(model.tree), confidence=settings.confidence)
         output.parent.mkdir(parents=True, exist_ok=True)
         plan.remove_stale_parts(before=time.time())  # an earlier attempt's, whose worker was killed mid-write
         written = plan.write(result, image, input_label=case.input)
         volumes = node_volumes(case.name, result.labelmap, result.tree)
-        statistics = labelmap_statistics(result.labelmap, image, result.tree, result.statistics_nodes())
+        statistics = labelmap_statistics(result.labelmap, image, result.tree, result.statistics_nodes(),
+                                         confidence=result.confidence_map() if settings.confidence else None,
+                                         uncertain_below=settings.uncertain_below)
         record.structures = len(result.present_values)
         record.output_bytes = output.stat().st_size
         record.output_sha256 = sha256_of(output)

@@ -24,10 +24,10 @@ def commands() -> list:
     built (they load torch and SimpleITK: seconds), inside :func:`main`, so a Ctrl-C meanwhile is
     one line too."""
     from . import (batch_command, demo_command, evaluate_command, models_command, organize_command, phantom_command,
-                   segment_command, stats_command, train_command)
+                   segment_command, serve_command, stats_command, train_command)
 
     return [segment_command, batch_command, stats_command, evaluate_command, organize_command, models_command,
-            phantom_command, train_command, demo_command]
+            serve_command, phantom_command, train_command, demo_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,9 @@ from ..errors import SaltSegError
 from ..devices import DEVICE_CHOICES
 from ..outputs.formats import FORMATS, format_choices
 from .argtypes import non_negative_int, positive_int
+from .probability_options import add_probability_arguments, probability_fields
 from .segment_options import add_segment_options, segment_options_from_args
+from .server_options import add_server_options, server_from_args
 
 
 
@@ -49,6 +51,8 @@ def add_parser(subparsers) -> None:
                               "of memory) before it is recorded as failed (default 2; local cluster only: a "
                               "running scheduler uses its distributed.scheduler.allowed-failures setting)")
     add_segment_options(parser)
+    add_probability_arguments(parser)
+    add_server_options(parser)
     organize = parser.add_argument_group("existing segmentations")
     organize.add_argument("--organize", action="store_true",
                           help="the INPUTs are segmentations made elsewhere (labelmaps with name tables, .seg.nrrd "
@@ -74,13 +78,18 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", False):
         logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask logs every connection at INFO
 
+    server = server_from_args(args)
     try:
-        records = run_batch(
-            args.inputs, args.output_dir, model=args.model, device=args.device, output_format=args.output_format,
-            options=segment_options_from_args(args), workers=args.workers,
-            threads_per_worker=args.threads_per_worker, scheduler=args.scheduler,
-            allowed_failures=args.max_worker_deaths, catalog=args.catalog, progress=not args.quiet,
-        )
+        if server is not None:
+            records = _run_on_server(args, server)
+        else:
+            records = run_batch(
+                args.inputs, args.output_dir, model=args.model, device=args.device, output_format=args.output_format,
+                options=segment_options_from_args(args), workers=args.workers,
+                threads_per_worker=args.threads_per_worker, scheduler=args.scheduler,
+                allowed_failures=args.max_worker_deaths, catalog=args.catalog, progress=not args.quiet,
+                **probability_fields(args),
+            )
     except BatchInterrupted as stopped:
         print(f"saltseg batch: {stopped}", file=sys.stderr)
         return 130
@@ -90,8 +99,25 @@ def run(args: argparse.Namespace) -> int:
     return 1 if any(record.status == "failed" for record in records) else 0
 
 
+def _run_on_server(args: argparse.Namespace, server):
+    from ..batch.remote import run_remote_batch
+
+    if args.scheduler is not None or args.workers is not None:
+        raise SaltSegError("--server sends the cases to one SALT server: --scheduler and --workers are for a Dask "
+                           "cluster")
+    if args.device != "auto" or args.catalog is not None:
+        raise SaltSegError("--device and --catalog are the server's to choose with --server")
+    return run_remote_batch(args.inputs, args.output_dir, server, model=args.model, output_format=args.output_format,
+                            options=segment_options_from_args(args), progress=not args.quiet,
+                            **probability_fields(args))
+
+
 def _run_organize(args: argparse.Namespace) -> int:
     import time
+
+    if args.probabilities or args.confidence:
+        raise SaltSegError("--probabilities and --confidence come from segmenting; --organize places existing "
+                           "segmentations, which have no probabilities")
 
     try:  # the batch tables live in saltseg.batch, which imports Dask
         from ..batch.runner import summarize

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from ..analysis.calibration import DEFAULT_BINS
 from ..analysis.evaluation import DEFAULT_TOLERANCE_MM
 from ..analysis.evaluation_run import (EvaluationPair, case_name, evaluate_pairs, pairs_from_cases,
                                        pairs_from_folders, write_report)
@@ -15,7 +16,7 @@ from ..errors import InputImageError
 from ..organize.mapping import SchemeSpec, resolve_scheme, tree_path
 from ..organize.schemes import BUILTIN_SCHEMES
 from ..tree.labeltree import LabelTree
-from .argtypes import positive_float
+from .argtypes import positive_float, positive_int
 
 
 def add_parser(subparsers) -> None:
@@ -43,8 +44,17 @@ def add_parser(subparsers) -> None:
                         help="label tree (tree-labels.txt) to score in (default: the prediction's own)")
     parser.add_argument("--tolerance", type=positive_float, default=DEFAULT_TOLERANCE_MM, metavar="MM",
                         help=f"NSD tolerance in mm (default {DEFAULT_TOLERANCE_MM:g})")
+    parser.add_argument("--calibration", action="store_true",
+                        help="also score the probability maps beside each prediction (saltseg segment "
+                             "--probabilities: <name>.prob.<node>.nii.gz or .nrrd) against the truth: expected "
+                             "calibration error per node (.calibration.csv) and its reliability table "
+                             "(.reliability.csv: per probability bin the voxels, mean probability and observed "
+                             "fraction)")
+    parser.add_argument("--bins", type=positive_int, default=DEFAULT_BINS, metavar="N",
+                        help=f"probability bins of the reliability table (default {DEFAULT_BINS})")
     parser.add_argument("-o", "--output", type=Path, required=True,
-                        help="scores .csv (plus .summary.csv, .unmapped.csv) or one .json")
+                        help="scores .csv (plus .summary.csv, .unmapped.csv, with --calibration .calibration.csv "
+                             "and .reliability.csv) or one .json")
     parser.set_defaults(run=run)
 
 
@@ -84,8 +94,12 @@ def run(args: argparse.Namespace) -> int:
     pairs = _pairs(args)
     tree = LabelTree.from_tree_labels_file(args.tree) if args.tree is not None else None
     report = evaluate_pairs(pairs, tree, args.truth_labels, args.tolerance, mapper=mapper,
-                            progress=lambda done, total: print(f"\r{done}/{total} cases", end="", file=sys.stderr))
+                            progress=lambda done, total: print(f"\r{done}/{total} cases", end="", file=sys.stderr),
+                            calibration_bins=args.bins if args.calibration else None)
     print(file=sys.stderr)
+    if report.calibration is not None and not report.calibration.nodes:
+        raise InputImageError("--calibration: no probability map beside any prediction (<name>.prob.<node>.nii.gz "
+                              "of a node the truth annotates); write them with saltseg segment --probabilities")
     for case, value, name in report.unmapped:
         print(f"saltseg evaluate: {case}: truth label {value} ({name!r}) is not a node of the label tree; "
               "not scored", file=sys.stderr)

@@ -9,6 +9,7 @@ from typing import Optional
 from tqdm import tqdm
 
 from ..models import Registry, format_size
+from .server_options import add_server_options, server_from_args
 
 
 def add_parser(subparsers) -> None:
@@ -23,7 +24,9 @@ def add_parser(subparsers) -> None:
     )
     actions = parser.add_subparsers(dest="models_action", required=True, metavar="ACTION")
 
-    listing = actions.add_parser("list", parents=[common], help="catalogue models and what is installed")
+    listing = actions.add_parser("list", parents=[common], help="catalogue models and what is installed (or, with "
+                                                                 "--server, the models a SALT server offers)")
+    add_server_options(listing)
     listing.set_defaults(run=run_list)
 
     download = actions.add_parser("download", parents=[common], help="download, verify and install a model")
@@ -54,6 +57,9 @@ def _registry(args: argparse.Namespace) -> Registry:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    server = server_from_args(args)
+    if server is not None:
+        return _list_server(server)
     registry = _registry(args)
     installed = {m.id: m for m in registry.list_installed()}
     rows = []
@@ -76,6 +82,20 @@ def run_list(args: argparse.Namespace) -> int:
         if model.problem:
             print(f"{model.id}: {model.problem}", file=sys.stderr)
     print(f"\nModels folder: {registry.cache_dir() / 'models'}")
+    return 0
+
+
+def _list_server(server) -> int:
+    from ..remote.client import ServerConnection
+
+    answer = ServerConnection(server, timeout=30.0).models()
+    rows = [(str(row.get("id")), "default" if row.get("default") else "", str(row.get("title", "")))
+            for row in answer.get("models", []) if isinstance(row, dict)]
+    width = max([len(r[0]) for r in rows] + [2])
+    print(f"{'ID':<{width}}  {'':<7}  TITLE")
+    for model_id, default, title in rows:
+        print(f"{model_id:<{width}}  {default:<7}  {title}")
+    print(f"\nModels of the SALT server at {server.url}")
     return 0
 
 

@@ -33,13 +33,18 @@ class MemoryEstimate:
 
 
 def estimate_memory(input_voxels: int, processing_shape: Sequence[int], roi_size: Sequence[int],
-                    num_nodes: int, num_leaves: int, batch_size: int, device: torch.device) -> MemoryEstimate:
+                    num_nodes: int, num_leaves: int, batch_size: int, device: torch.device,
+                    maps: int = 0) -> MemoryEstimate:
+    """``maps``: probability maps kept (:mod:`.node_probabilities`): 2 bytes per processing voxel
+    each, and one at a time on the input grid when it is written (float32, then its file's copy)."""
     voxels = int(np.prod(processing_shape, dtype=np.int64))
     x, y, _ = [max(int(s), int(r)) for s, r in zip(processing_shape, roi_size)]
     roi_voxels = int(np.prod(roi_size, dtype=np.int64))
     # Input as float32 (cast + reoriented copy), resampled volume + network array (float32),
     # labels and connected-component scratch (uint8 + uint32).
     host = input_voxels * 8 + voxels * (4 + 4 + 2 + 4)
+    if maps:
+        host += maps * voxels * 2 + input_voxels * (4 + 4 + 1)
     slab = num_leaves * x * y * int(roi_size[2]) * 4
     # One batch of network output plus the network's activations; the tree softmax works on
     # cache-sized chunks (saltseg.inference.leaf_accumulation), not whole windows. The default

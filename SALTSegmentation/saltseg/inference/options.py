@@ -87,12 +87,13 @@ class SegmentOptions:
     backend: str = _option("auto", "network runtime: auto uses OpenVINO on the CPU when installed (pip "
                                    "install \"saltseg[openvino]\"; checked against torch on the first "
                                    "window, torch if it disagrees), else torch", choices=BACKEND_CHOICES)
-    precision: str = _option("fp32", "network arithmetic on the CPU (both runtimes): fp32 (SALT's labels) "
-                                     "or bf16 (opt-in: measured on the published architecture, random "
-                                     "weights: 97.6 % of leaf labels equal to float32 on the probe window, "
-                                     "below the 99.5 % bar, so float32 stays the default and the check runs "
-                                     "float32 when bf16 disagrees; fast only on CPUs with AVX-512/AMX bf16, "
-                                     "float32 runs elsewhere)", choices=PRECISION_CHOICES)
+    precision: str = _option("auto", "network arithmetic on the CPU (both runtimes): auto runs bf16 (the network "
+                                     "about 2x faster) where the CPU computes it natively (AVX512_BF16 or "
+                                     "AMX) and the run's probe window agrees with float32 (>= 99.5 % of leaf "
+                                     "labels), float32 elsewhere; fp32 forces float32 (SALT's labels to the "
+                                     "voxel); bf16 asks for it on any CPU (still checked). GPUs keep their own "
+                                     "arithmetic",
+                             choices=PRECISION_CHOICES)
     whole_model: bool = _option(False, "run model.pt whole, tree softmax included, instead of taking the "
                                        "network's logits from it (slower; for checking)")
     only: tuple[str, ...] = _option((), "keep only these structures' subtrees in the outputs: tree paths "

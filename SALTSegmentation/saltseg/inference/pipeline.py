@@ -6,31 +6,37 @@
     result = segment_image(sitk.ReadImage("ct.nii.gz"), model)
     result.labelmap        # SimpleITK image on the input grid, SALT's label values
     result.label_table()   # value → tree path, name, colour
+
+    result = segment_image(image, model, probabilities=["body,bones,spine"], confidence=True)
+    result.probability_map("body,bones,spine")   # float32 0..1 on the input grid
+    result.path_probabilities((60, 50, 15))       # spine 0.99, lumbar spine 0.97, L3 0.55 vs L4 0.41
 """
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
 import torch
 
-from ..analysis.subsets import resolve_structures, restrict_labelmap, subset_nodes
+from ..analysis.subsets import resolve_structure, resolve_structures, restrict_labelmap, subset_nodes
 from ..io.image_io import check_ct_image
 from ..tree.label_table import LabelEntry, label_table
 from ..tree.labeltree import LabelTree, NodeRef
 from .memory import check_memory, estimate_memory
+from .node_probabilities import NodeMapRequest, ProbabilityMaps, probability_maps
 from ..model.model_io import SaltModel
 from ..model.run_defaults import chosen_or_model_placement
 from .postprocess import keep_largest_component, map_to_input_grid, node_mask
-from .preprocess import normalise_intensity, prepare_volume, reorient, resampled_size
+from .preprocess import Grid, normalise_intensity, prepare_volume, reorient, resampled_size
 from .window_network import window_predictor
 from ..progress import CancelToken, ProgressCallback, ProgressReporter
 from .options import SegmentOptions
-from .sliding_window import WindowSettings, effective_batch_size, sliding_window_labels
+from .sliding_window import WindowSettings, effective_batch_size, sliding_window_outputs
+from .voxel_probabilities import SURE, VoxelPath, VoxelProbe, voxel_path
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +54,10 @@ class SegmentationResult:
     stats: dict = field(default_factory=dict)
     #: The subtrees kept (node indices) when a structure subset was asked for; None: every structure.
     subset: Optional[list[int]] = None
+    #: The probability maps asked for (``probabilities``, ``confidence``), on the processing grid.
+    probabilities: Optional[ProbabilityMaps] = field(default=None, repr=False)
+    #: Recomputes a voxel's node probabilities (:meth:`path_probabilities`); holds the image and model.
+    probe: Optional[VoxelProbe] = field(default=None, repr=False)
 
     def statistics_nodes(self) -> Optional[list[int]]:
         """Nodes a statistics table of this result lists: the kept subtrees' nodes (None: all)."""
@@ -70,6 +80,37 @@ class SegmentationResult:
         mask.CopyInformation(self.labelmap)
         return mask
 
+    def probability_map(self, node: NodeRef) -> sitk.Image:
+        """``P(node)`` (leaf or internal) on the input grid, float32 in [0, 1]: SALT's Gaussian-blended
+        node channel, resampled linearly. Only for the nodes asked for (``probabilities=``)."""
+        index = self.tree.index(node)
+        if self.probabilities is None or index not in self.probabilities.nodes:
+            raise KeyError(f"no probability map of {self.tree.node_id(index)!r} was computed; ask for it "
+                           "with segment_image(..., probabilities=[...])")
+        return self.probabilities.node_image(index)
+
+    def confidence_map(self) -> sitk.Image:
+        """The chosen leaf's probability (the winning path's product) on the input grid, float32."""
+        if self.probabilities is None or not self.probabilities.confidence:
+            raise KeyError("no confidence map was computed; ask for it with segment_image(..., confidence=True)")
+        return self.probabilities.confidence_image()
+
+    def path_probabilities(self, index: Sequence[int], sure: float = SURE) -> VoxelPath:
+        """At input voxel ``index`` (i, j, k): the probability of each node on the path to the
+        voxel's label, top down, and the strongest sibling at the first step whose conditional
+        probability is below ``sure``. Re-runs only the windows covering the voxel (see
+        :mod:`saltseg.inference.voxel_probabilities`); nothing is kept for it between calls."""
+        if self.probe is None:
+            raise KeyError("this result cannot recompute probabilities (it was not made by segment_image)")
+        probabilities = self.probe.node_probabilities(index)
+        leaf = self.tree.leaf_for_value(int(self.labelmap.GetPixel([int(i) for i in index])))
+        return voxel_path(self.tree, index, probabilities, leaf, sure)
+
+
+def _node_index(tree: LabelTree, node: NodeRef) -> int:
+    """A node given by index, tree path or name (names resolved as ``--only`` resolves them)."""
+    return resolve_structure(tree, node) if isinstance(node, str) else tree.index(node)
+
 
 def air_threshold(options: SegmentOptions, config) -> float:
     """``options.air_threshold_hu`` in the network's normalised intensities."""
@@ -84,9 +125,15 @@ def segment_image(
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
     model_id: str = "",
+    probabilities: Sequence[NodeRef] = (),
+    confidence: bool = False,
 ) -> SegmentationResult:
     """Segment a CT image already in memory. Raises :class:`~saltseg.errors.SaltSegError`
-    subclasses for bad input, :class:`~saltseg.errors.Cancelled` when ``cancel`` is set."""
+    subclasses for bad input, :class:`~saltseg.errors.Cancelled` when ``cancel`` is set.
+
+    ``probabilities``: tree nodes (paths, names or indices) whose probability maps to keep;
+    ``confidence``: keep the chosen leaf's probability too. Each costs 2 bytes per processing voxel
+    (:mod:`saltseg.inference.node_probabilities`); none asked for costs nothing."""
     options = options or SegmentOptions()
     report = ProgressReporter(progress, cancel)
     config = model.config
@@ -98,11 +145,13 @@ def segment_image(
     report("preprocessing", 0.0)
     check = check_ct_image(image)
     subset = resolve_structures(tree, options.only) if options.only else None  # fail early
+    request = NodeMapRequest.for_tree(tree, [_node_index(tree, node) for node in probabilities], confidence)
     oriented = reorient(image)
     processing_shape = resampled_size(oriented.GetSize(), oriented.GetSpacing(), config.voxel_spacing)
     estimate = estimate_memory(int(np.prod(image.GetSize(), dtype=np.int64)), processing_shape,
                                config.roi_size, len(tree), len(tree.leaves),
-                               effective_batch_size(options.batch_size, model.device), model.device)
+                               effective_batch_size(options.batch_size, model.device), model.device,
+                               maps=request.count)
     check_memory(estimate, model.device, options.host_memory_limit, options.device_memory_limit)
     logger.info("processing grid %s voxels at %s mm; estimated need %s", processing_shape,
                 config.voxel_spacing, estimate.describe())
@@ -123,9 +172,10 @@ def segment_image(
     leaves = torch.as_tensor(tree.leaves, dtype=torch.long)
     predictor = window_predictor(model, options)
     stats: dict = {"window_placement": placement}
-    labels = sliding_window_labels(prepared.array, predictor, leaves, len(tree), settings,
-                                   model.device, report, background, stats)
-    stats.update(network=predictor.describe(), network_seconds=predictor.seconds, network_notes=predictor.notes)
+    labels, maps = sliding_window_outputs(prepared.array, predictor, leaves, len(tree), settings,
+                                          model.device, report, background, stats, request)
+    stats.update(network=predictor.describe(), network_seconds=predictor.seconds, network_notes=predictor.notes,
+                 precision=predictor.precision_summary())
     timings["inference"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -138,5 +188,8 @@ def segment_image(
         labelmap = restrict_labelmap(labelmap, tree, subset)
     report("postprocessing", 1.0)
     timings["postprocessing"] = time.perf_counter() - started
-    return SegmentationResult(labelmap, tree, model_id, check.warnings, timings, stats, subset)
+    kept = None if maps is None else probability_maps(request, maps, prepared.grid, Grid.of(image),
+                                                      tree.leaf_for_value(background))
+    return SegmentationResult(labelmap, tree, model_id, check.warnings, timings, stats, subset, kept,
+                              VoxelProbe(image, model, options, settings))
 

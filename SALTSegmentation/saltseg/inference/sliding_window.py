@@ -19,11 +19,14 @@ we accumulate only the leaf channels (argmax is over leaves) and skip dividing b
 weights (positive and equal across channels, so the argmax is unchanged); SALT crashes when every
 slice is constant, we stop earlier with a clear error. Optional, off by default: windows holding
 only air (every voxel below ``skip_below``) are not run and count as certain background.
+Probability maps of chosen nodes are read off the finished slices of the same slab
+(:mod:`saltseg.inference.node_probabilities`); none asked for, none computed.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Callable, Optional, Union, cast
@@ -43,6 +46,7 @@ from .leaf_accumulation import (
     chunk_voxels,
 )
 from .leaf_reducers import ProbabilityReducer
+from .node_probabilities import NodeMapAccumulator, NodeMapRequest
 from .options import option_spec
 from .window_placement import cleared_slices, gaussian_importance, pad_volume, scan_positions, trim_constant_slices
 
@@ -230,6 +234,8 @@ class _SlabSweep:
         # the runtimes allocate themselves).
         self.window_buffer = torch.empty((batch_size, 1, *grid.roi), dtype=grid.padded.dtype)
         self.skipped = 0
+        #: The requested probability maps (None: none asked for, and nothing extra is computed).
+        self.node_maps: Optional[NodeMapAccumulator] = None
 
     def run_batch(self, z0: int, batch: list[tuple[int, int]]) -> None:
         rx, ry, _ = self.grid.roi
@@ -257,14 +263,23 @@ class _SlabSweep:
         z0, rz = self.grid.z_positions[k], self.grid.roi[2]
         kept_x, kept_y, kept_z = self.grid.kept
         finished = self.grid.finished_slices(k)
-        for z in range(finished):  # one slice at a time: a label-order copy costs one slice
-            if z0 + z not in kept_z:
-                continue
+
+        def label(z: int) -> None:  # one slice at a time: a label-order copy costs one slice
             scores = self.slab[z, :, kept_x, kept_y]
             if self.label_channels is not None:
                 scores = scores.index_select(0, self.label_channels)
             # max(dim).indices: the first maximum like argmax, but ~2× faster on the CPU.
             self.labels[z0 + z - self.grid.low[2]] = torch.max(scores, dim=0).indices.to("cpu", self.label_dtype)
+
+        slices = [z for z in range(finished) if z0 + z in kept_z]
+        if self.node_maps is None:
+            # A slice per worker thread, each single-threaded: memory-bound, and torch's own threads
+            # spent ~2× the CPU on it (spinning while they wait for each other on a busy machine).
+            self.accumulator.workers.run([functools.partial(label, z) for z in slices])
+        else:
+            for z in slices:
+                self.node_maps.record(z0 + z - self.grid.low[2], self.slab[z, :, kept_x, kept_y])
+                label(z)
         cleared = cleared_slices(rz, finished, self.placement)
         for i in range(rz - finished):  # shift the unfinished slices to the front
             self.slab[i].copy_(self.slab[i + finished])
@@ -280,7 +295,8 @@ def _sliding_window_labels(
     device: torch.device,
     report: ProgressReporter,
     background_value: int,
-) -> tuple[np.ndarray, WindowCounts]:
+    node_maps: Optional[NodeMapRequest] = None,
+) -> tuple[np.ndarray, WindowCounts, Optional[np.ndarray]]:
     grid = WindowGrid.over(volume, settings)
     slab_nodes, label_channels = _slab_order(predictor, leaves, device)
     background_channel = int(label_channels[background_value]) if label_channels is not None else background_value
@@ -298,6 +314,9 @@ def _sliding_window_labels(
     with ChunkWorkers(device) as workers:
         sweep = _SlabSweep(grid, batcher, SlabAccumulator(slab, weights, chunk_voxels(device), workers),
                            label_channels, background_channel, settings, batch_size, label_dtype)
+        if node_maps:
+            sweep.node_maps = NodeMapAccumulator(node_maps, slab_nodes, volume.shape, grid.z_range,
+                                                 int(leaves[background_value]), device)
         for k, z0 in enumerate(grid.z_positions):
             for batch in grid.xy_batches(batch_size):
                 report.check_cancelled()
@@ -307,11 +326,12 @@ def _sliding_window_labels(
             sweep.finish_slab(k)
     labels = sweep.labels.permute(1, 2, 0).numpy()
     counts = WindowCounts(grid.total, batcher.windows_run, sweep.skipped)
+    maps = sweep.node_maps.maps if sweep.node_maps is not None else None
     del slab, sweep
     result = np.full(volume.shape, background_value, dtype=labels.dtype)
     z_start, z_stop = grid.z_range
     result[:, :, z_start:z_stop] = labels
-    return result, counts
+    return result, counts, maps
 
 
 def sliding_window_labels(
@@ -331,10 +351,28 @@ def sliding_window_labels(
     ``windows_skipped``). Out-of-memory errors of the device (windows or the slab accumulator)
     become an :class:`OutOfMemoryError` that says what to change.
     """
+    return sliding_window_outputs(volume, predictor, leaves, num_nodes, settings, device, report,
+                                  background_value, stats)[0]
+
+
+def sliding_window_outputs(
+    volume: np.ndarray,
+    predictor: Predictor,
+    leaves: torch.Tensor,
+    num_nodes: int,
+    settings: WindowSettings,
+    device: torch.device,
+    report: Optional[ProgressReporter] = None,
+    background_value: int = 0,
+    stats: Optional[dict] = None,
+    node_maps: Optional[NodeMapRequest] = None,
+) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """:func:`sliding_window_labels`, and the probability maps ``node_maps`` asks for
+    (:class:`~saltseg.inference.node_probabilities.NodeMapAccumulator`'s ``maps``; None when none)."""
     try:
         with retained_heap():
-            labels, counts = _sliding_window_labels(volume, predictor, leaves, num_nodes, settings, device,
-                                                    report or ProgressReporter(), background_value)
+            labels, counts, maps = _sliding_window_labels(volume, predictor, leaves, num_nodes, settings, device,
+                                                          report or ProgressReporter(), background_value, node_maps)
     except RuntimeError as error:
         if not is_out_of_memory(error):
             raise
@@ -347,4 +385,4 @@ def sliding_window_labels(
         ) from error
     if stats is not None:
         stats.update(dataclasses.asdict(counts))
-    return labels
+    return labels, maps

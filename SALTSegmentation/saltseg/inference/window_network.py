@@ -5,24 +5,29 @@ its last pointwise convolution when it has one (``features``: C channels, the co
 per chunk by the reducer), else up to its last convolution (``logits``: N channels). It can run on
 a faster runtime (:mod:`saltseg.inference.backends`); the tree softmax is left to the sliding
 window, which applies it in cache-sized chunks. Nothing is trusted unchecked: on the first batch, a
-probe (the centre of the first window, cut in-plane to a sixth when the network accepts that)
+probe (the centre of the first window, cut in-plane to a sixth and in depth to a third when the
+network accepts that)
 is run through the whole model and through each candidate path; leaf probabilities must agree, or
 every window runs through the whole model. A runtime other than torch at float32 (OpenVINO, or
-any runtime at ``precision="bf16"``) must reproduce torch's float32 logits on the same probe,
-run at the precision that will run, or torch at float32 is used.
+any runtime at bfloat16: ``precision="auto"`` on a CPU with native bf16, or ``"bf16"``) must
+reproduce torch's float32 logits on the same probe, run at the precision that will run, or torch
+at float32 is used (:mod:`saltseg.inference.backends.precision`).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 
 from ..model.logits import LogitsFunction, extract_features_and_head, extract_logits_function, simple_jit_executor
 from ..model.model_io import SaltModel
-from .backends.select import NetworkBackend, check_requested, faster_runtime_hint, select_backend
+from .backends.cpu_features import CpuBf16, cpu_bf16
+from .backends.precision import ProbeVerdict, plan_precision, precision_summary
+from .backends.select import TOLERANCES, NetworkBackend, check_requested, faster_runtime_hint, select_backend
 from .leaf_accumulation import NetworkOutput
 from .leaf_layout import LeafLayout
 from .leaf_reducers import ProbabilityReducer, TreeSoftmaxReducer, leaf_probabilities
@@ -64,7 +69,7 @@ class WindowNetwork:
     """Callable ``[B, 1, *roi]`` windows → :class:`NetworkOutput`, choosing its path on the first batch."""
 
     def __init__(self, model: SaltModel, backend: str = "auto", whole_model: bool = False,
-                 precision: str = "fp32") -> None:
+                 precision: str = "auto", mixed_precision: bool = True) -> None:
         self.model = model
         self.layout = LeafLayout(model.tree)
         #: The slab's channel order (read by the sliding window): the layout's, for every path.
@@ -75,7 +80,11 @@ class WindowNetwork:
             logger.info("model.pt's graph has no recognisable network output; running it whole")
         check_requested(backend, model.device, precision)
         self.requested_backend = backend
-        self.precision = precision
+        self.precision = precision  # as asked: auto, fp32 or bf16
+        # The CPU's features are read only where they matter (a CPU run that may try bf16).
+        cpu = cpu_bf16() if model.device.type == "cpu" and precision == "auto" else _NOT_READ
+        self.plan = plan_precision(precision, model.device.type, cpu, mixed_precision)
+        self.verdicts: list[ProbeVerdict] = []
         self.path: Optional[NetworkPath] = None
         self.backend: Optional[NetworkBackend] = None
         self.verified = not self.candidates
@@ -86,6 +95,14 @@ class WindowNetwork:
     def uses_logits(self) -> bool:
         """True when the tree softmax runs in the engine (features or logits path)."""
         return self.path is not None or (not self.verified and bool(self.candidates))
+
+    def precision_summary(self) -> str:
+        """The precision that ran and why: ``bf16 (AVX512_BF16, probe agreed 99.9 %)``."""
+        if self.verified and self.path is None and self.model.device.type == "cpu":
+            return "fp32 (model.pt runs whole)"
+        chosen = next((v for v in self.verdicts if v.accepted), None) if self.backend is not None else None
+        logit_tolerance, label_agreement = TOLERANCES["bf16"]
+        return precision_summary(self.plan, self.verdicts, chosen, label_agreement, logit_tolerance)
 
     def describe(self) -> str:
         """One line for logs and benchmarks: which path and runtime ran the windows."""
@@ -116,13 +133,16 @@ class WindowNetwork:
 
     # ------------------------------------------------------------------ first batch
     def _choose_path(self, window: torch.Tensor) -> None:
-        probe, whole = self._probe(window)
-        expected = leaf_probabilities(self._whole, whole[0])
+        with _probe_threads(self.model.device):
+            probe, whole = self._probe(window)
+            expected = leaf_probabilities(self._whole, whole[0])
         tolerance = LEAF_TOLERANCE_HALF if whole.dtype == torch.float16 else LEAF_TOLERANCE
         del whole
         for path in self.candidates:
-            reference = path.function(probe)
-            if self._reproduces_model(path, reference, probe.shape[2:], expected, tolerance):
+            with _probe_threads(self.model.device):
+                reference = path.function(probe)
+                reproduces = self._reproduces_model(path, reference, probe.shape[2:], expected, tolerance)
+            if reproduces:
                 self.path = path
 
                 def leaf_labels(output: torch.Tensor, reducer: TreeSoftmaxReducer = path.reducer) -> torch.Tensor:
@@ -130,7 +150,9 @@ class WindowNetwork:
 
                 self.backend = select_backend(self.requested_backend, self.model, path.kind, path.function,
                                               probe, reference, path.logits, leaf_labels,
-                                              self.notes, self.precision)
+                                              self.notes, self.plan.precision if self.model.device.type == "cpu"
+                                              else "fp32", self.verdicts,
+                                              automatic=self.precision == "auto")
                 hint = faster_runtime_hint(self.requested_backend, self.model.device)
                 if hint is not None:
                     logger.warning(hint)
@@ -141,13 +163,18 @@ class WindowNetwork:
     def _probe(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The probe window and the whole model's output for it: the centre of the first window,
         cut in-plane to about a sixth (a multiple of 32, which a U-Net's down-sampling accepts)
-        or to half, so checking costs a few percent of a window (the whole ``model.pt`` on the
-        probe costs as much as its tree softmax on 48k voxels); the full window when the network
-        refuses the crop."""
-        sizes = [_probe_size(int(n)) for n in window.shape[2:4]]
-        if sizes != list(window.shape[2:4]):
-            starts = [(int(n) - c) // 2 for n, c in zip(window.shape[2:4], sizes)]
-            crop = window[:, :, starts[0]:starts[0] + sizes[0], starts[1]:starts[1] + sizes[1], :].contiguous()
+        or to half, and in depth to about a third (a multiple of 16), so checking costs about a
+        percent of a window (the whole ``model.pt`` on the probe costs as much as its tree softmax
+        on 16k voxels: 1.4 CPU-s on the published architecture at 16 slices, 2.7 at 48); the
+        full depth, then the full window, when the network refuses the crop."""
+        shape = [int(n) for n in window.shape[2:]]
+        in_plane = [_probe_size(n) for n in shape[:2]]
+        for sizes in ([*in_plane, _probe_depth(shape[2])], [*in_plane, shape[2]]):
+            if sizes == shape:
+                continue
+            starts = [(n - c) // 2 for n, c in zip(shape, sizes)]
+            crop = window[:, :, starts[0]:starts[0] + sizes[0], starts[1]:starts[1] + sizes[1],
+                          starts[2]:starts[2] + sizes[2]].contiguous()
             try:
                 whole = self.model.network(crop)
                 if whole.shape[2:] == crop.shape[2:]:
@@ -172,6 +199,27 @@ class WindowNetwork:
         return True
 
 
+@contextlib.contextmanager
+def _probe_threads(device: torch.device) -> Iterator[None]:
+    """torch on one thread for the probe's small tensors on the CPU: measured on the published
+    architecture, two threads took twice the CPU time (each spinning while it waits for the other)
+    and more wall time too. Not around the runtimes' loading: OpenVINO takes torch's thread count."""
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _probe_depth(size: int) -> int:
+    third = max(size // 3 // 16 * 16, 16)
+    return third if third < size else size
+
+
 def _probe_size(size: int) -> int:
     sixth = max(size // 6 // 32 * 32, 32)
     if sixth < size:
@@ -179,5 +227,9 @@ def _probe_size(size: int) -> int:
     return size // 2 if size // 2 % 16 == 0 and size // 2 > 0 else size
 
 
+#: Stands for the CPU's features where they are not read (fp32 or bf16 asked for, a GPU, model.pt whole).
+_NOT_READ = CpuBf16("", "not read")
+
+
 def window_predictor(model: SaltModel, options) -> WindowNetwork:
-    return WindowNetwork(model, options.backend, options.whole_model, options.precision)
+    return WindowNetwork(model, options.backend, options.whole_model, options.precision, options.mixed_precision)

@@ -16,12 +16,14 @@ from typing import Any, Mapping, Optional
 from ..device_names import DEVICE_CHOICES, DEVICE_PATTERN
 from ..errors import OptionError, RequestError
 from ..inference.options import SegmentOptions
+from ..analysis.statistics import UNCERTAIN_BELOW, UNCERTAIN_HELP
 from ..outputs.plan import OutputPlan
+from ..outputs.probability_maps import PROBABILITY_DTYPES
 
 
 
 def _field(default: Any, help: str, kind: str, **extra: Any) -> Any:
-    """A job field: ``kind`` is its JSON type in a request (string, array or object)."""
+    """A job field: ``kind`` is its JSON type in a request (string, array, object, boolean or number)."""
     metadata = {"help": help, "json": kind}
     if callable(default):
         return field(default_factory=default, metadata=metadata, **extra)
@@ -52,6 +54,17 @@ class SegmentJob:
     #: The front end's own copy of the labels (the Slicer module imports it): uncompressed, no table.
     labelmap: Optional[Path] = _field(None, "a labelmap for the front end to import (uncompressed, SALT's label "
                                             "values, no .labels.json)", "string")
+    probabilities: tuple[str, ...] = _field((), "also write the probability of a tree node (leaf or internal, e.g. "
+                                                "body,bones,spine) on the input grid as <output>.prob.<node>.nii.gz: "
+                                                "SALT's Gaussian-blended node channel, resampled linearly", "array")
+    probabilities_dtype: str = _field("uint8", "the probability maps' type: uint8 (NIfTI, value/255 = probability, "
+                                               "the scale in the header: scl_slope 1/255, read as 0-1 by ITK, Slicer "
+                                               "and nibabel) or float (float32 .nrrd, 0-1: NRRD has no float16 and ITK "
+                                               "writes no half floats)", "string")
+    confidence: bool = _field(False, "also write the chosen leaf's probability (the winning path's product) as "
+                                     "<output>.confidence.nii.gz; with statistics, adds mean_probability and "
+                                     "uncertain_ml per node", "boolean")
+    uncertain_below: float = _field(UNCERTAIN_BELOW, UNCERTAIN_HELP, "number")
 
     def __post_init__(self) -> None:
         if self.input is None or not str(self.input):
@@ -62,12 +75,21 @@ class SegmentJob:
             raise RequestError(f"'device' must be one of {', '.join(DEVICE_CHOICES)} or cuda:N, got {self.device!r}")
         if self.output is None and (self.masks or self.format != "auto"):
             raise RequestError("masks and format need an output to name them after")
+        if self.probabilities_dtype not in PROBABILITY_DTYPES:
+            raise RequestError(f"'probabilities_dtype' must be one of {', '.join(PROBABILITY_DTYPES)}, "
+                               f"got {self.probabilities_dtype!r}")
+        if not 0.0 < self.uncertain_below <= 1.0:
+            raise RequestError(f"'uncertain_below' must be in (0, 1], got {self.uncertain_below!r}")
 
     def plan(self) -> Optional[OutputPlan]:
         """The files the job writes besides the front end's labelmap (None: that labelmap only)."""
-        if self.output is None and self.preview is None and self.statistics is None:
+        if (self.output is None and self.preview is None and self.statistics is None and not self.probabilities
+                and not self.confidence):
             return None
-        return OutputPlan.of(self.output, self.format, self.masks, self.preview, self.statistics)
+        return OutputPlan.of(self.output, self.format, self.masks, self.preview, self.statistics,
+                             probabilities=self.probabilities, probabilities_dtype=self.probabilities_dtype,
+                             confidence=self.confidence, uncertain_below=self.uncertain_below,
+                             labelmap=self.labelmap)
 
     def to_request(self) -> dict[str, Any]:
         """The job as the engine service's request (JSON-ready; fields without a value left out)."""
@@ -107,10 +129,9 @@ def job_from_request(message: Mapping[str, Any]) -> SegmentJob:
         value = message.get(item.name)
         if value is None or value == "":
             continue
-        expected = {"string": str, "array": list, "object": dict}[item.metadata["json"]]
-        if not isinstance(value, expected) or (expected is list and not all(isinstance(v, str) for v in value)):
-            shown = {"string": "a string", "array": "a list of strings", "object": "an object"}[item.metadata["json"]]
-            raise RequestError(f"{item.name!r} must be {shown} or null, got {type_name(value)}")
+        kind = item.metadata["json"]
+        if not _json_fits(kind, value):
+            raise RequestError(f"{item.name!r} must be {_JSON_SHOWN[kind]} or null, got {type_name(value)}")
         values[item.name] = value
     try:
         options = SegmentOptions.from_mapping(values.pop("options", {}))
@@ -119,9 +140,25 @@ def job_from_request(message: Mapping[str, Any]) -> SegmentJob:
     for name in ("input", "output", "preview", "statistics", "labelmap"):
         if name in values:
             values[name] = Path(values[name])
-    if "masks" in values:
-        values["masks"] = tuple(values["masks"])
+    for name in ("masks", "probabilities"):
+        if name in values:
+            values[name] = tuple(values[name])
+    if "uncertain_below" in values:
+        values["uncertain_below"] = float(values["uncertain_below"])
     return SegmentJob(options=options, **values)
+
+
+_JSON_SHOWN = {"string": "a string", "array": "a list of strings", "object": "an object", "boolean": "true or false",
+               "number": "a number"}
+
+
+def _json_fits(kind: str, value: Any) -> bool:
+    """A request value of the field's JSON kind (a boolean is no number, a list holds strings)."""
+    if kind == "array":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, {"string": str, "object": dict, "boolean": bool}[kind])
 
 
 def type_name(value: Any) -> str:

@@ -33,6 +33,10 @@ class JobOutcome:
     written: list[Path] = field(default_factory=list)
     #: Outputs that existed before and were replaced.
     replaced: list[Path] = field(default_factory=list)
+    #: The probability maps written, by the node's tree path (``probabilities``).
+    probability_maps: dict[str, Path] = field(default_factory=dict)
+    #: The chosen leaf's probability map (``confidence``), or None.
+    confidence_map: Optional[Path] = None
 
 
 def resolve_job_model(job: SegmentJob) -> tuple[Path, str]:
@@ -69,7 +73,9 @@ def run_job(job: SegmentJob, load: ModelLoader = load_fresh, progress: Optional[
     replaced = plan.check(model.tree, [job.input], image.GetNumberOfPixels()) if plan is not None else []
     if job.options.only:
         resolve_structures(model.tree, job.options.only)  # a typo fails before minutes of work
-    result = segment_image(image, model, job.options, progress, cancel, model_id=model_id)
+    nodes = plan.probability_nodes(model.tree) if plan is not None else []
+    result = segment_image(image, model, job.options, progress, cancel, model_id=model_id,
+                           probabilities=nodes, confidence=job.confidence)
     written = plan.write(result, image, input_label=str(job.input)) if plan is not None else []
     try:
         for path in transfer:
@@ -77,4 +83,6 @@ def run_job(job: SegmentJob, load: ModelLoader = load_fresh, progress: Optional[
     except BaseException:
         remove_outputs(written)
         raise
-    return JobOutcome(result, model, reused, written, replaced)
+    maps = plan.probability_paths(model.tree) if plan is not None else {}
+    return JobOutcome(result, model, reused, written, replaced, maps,
+                      plan.confidence_path if plan is not None else None)

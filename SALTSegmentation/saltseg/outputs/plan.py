@@ -1,12 +1,14 @@
 """Everything one segmentation writes, planned and checked before any work, then written as a whole.
 
 An :class:`OutputPlan` is the main output in one of the :mod:`.formats` plus the extras a run may
-ask for (node masks, a PNG preview, a statistics table). Front ends build one and call, in order:
+ask for (node masks, probability maps, a PNG preview, a statistics table). Front ends build one and
+call, in order:
 
 1. :meth:`OutputPlan.check_early` — before the model loads: formats, the optional library, the
    DICOM source a format references, outputs that would overwrite an input, output folders;
-2. :meth:`OutputPlan.check` — once the model's tree and the image size are known: mask nodes and
-   every file the run will write (room for it included), the one pre-flight of issue 19's checks;
+2. :meth:`OutputPlan.check` — once the model's tree and the image size are known: mask and
+   probability-map nodes and every file the run will write (room for it included), the one
+   pre-flight of issue 19's checks;
 3. :meth:`OutputPlan.write` — after segmenting: every file, or none (a failure removes the ones
    already written, so a failed run leaves no part of a result that could pass for a whole one).
 """
@@ -16,16 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from ..analysis.statistics import labelmap_statistics
+from ..analysis.statistics import UNCERTAIN_BELOW, labelmap_statistics
+from ..analysis.subsets import resolve_structure
 from ..analysis.tables import check_table_path, write_statistics
 from ..atomic import remove_stale_parts
-from ..errors import OutputError, WriteFailedError
+from ..errors import OutputError, TreeError, WriteFailedError
 from ..io.detached_files import is_detached_header, named_data_files
 from ..io.output_check import check_output_locations, refuse_outputs_on_inputs
 from ..io.preview import write_preview
 from ..io.writers import label_table_path, node_mask_path, write_node_mask
 from ..tree.labeltree import LabelTree
 from .formats import OutputFormat, format_of
+from .probability_maps import check_dtype, confidence_map_path, probability_map_path, write_probability_map
 
 
 @dataclass
@@ -48,28 +52,73 @@ class OutputPlan:
     preview: Optional[Path] = None
     statistics: Optional[Path] = None
     source: Optional[DicomSource] = field(default=None, repr=False)
+    #: Tree nodes whose probability maps are written beside ``maps_base`` (:mod:`.probability_maps`).
+    probabilities: tuple[str, ...] = ()
+    probabilities_dtype: str = "uint8"
+    confidence: bool = False
+    #: The statistics' ``uncertain_ml``: chosen-leaf probability below this.
+    uncertain_below: float = UNCERTAIN_BELOW
+    #: What the maps are named after: the output, else the front end's labelmap.
+    maps_base: Optional[Path] = None
 
     @classmethod
     def of(cls, output: Optional[Path], format_name: str = "auto", masks: Sequence[str] = (),
-           preview: Optional[Path] = None, statistics: Optional[Path] = None) -> "OutputPlan":
+           preview: Optional[Path] = None, statistics: Optional[Path] = None, *,
+           probabilities: Sequence[str] = (), probabilities_dtype: str = "uint8", confidence: bool = False,
+           uncertain_below: float = UNCERTAIN_BELOW, labelmap: Optional[Path] = None) -> "OutputPlan":
         """The plan, its names checked (format against the output's ending, ``.png``, ``.csv``/``.json``)."""
         output = Path(output) if output is not None else None
         fmt = format_of(output, format_name) if output is not None else None
         if output is None and masks:
             raise OutputError("masks are named after the output: give an output")
+        maps_base = output if output is not None else (Path(labelmap) if labelmap is not None else None)
+        if maps_base is None and (probabilities or confidence):
+            raise OutputError("probability maps are named after the output: give an output")
         if preview is not None and Path(preview).suffix.lower() != ".png":
             raise OutputError(f"--preview must name a .png file, got {Path(preview).name}")
         if statistics is not None:
             check_table_path(statistics, "--statistics")
-        return cls(output, fmt, tuple(masks), preview, statistics)
+        return cls(output, fmt, tuple(masks), preview, statistics, probabilities=tuple(probabilities),
+                   probabilities_dtype=check_dtype(probabilities_dtype), confidence=confidence,
+                   uncertain_below=uncertain_below, maps_base=maps_base)
+
+    def probability_nodes(self, tree: LabelTree) -> list[int]:
+        """The nodes of the requested maps (by tree path or name; a name no node has is an
+        :class:`OutputError` suggesting close ones), in request order, without repeats."""
+        nodes: list[int] = []
+        for name in self.probabilities:
+            try:
+                node = resolve_structure(tree, name)
+            except TreeError as error:
+                raise OutputError(f"--probabilities {name!r}: {error}") from None
+            if node not in nodes:
+                nodes.append(node)
+        return nodes
+
+    def probability_paths(self, tree: LabelTree) -> dict[str, Path]:
+        """Tree path → map file, for every requested node."""
+        if self.maps_base is None:
+            return {}
+        return {tree.node_id(node): probability_map_path(self.maps_base, tree.node_id(node), self.probabilities_dtype)
+                for node in self.probability_nodes(tree)}
+
+    @property
+    def confidence_path(self) -> Optional[Path]:
+        if not self.confidence or self.maps_base is None:
+            return None
+        return confidence_map_path(self.maps_base, self.probabilities_dtype)
 
     def files(self, tree: Optional[LabelTree] = None) -> list[Path]:
-        """Every file the run writes (the masks' names need the tree: without it, the others)."""
+        """Every file the run writes (node-named files need the tree: without it, the others)."""
         files = [] if self.output is None else [self.output]
         if self.output is not None and self.format is not None and self.format.name == "labelmap":
             files.append(label_table_path(self.output))
         if tree is not None and self.output is not None:
             files += [node_mask_path(self.output, tree.node_id(node)) for node in self.masks]
+        if tree is not None:
+            files += list(self.probability_paths(tree).values())
+        if self.confidence_path is not None:
+            files.append(self.confidence_path)
         return files + [path for path in (self.preview, self.statistics) if path is not None]
 
     def check_early(self, inputs: Sequence[Path], source: Optional[DicomSource] = None) -> None:
@@ -103,6 +152,7 @@ class OutputPlan:
                 tree.index(node)
             except KeyError:
                 raise OutputError(f"--mask {node!r}: no such node in the model's label tree") from None
+        self.probability_nodes(tree)
         beside = (self.format.beside(self.output, tree)
                   if self.format is not None and self.format.beside is not None and self.output is not None else [])
         refuse_outputs_on_inputs(self.files(tree) + beside, list(inputs))
@@ -111,7 +161,9 @@ class OutputPlan:
     def remove_stale_parts(self, before: float) -> None:
         """Remove the temporary files that writers of this plan's files, killed while writing,
         left before the time stamp ``before`` (the caller knows no live process writes them)."""
-        for path in self.files():
+        named = [probability_map_path(self.maps_base, name, self.probabilities_dtype)
+                 for name in self.probabilities] if self.maps_base is not None else []  # by tree path (a batch's)
+        for path in self.files() + named:
             remove_stale_parts(path, before=before)
 
     def write(self, result, image, input_label: str = "") -> list[Path]:
@@ -122,10 +174,18 @@ class OutputPlan:
                 written += self.format.write(result, self.output, self.source.prepared if self.source else None)
                 for node in self.masks:  # (masks are named after the output: none without one)
                     written.append(write_node_mask(result.node_mask(node), self.output, result.tree.node_id(node)))
+            for node_id, path in self.probability_paths(result.tree).items():
+                written.append(write_probability_map(result.probability_map(node_id), path,
+                                                     self.probabilities_dtype, node_id))
+            confidence = result.confidence_map() if self.confidence else None
+            if confidence is not None and self.confidence_path is not None:
+                written.append(write_probability_map(confidence, self.confidence_path, self.probabilities_dtype,
+                                                     "confidence (the chosen leaf's probability)"))
             if self.preview is not None:
                 written.append(write_preview(image, result.labelmap, result.tree, self.preview))
             if self.statistics is not None:
-                rows = labelmap_statistics(result.labelmap, image, result.tree, result.statistics_nodes())
+                rows = labelmap_statistics(result.labelmap, image, result.tree, result.statistics_nodes(),
+                                           confidence=confidence, uncertain_below=self.uncertain_below)
                 written.append(write_statistics(rows, self.statistics, input=input_label, model=result.model_id))
         except BaseException as error:
             remove_outputs(written)

@@ -5,6 +5,9 @@
 - ``download ID``       download, verify and install a catalogue model, with byte progress
 - ``install PATH [--as ID]``  install from a folder, the two files or a .zip
 - ``remove ID``         delete an installed model
+
+and, as requests of ``serve`` (:mod:`.requests`), ``models``: the models to choose from, a SALT
+server's or those installed here, answered by a ``models`` event (:func:`models_event`).
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from typing import Any, Callable, Optional
 
 from ..progress import CancelToken
 from .errors import ThrottledProgress
-from .protocol import DONE
+from .protocol import DONE, MODELS
 
 
 def model_list(home: Optional[str]) -> list[dict[str, Any]]:
@@ -75,3 +78,24 @@ def remove(args, emit: Callable[..., None]) -> None:
 
     Registry(args.home or None).remove(args.model_id)
     emit(DONE, model_id=args.model_id)
+
+
+def local_model_rows(home: Optional[str]) -> list[dict[str, Any]]:
+    """The installed, usable models as a ``models`` event lists them (``id``, ``title``)."""
+    from ..models import Registry
+
+    return [{"id": model.id, "title": model.title or model.id, "kind": model.kind}
+            for model in Registry(home or None).list_installed() if model.problem is None]
+
+
+def models_event(server, home: Optional[str], emit: Callable[..., None]) -> None:
+    """Answer a ``models`` request: the SALT server's models (``server``: its
+    :class:`~saltseg.remote.address.ServerAddress`), else those installed here."""
+    if server is None:
+        emit(MODELS, models=local_model_rows(home))
+        return
+    from ..remote.client import ServerConnection
+
+    answer = ServerConnection(server, timeout=30.0).models()
+    rows = [row for row in answer.get("models", []) if isinstance(row, dict) and isinstance(row.get("id"), str)]
+    emit(MODELS, models=rows, server=server.url, default=answer.get("default"))

@@ -1,7 +1,8 @@
 """The JSON-lines protocol between the engine process and its front end. Torch-free: the Slicer
 module imports it to read the engine's messages.
 
-Front end → engine (stdin of ``serve``): one request per line, ``{"op": "segment", ...}``.
+Front end → engine (stdin of ``serve``): one request per line, ``{"op": "segment", ...}`` (the
+operations: :mod:`.requests`).
 Engine → front end (stdout): one event per line with an ``event`` key:
 
 - ``ready``     ``{"pid", "saltseg_version", "saltseg_path"}`` once, when the process accepts
@@ -9,6 +10,8 @@ Engine → front end (stdout): one event per line with an ``event`` key:
   an engine that imported another copy than its own)
 - ``progress``  ``{"stage", "fraction"}`` (downloads add ``"done"``/``"total"`` bytes)
 - ``done``      ``{...result fields}`` the request succeeded
+- ``models``    ``{"models": [{"id", "title", ...}], "server"?}`` the answer to a ``models`` request:
+  the models to choose from, a SALT server's (``server``: its URL) or those installed here
 - ``error``     ``{"type", "message"}`` the request failed; ``message`` is the engine's own text
 - ``bye``       ``{"reason"}`` the process exits on its own (idle timeout)
 """
@@ -20,8 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
-READY, PROGRESS, DONE, ERROR, BYE = "ready", "progress", "done", "error", "bye"
-EVENTS = (READY, PROGRESS, DONE, ERROR, BYE)
+READY, PROGRESS, DONE, ERROR, BYE, MODELS = "ready", "progress", "done", "error", "bye", "models"
+EVENTS = (READY, PROGRESS, DONE, ERROR, BYE, MODELS)
 
 
 def identity() -> dict[str, str]:

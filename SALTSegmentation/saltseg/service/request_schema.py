@@ -14,9 +14,21 @@ from ..device_names import DEVICE_CHOICES, DEVICE_PATTERN
 from ..inference.options import OptionSpec, option_specs
 from ..job.description import job_fields
 from ..outputs.formats import format_choices
-from .requests import OPERATIONS
+from ..outputs.probability_maps import PROBABILITY_DTYPES
+from .requests import OPERATION_FIELDS, OPERATIONS
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "resources" / "segment_request.schema.json"
+#: ``"server"``: run the request on a SALT server (never written to any file or log).
+SERVER_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "description": "run on this SALT server (saltseg serve) instead of here; the job's files are still written "
+                   "where it says. Where the job runs, not what it is: never stored",
+    "properties": {"url": {"type": "string", "pattern": "^https?://[^/?#@]+/?$", "description": "the server's root"},
+                   "token": {"type": "string", "minLength": 1, "description": "the server's access token"},
+                   "ca_file": {"type": ["string", "null"], "description": "PEM file of the certificate(s) to trust"}},
+    "required": ["url", "token"],
+    "additionalProperties": False,
+}
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "array", dict: "object"}
 
 
@@ -51,17 +63,24 @@ def request_schema() -> dict[str, Any]:
     properties["input"]["minLength"] = 1
     properties["device"]["anyOf"] = [{"enum": [*DEVICE_CHOICES, None]}, {"pattern": f"^{DEVICE_PATTERN}$"}]
     properties["format"]["enum"] = ["auto", *format_choices(), None]
+    properties["probabilities_dtype"]["enum"] = [*PROBABILITY_DTYPES, None]
+    properties["uncertain_below"].update(exclusiveMinimum=0, maximum=1)
     properties["options"].update(properties=({spec.name: _option_schema(spec) for spec in option_specs()}),
                                  additionalProperties=False)
+    properties["server"] = SERVER_SCHEMA
+    segment = {"required": ["input"],
+               "anyOf": [{"required": ["output"], "properties": {"output": {"type": "string", "minLength": 1}}},
+                         {"required": ["labelmap"], "properties": {"labelmap": {"type": "string", "minLength": 1}}}]}
+    others = [{"if": {"properties": {"op": {"const": op}}},
+               "then": {"propertyNames": {"enum": ["op", *fields]}}} for op, fields in OPERATION_FIELDS.items()]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "saltseg engine service: segment request (a serialised segmentation job)",
+        "title": "saltseg engine service: a request (segment: a serialised segmentation job; models, load, cancel)",
         "description": "One JSON object per line on the engine service's stdin (python -m saltseg.service serve).",
         "type": "object",
         "properties": properties,
-        "required": ["op", "input"],
-        "anyOf": [{"required": ["output"], "properties": {"output": {"type": "string", "minLength": 1}}},
-                  {"required": ["labelmap"], "properties": {"labelmap": {"type": "string", "minLength": 1}}}],
+        "required": ["op"],
+        "allOf": [{"if": {"properties": {"op": {"const": "segment"}}}, "then": segment}, *others],
         "additionalProperties": False,
     }
 
