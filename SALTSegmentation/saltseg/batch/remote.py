@@ -22,9 +22,7 @@ from typing import Any, Optional, Sequence, Union
 from tqdm import tqdm
 
 from ..analysis.statistics import UNCERTAIN_BELOW
-from ..errors import InputImageError
 from ..inference.options import SegmentOptions
-from ..outputs.formats import format_named
 from ..outputs.plan import OutputPlan
 from ..outputs.probability_maps import check_dtype
 from ..progress import CancelToken
@@ -33,10 +31,10 @@ from ..remote.client import ServerConnection
 from ..remote.errors import ServerError
 from ..remote.remote_job import labels_request, segment_on_server, server_tree
 from ..remote.remote_maps import maps_request
-from .cases import Case, discover_cases
+from .cases import Case
 from .manifest import DONE, FAILED, MANIFEST_FILE, SKIPPED, CaseRecord
-from .output_folder import locked_output_folder, output_folder_path
-from .runner import BatchInterrupted, _plan, _refuse_outputs_on_inputs, summarize
+from .output_folder import locked_output_folder
+from .runner import BatchInterrupted, _plan, batch_cases, summarize
 from .tables import BatchTables
 from .worker import CaseSettings, run_case
 
@@ -69,16 +67,8 @@ def run_remote_batch(inputs: Sequence[Union[str, Path]], outdir: Union[str, Path
                      probabilities: Sequence[str] = (), probabilities_dtype: str = "uint8", confidence: bool = False,
                      uncertain_below: float = UNCERTAIN_BELOW) -> list[CaseRecord]:
     """As :func:`.runner.run_batch`, on the server at ``server`` (its default model: ``model`` None)."""
-    fmt = format_named(output_format)
-    if fmt.require is not None:
-        fmt.require()
     started = time.perf_counter()
-    outdir = output_folder_path(outdir)
-    cases = discover_cases(inputs, exclude=outdir)
-    if not cases:
-        raise InputImageError(f"no CT found in {', '.join(map(str, inputs))} (NIfTI/NRRD/MHA files, "
-                              "DICOM series or a CSV list with an 'input' column)")
-    _refuse_outputs_on_inputs(cases, outdir, fmt)
+    fmt, outdir, cases = batch_cases(inputs, outdir, output_format)
     connection = ServerConnection(server)
     listed = connection.models()
     model_id = model or str(listed.get("default", ""))

@@ -86,6 +86,22 @@ def _remove_partial_outputs(cases: Sequence[Case], settings: CaseSettings) -> No
         settings.plan(Path(settings.outdir) / settings.output_name(case)).remove_stale_parts(before=now)
 
 
+def batch_cases(inputs: Sequence[Union[str, Path]], outdir: Union[str, Path],
+                output_format: str) -> tuple[OutputFormat, Path, list[Case]]:
+    """The output format, folder and cases of a batch, every check of the whole cohort done: run
+    before the output folder is made, so a refused batch leaves no folder and no lock behind."""
+    fmt = format_named(output_format)
+    if fmt.require is not None:  # once for the batch, not as a failure of every case
+        fmt.require()
+    folder = output_folder_path(outdir)
+    cases = discover_cases(inputs, exclude=folder)
+    if not cases:
+        raise InputImageError(f"no CT found in {', '.join(map(str, inputs))} (NIfTI/NRRD/MHA files, "
+                              "DICOM series or a CSV list with an 'input' column)")
+    _refuse_outputs_on_inputs(cases, folder, fmt)
+    return fmt, folder, cases
+
+
 def _refuse_outputs_on_inputs(cases: Sequence[Case], outdir: Path, fmt: OutputFormat) -> None:
     """No case's output (or its label table) may replace any input of the cohort or land in an
     input DICOM folder: checked for the whole cohort before any work."""
@@ -175,20 +191,10 @@ def run_batch(inputs: Sequence[PathLike], outdir: PathLike, *, model: Optional[P
     unreachable cluster, workers that cannot load the model); a bad case is a failed row.
     ``probabilities`` etc.: the probability maps of each case, as ``saltseg segment`` writes them
     (node names are checked against the model's tree before any work)."""
-    fmt = format_named(output_format)
-    if fmt.require is not None:  # once for the batch, not as a failure of every case
-        fmt.require()
+    started = time.perf_counter()
+    fmt, outdir, cases = batch_cases(inputs, outdir, output_format)
     cluster = ClusterSettings(scheduler, workers, threads_per_worker, device,
                               DEFAULT_ALLOWED_FAILURES if allowed_failures is None else allowed_failures)
-    started = time.perf_counter()
-    # Every check of the whole batch comes before the output folder is made: a refused batch
-    # leaves no folder and no lock behind.
-    outdir = output_folder_path(outdir)
-    cases = discover_cases(inputs, exclude=outdir)
-    if not cases:
-        raise InputImageError(f"no CT found in {', '.join(map(str, inputs))} (NIfTI/NRRD/MHA files, "
-                              "DICOM series or a CSV list with an 'input' column)")
-    _refuse_outputs_on_inputs(cases, outdir, fmt)
     model_dir = resolve_model_dir(model, catalog_file=catalog)
     model_id = str(model) if model is not None else DEFAULT_MODEL_ID
     settings = CaseSettings(str(outdir), str(model_dir.absolute()), model_id, device, fmt.name,
