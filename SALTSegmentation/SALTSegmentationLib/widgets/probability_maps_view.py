@@ -13,12 +13,9 @@ from saltseg.tree.labeltree import LabelTree
 
 from ..i18n import _
 from .probability_choice import MapChoice
-from .structure_chooser_view import PUBLISHED_TREE
+from .structure_chooser_view import NODE_ROLE, PUBLISHED_TREE, QT_STATE, add_check_items
 
 logger = logging.getLogger(__name__)
-
-NODE_ROLE = qt.Qt.UserRole + 1
-_QT_STATE = {0: qt.Qt.Unchecked, 1: qt.Qt.PartiallyChecked, 2: qt.Qt.Checked}
 
 
 class ProbabilityMapsView:
@@ -30,7 +27,7 @@ class ProbabilityMapsView:
         self._updating = False
         widget = ui.probabilityNodesTreeWidget
         widget.setHeaderHidden(True)
-        self._build(None, widget.invisibleRootItem())
+        add_check_items(self.choice, None, widget.invisibleRootItem(), self._items)
         widget.connect("itemChanged(QTreeWidgetItem*,int)", self._on_item_changed)
         ui.probabilityMapsCheckBox.connect("toggled(bool)", self._on_toggled)
         self._sync()
@@ -51,16 +48,6 @@ class ProbabilityMapsView:
             self._updating = False
         self._sync()
 
-    def _build(self, parent: Optional[int], parent_item) -> None:
-        for node in self.choice.nodes(parent):
-            item = qt.QTreeWidgetItem(parent_item)
-            item.setText(0, self.choice.tree.display_name(node))
-            item.setToolTip(0, self.choice.tree.node_id(node))
-            item.setData(0, NODE_ROLE, node)
-            item.setFlags(item.flags() | qt.Qt.ItemIsUserCheckable)
-            self._items[node] = item
-            self._build(node, item)
-
     def _on_item_changed(self, item, column: int) -> None:
         if self._updating or column != 0:
             return
@@ -77,7 +64,7 @@ class ProbabilityMapsView:
         self._updating = True
         try:
             for node, item in self._items.items():
-                item.setCheckState(0, _QT_STATE[int(self.choice.check_state(node))])
+                item.setCheckState(0, QT_STATE[int(self.choice.check_state(node))])
         finally:
             self._updating = False
         on = bool(self.ui.probabilityMapsCheckBox.checked)

@@ -16,7 +16,19 @@ from .structure_chooser import StructureChoice
 NODE_ROLE = qt.Qt.UserRole + 1
 #: The published SALT model's tree, bundled with the engine: what the chooser offers.
 PUBLISHED_TREE = Path(__file__).resolve().parents[2] / "saltseg" / "resources" / "saros+totalseg-tree-labels.txt"
-_QT_STATE = {0: qt.Qt.Unchecked, 1: qt.Qt.PartiallyChecked, 2: qt.Qt.Checked}
+QT_STATE = {0: qt.Qt.Unchecked, 1: qt.Qt.PartiallyChecked, 2: qt.Qt.Checked}
+
+
+def add_check_items(choice, parent: Optional[int], parent_item, items: dict) -> None:
+    """One checkable item per tree node under ``parent`` (a choice's ``nodes``), recursively."""
+    for node in choice.nodes(parent):
+        item = qt.QTreeWidgetItem(parent_item)
+        item.setText(0, choice.tree.display_name(node))
+        item.setToolTip(0, choice.tree.node_id(node))
+        item.setData(0, NODE_ROLE, node)
+        item.setFlags(item.flags() | qt.Qt.ItemIsUserCheckable)
+        items[node] = item
+        add_check_items(choice, node, item, items)
 
 
 class StructureChooserView:
@@ -42,22 +54,12 @@ class StructureChooserView:
         layout.addLayout(buttons)
         self._items: dict[int, "qt.QTreeWidgetItem"] = {}
         self._updating = False
-        self._build(None, self.tree_widget.invisibleRootItem())
+        add_check_items(self.choice, None, self.tree_widget.invisibleRootItem(), self._items)
         self.tree_widget.connect("itemChanged(QTreeWidgetItem*,int)", self._on_item_changed)
         self._sync()
 
     def structures(self) -> Optional[list[str]]:
         return self.choice.structures()
-
-    def _build(self, parent: Optional[int], parent_item) -> None:
-        for node in self.choice.nodes(parent):
-            item = qt.QTreeWidgetItem(parent_item)
-            item.setText(0, self.choice.tree.display_name(node))
-            item.setToolTip(0, self.choice.tree.node_id(node))
-            item.setData(0, NODE_ROLE, node)
-            item.setFlags(item.flags() | qt.Qt.ItemIsUserCheckable)
-            self._items[node] = item
-            self._build(node, item)
 
     def _on_item_changed(self, item, column: int) -> None:
         if self._updating or column != 0:
@@ -73,7 +75,7 @@ class StructureChooserView:
         self._updating = True
         try:
             for node, item in self._items.items():
-                item.setCheckState(0, _QT_STATE[int(self.choice.check_state(node))])
+                item.setCheckState(0, QT_STATE[int(self.choice.check_state(node))])
         finally:
             self._updating = False
         self.summary.text = self.choice.summary()
