@@ -16,6 +16,8 @@ slicer-core wheel the tests use, Slicer before 5.4) the English text is returned
 """
 from __future__ import annotations
 
+import logging
+import re
 import sys
 from functools import lru_cache
 from typing import Callable, Optional
@@ -37,11 +39,26 @@ def _(text: str) -> str:
     if functions is None:
         return text
     get_context, slicer_translate = functions
-    return slicer_translate(get_context(sys._getframe(1).f_code.co_filename), text)
+    context = get_context(sys._getframe(1).f_code.co_filename)
+    return _checked(context, text, slicer_translate(context, text))
 
 
 def translate(context: str, text: str) -> str:
     """``text`` translated in ``context`` (``slicer.i18n.translate``), e.g. a module category in
     ``qSlicerAbstractCoreModule``, where Slicer keeps the category names."""
     functions = _slicer_i18n()
-    return text if functions is None else functions[1](context, text)
+    return text if functions is None else _checked(context, text, functions[1](context, text))
+
+
+#: A ``{placeholder}`` (not a ``{{literal brace}}``), as ``slicer.i18n.tr`` finds them.
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([^\{\}]+)\}(?!\})")
+
+
+def _checked(context: str, text: str, translated: str) -> str:
+    """``translated``, or ``text`` when their placeholders differ (as ``slicer.i18n.tr`` does: a
+    translation that renamed ``{count}`` would fail at ``.format``)."""
+    if set(_PLACEHOLDER.findall(text)) != set(_PLACEHOLDER.findall(translated)):
+        logging.getLogger(__name__).warning("In context %r, the translation of %r has other placeholders: "
+                                            "not used", context, text)
+        return text
+    return translated
