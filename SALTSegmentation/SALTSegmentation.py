@@ -231,8 +231,7 @@ class SALTSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.controller.probability_actions.clear()  # the slice views get back what they showed
 
     def onSceneStartClose(self, caller=None, event=None) -> None:
-        self.controller.on_scene_start_close()
-        self.controller.probability_actions.clear()
+        self.controller.on_scene_start_close()  # also gives the slice views back
         self.treePanel.scene_closing()
         self.setParameterNode(None)
 

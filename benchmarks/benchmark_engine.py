@@ -67,32 +67,17 @@ ROI = (192, 192, 48)
 # architecture
 # --------------------------------------------------------------------------------------------
 def kernels_and_strides(roi, spacing):
-    """SALT's (nnU-Net's) rule: halve every axis whose spacing is at most twice the finest and whose
-    size is still ≥ 8, until no axis can be halved; 3-wide kernels where the spacing ratio ≤ 2.
-    The first stride is all ones and the bottleneck gets an all-threes kernel."""
-    sizes = [float(s) for s in roi]
-    spacing = [float(s) for s in spacing]
-    kernels, strides = [], []
-    while True:
-        finest = min(spacing)
-        ratios = [s / finest for s in spacing]
-        stride = [2 if r <= 2 and n >= 8 else 1 for r, n in zip(ratios, sizes)]
-        if stride == [1] * len(sizes):
-            break
-        if any(n % s for n, s in zip(sizes, stride)):
-            raise ValueError(f"roi {roi} cannot be halved evenly along every strided axis")
-        kernels.append([3 if r <= 2 else 1 for r in ratios])
-        strides.append(stride)
-        sizes = [n / s for n, s in zip(sizes, stride)]
-        spacing = [p * s for p, s in zip(spacing, stride)]
-    return kernels + [[3] * len(roi)], [[1] * len(roi)] + strides
+    """SALT's layout for ``roi`` at ``spacing`` (the engine's :func:`saltseg.training.network.salt_layout`)."""
+    from saltseg.training.network import salt_layout
+
+    return salt_layout(roi, spacing)
 
 
 def build_dynunet(num_classes, kernels, strides):
-    from monai.networks.nets import DynUNet
+    """SALT's published DynUNet (residual blocks, MONAI's default filters)."""
+    from saltseg.training.network import build_salt_dynunet
 
-    return DynUNet(spatial_dims=3, in_channels=1, out_channels=num_classes, kernel_size=kernels,
-                   strides=strides, upsample_kernel_size=strides[1:], res_block=True)
+    return build_salt_dynunet(num_classes, (kernels, strides))
 
 
 # --------------------------------------------------------------------------------------------

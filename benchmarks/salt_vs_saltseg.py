@@ -7,7 +7,8 @@ For each model (``--arch``: ``tiny`` and/or ``full`` DynUNet, exported with SALT
 pieces on the CPU) and saltseg's ``segment_image`` (one subprocess per saltseg preset in
 ``--presets``) run in their own processes. Printed: wall time, peak RSS (VmHWM), window count,
 seconds per window for the network vs the rest, and label agreement with SALT on the input grid
-(all voxels, and voxels that either pipeline labels as foreground).
+(all voxels, and voxels that either pipeline labels as foreground). ``--model-folder`` adds models of
+one's own (e.g. trained with ``saltseg train --architecture salt``), ``--ct-file`` CTs of one's own.
 
 Inputs (made from the shared data): ``ct30`` the 30-slice CT; ``ct30_ras`` the same voxels stored
 in another orientation; ``ct30_oblique`` resampled onto a grid rotated 12° about z; ``dicom`` the
@@ -168,8 +169,14 @@ def agreement(reference: str, ours_path: Path, ct_path: Path, background: int) -
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--salt-repo", default="")
-    parser.add_argument("--arch", nargs="+", choices=ARCHITECTURES, default=["tiny"])
-    parser.add_argument("--inputs", nargs="+", choices=INPUTS, default=["ct30"])
+    parser.add_argument("--arch", nargs="*", choices=ARCHITECTURES, default=["tiny"],
+                        help="built-in models (none: only --model-folder)")
+    parser.add_argument("--inputs", nargs="*", choices=INPUTS, default=["ct30"],
+                        help="CTs made from the shared data (none: only --ct-file)")
+    parser.add_argument("--model-folder", type=Path, nargs="+", default=[],
+                        help="models in the official format (model.pt + config.pkl) to run as well as --arch, "
+                             "e.g. a network trained with saltseg train --architecture salt")
+    parser.add_argument("--ct-file", type=Path, nargs="+", default=[], help="CTs to run as well as --inputs")
     parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=["default"])
     parser.add_argument("--no-salt", action="store_true", help="only saltseg (e.g. presets side by side)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/saltseg_salt_vs"))
@@ -204,10 +211,13 @@ def main() -> int:
           f"network s/window | rest s | labels = {versus} | foreground = {versus} | network path |")
     print("|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
     walls: dict = {}  # (arch, input, pipeline) → [(wall s, peak RSS MiB) per pair]
-    for arch in args.arch:
-        model_dir = build_model(arch, args.workdir / "models", str(DEFAULT_TREE), salt_repo=salt_repo)
-        for name in args.inputs:
-            ct = make_input(name, args.workdir, args.wholebody_slices)
+    models = [(arch, build_model(arch, args.workdir / "models", str(DEFAULT_TREE), salt_repo=salt_repo))
+              for arch in args.arch] + [(folder.name, folder) for folder in args.model_folder]
+    cts = [(name, make_input(name, args.workdir, args.wholebody_slices)) for name in args.inputs]
+    cts += [(path.name.split(".")[0], path) for path in args.ct_file]
+    for arch, model_dir in models:
+        background = background_value(model_dir, background)
+        for name, ct in cts:
             out = args.workdir / "runs" / arch / name
             out.mkdir(parents=True, exist_ok=True)
             for _ in range(args.pairs):
@@ -215,6 +225,14 @@ def main() -> int:
     if args.pairs > 1:
         print_pairs(walls, args.no_salt)
     return 0
+
+
+def background_value(model_dir: Path, default: int) -> int:
+    """The label value of the model's background leaf (its own tree, not the published one)."""
+    from saltseg.model.model_io import read_config
+
+    value = read_config(Path(model_dir) / "config.pkl").tree.background_value
+    return default if value is None else value
 
 
 def run_pair(args, arch: str, name: str, model_dir: Path, ct: Path, out: Path, salt_repo: str, background: int,

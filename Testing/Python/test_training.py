@@ -11,6 +11,7 @@ import torch
 
 pytest.importorskip("monai")
 
+from saltseg.errors import SaltSegError  # noqa: E402
 from saltseg.model.model_io import load_model  # noqa: E402
 from saltseg.phantom import write_phantoms  # noqa: E402
 from saltseg.inference.preprocess import prepare_volume  # noqa: E402
@@ -203,3 +204,56 @@ def test_node_dice_counts_internal_nodes_as_unions(small_tree):
     dice = node_dice(small_tree, confusion(small_tree, truth, predicted))
     assert dice["body,soft_tissue,muscle"] == pytest.approx(0.5)
     assert dice["body,soft_tissue"] == pytest.approx(1.0)
+
+
+def test_salt_architecture_is_the_published_network():
+    from saltseg.training.network import build_salt_dynunet, salt_layout
+
+    kernels, strides = salt_layout((192, 192, 48), (1.5, 1.5, 1.5))
+    assert kernels == [[3, 3, 3]] * 6
+    assert strides == [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 1], [2, 2, 1]]
+    network = build_salt_dynunet(145, (kernels, strides))
+    float32_bytes = 4 * sum(parameter.numel() for parameter in network.parameters())
+    published_model_pt = 122_792_758  # bytes of SALT's model.pt (shared data README): its weights
+    assert abs(float32_bytes - published_model_pt) / published_model_pt < 0.01
+
+
+def _train_parser():
+    from saltseg.cli import train_command
+
+    parser = argparse.ArgumentParser()
+    train_command.add_parser(parser.add_subparsers())
+    return parser
+
+
+def test_train_salt_architecture_exports_its_layout(phantom_dataset, tmp_path):
+    from saltseg.training.network import salt_layout
+
+    parser = _train_parser()
+    out = tmp_path / "salt"
+    args = parser.parse_args(["train", str(phantom_dataset), "-o", str(out), "--architecture", "salt",
+                              "--roi", "32", "32", "16", "--window", "32", "32", "16", "--spacing",
+                              str(SPACING), str(SPACING), str(SPACING), "--steps", "1", "--val-cases", "1",
+                              "--threads", "1", "--quiet"])
+    assert args.run(args) == 0
+    model = load_model(out / "model", "cpu")
+    kernels, strides = salt_layout((32, 32, 16), (SPACING,) * 3)
+    assert model.config.kernel_sizes == kernels
+    assert model.config.strides == strides
+    assert model.config.roi_size == (32, 32, 16)
+    args = parser.parse_args(["train", str(phantom_dataset), "-o", str(out), "--roi", "32", "32", "16",
+                              "--steps", "2", "--resume", "--quiet"])
+    with pytest.raises(SaltSegError, match="holds a 'salt' network"):
+        args.run(args)
+
+
+def test_train_refuses_a_window_the_network_cannot_halve(phantom_dataset, tmp_path):
+    parser = _train_parser()
+    args = parser.parse_args(["train", str(phantom_dataset), "-o", str(tmp_path / "run"), "--architecture",
+                              "salt", "--roi", "32", "32", "16", "--window", "36", "36", "16", "--quiet"])
+    with pytest.raises(SaltSegError, match="cannot be halved evenly"):
+        args.run(args)
+    args = parser.parse_args(["train", str(phantom_dataset), "-o", str(tmp_path / "run"), "--architecture",
+                              "salt", "--roi", "20", "32", "16", "--window", "32", "32", "16", "--quiet"])
+    with pytest.raises(SaltSegError, match=r"training window \[20, 32, 16\] must be divisible by \[8, 8, 4\]"):
+        args.run(args)

@@ -156,6 +156,7 @@ class ModuleController:
     def on_scene_start_close(self) -> None:
         if self.running:
             self.logic.cancel()
+        self.probability_actions.forget()  # its segmentation goes with the scene
 
     # ------------------------------------------------------------------ segmenting
     def on_segment_clicked(self) -> None:

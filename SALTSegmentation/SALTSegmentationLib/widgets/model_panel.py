@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Callable, Optional, Sequence
 
 import qt
+import slicer
 
 from ..i18n import _
 from ..processes.model_registry import ModelChoice
@@ -70,13 +71,13 @@ class ModelPanel:
             self.controller.download_model(choice.id)
 
     def install_from_file(self) -> None:
-        path = qt.QFileDialog.getOpenFileName(None, _("Install SALT model"), "",
+        path = qt.QFileDialog.getOpenFileName(slicer.util.mainWindow(), _("Install SALT model"), "",
                                               _("Model") + " (*.zip model.pt config.pkl);;" + _("All files") + " (*)")
         if path:
             self.controller.install_model_from_file(path)
 
     def add_folder(self) -> None:
-        folder = qt.QFileDialog.getExistingDirectory(None, _("Folder with model.pt and config.pkl"))
+        folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("Folder with model.pt and config.pkl"))
         if folder:
             qt.QSettings().setValue(FOLDERS_SETTING, list(model_folders_setting()) + [folder])
             qt.QSettings().setValue(CURRENT_SETTING, folder)
@@ -89,7 +90,8 @@ class ModelPanel:
 
     def choose_models_folder(self) -> None:
         """Keep models elsewhere (e.g. a larger or shared disk)."""
-        folder = qt.QFileDialog.getExistingDirectory(None, _("Folder for SALT models"), models_folder_setting() or "")
+        folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("Folder for SALT models"),
+                                                     models_folder_setting() or "")
         if folder:
             qt.QSettings().setValue(MODELS_FOLDER_SETTING, folder)
             self.on_models_folder_changed(folder)

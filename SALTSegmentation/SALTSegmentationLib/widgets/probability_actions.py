@@ -112,6 +112,11 @@ class ProbabilityActions:
             self.showing = False
             self.logic.hideProbability()
 
+    def forget(self) -> None:
+        """The scene closes: give the views back and drop the selection, whose node is going."""
+        self._selection = None
+        self.clear()
+
     def resume(self) -> None:
         """The module is shown again: the selected structure's heat map comes back."""
         if self._selection is not None:

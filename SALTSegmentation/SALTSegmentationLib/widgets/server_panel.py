@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import qt
+import slicer
 
 from ..i18n import _
 from ..processes.server_settings import LOCAL, RUN_ON_CHOICES, ServerSettings
@@ -74,7 +75,7 @@ class ServerPanel:
                 getattr(self.ui, name).setVisible(visible)
 
     def _choose_certificate(self) -> None:
-        path = qt.QFileDialog.getOpenFileName(None, _("The SALT server's certificate"),
+        path = qt.QFileDialog.getOpenFileName(slicer.util.mainWindow(), _("The SALT server's certificate"),
                                               self.ui.serverCertificateLineEdit.text,
                                               _("Certificates") + " (*.pem *.crt);;" + _("All files") + " (*)")
         if path:
