@@ -216,12 +216,12 @@ def main() -> int:
     cts = [(name, make_input(name, args.workdir, args.wholebody_slices)) for name in args.inputs]
     cts += [(path.name.split(".")[0], path) for path in args.ct_file]
     for arch, model_dir in models:
-        background = background_value(model_dir, background)
+        model_background = background_value(model_dir, background)
         for name, ct in cts:
             out = args.workdir / "runs" / arch / name
             out.mkdir(parents=True, exist_ok=True)
             for _ in range(args.pairs):
-                run_pair(args, arch, name, model_dir, ct, out, salt_repo, background, walls)
+                run_pair(args, arch, name, model_dir, ct, out, salt_repo, model_background, walls)
     if args.pairs > 1:
         print_pairs(walls, args.no_salt)
     return 0

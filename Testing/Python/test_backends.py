@@ -114,6 +114,22 @@ def test_partial_conversion_of_a_killed_run_is_removed_by_the_next_conversion(mo
     assert not orphan.exists() and other_model.exists() and notes.exists()
 
 
+def test_conversion_of_a_replaced_model_is_removed_from_the_model_folder_only(model_dir):
+    name = next((n for n in RUNTIME_NAMES if runtimes.is_installed(n)), None)
+    if name is None:
+        pytest.skip("openvino is not installed")
+    replaced = model_dir / "model-0123456789abcdef.features.onnx"  # an earlier model.pt's conversion
+    replaced.write_bytes(b"\0" * 4096)
+    elsewhere = onnx_file.user_cache_dir() / "model-0123456789abcdef.features.onnx"  # another model's
+    elsewhere.parent.mkdir(parents=True)
+    elsewhere.write_bytes(b"\0" * 4096)
+    model = load_model(model_dir, "cpu")
+    _labels(model, WindowNetwork(model, backend=name))
+    assert not replaced.exists()
+    assert elsewhere.exists()
+    assert candidate_paths(model_dir, model_checksum(model_dir))[0].is_file()
+
+
 def test_runtime_that_disagrees_with_torch_is_not_used(model_dir, monkeypatch):
     class Wrong:
         name = "openvino"

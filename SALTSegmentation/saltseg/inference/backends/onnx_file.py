@@ -2,7 +2,8 @@
 
 The file sits beside ``model.pt`` (``model-<sha256 prefix>.<kind>.onnx``, kind ``features`` or
 ``logits``), keyed by the checksum
-of ``model.pt`` so a replaced model never meets a stale conversion, and is written atomically so
+of ``model.pt`` so a replaced model never meets a stale conversion (the replaced model's own
+conversion is removed once the new one is written), and is written atomically so
 an interrupted conversion leaves nothing behind. A read-only model folder (a shared install, a
 registry copy owned by someone else) falls back to the user's cache folder
 (``$SALTSEG_CACHE_DIR`` or the platform's cache dir), and so do models shipped inside the
@@ -69,6 +70,21 @@ def conversion_lock_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.lock")
 
 
+def remove_superseded_conversions(target: Path, kind: str) -> None:
+    """Remove the conversions of earlier ``model.pt`` files beside ``target``: a model folder holds
+    one model, so they are dead weight (about the model's size each) once it was replaced. Never
+    in the user cache, which holds the conversions of many models. Their lock files stay (see
+    :class:`ProcessLock`)."""
+    for old in target.parent.glob(f"model-*.{kind}.onnx"):
+        if old == target:
+            continue
+        try:
+            old.unlink()
+            logger.info("removed %s, the conversion of an earlier model.pt in that folder", old)
+        except OSError as failure:  # e.g. open in another process on Windows: removed next time
+            logger.info("cannot remove %s (%s)", old, failure.strerror or failure)
+
+
 def export_network_onnx(function: LogitsFunction, example: torch.Tensor, target: Path) -> Path:
     """Write the network function as ONNX (batch and all spatial sizes dynamic), atomically."""
     axes = {0: "batch", 2: "x", 3: "y", 4: "z"}
@@ -106,7 +122,10 @@ def cached_network_onnx(model_dir: Path, kind: str, function: LogitsFunction, ex
                 # Holding the lock: any partial file of this target is an orphan of a killed conversion.
                 remove_stale_parts(path, before=time.time())
                 logger.info("converting the network of %s to ONNX: %s", model_dir, path)
-                return export_network_onnx(function, example, path)
+                export_network_onnx(function, example, path)
+            if path.parent == Path(model_dir):
+                remove_superseded_conversions(path, kind)
+            return path
         except OSError as failure:  # read-only model folder: try the user cache
             logger.info("cannot write %s (%s)", path, failure.strerror or failure)
             error = failure
