@@ -23,6 +23,13 @@ def dynunet_layout(levels: int) -> Layout:
     return kernels, strides
 
 
+def compact_layout(filters: Sequence[int]) -> Layout:
+    """The compact network's layout, one level per filter count (at least 3)."""
+    if len(filters) < 3:
+        raise SaltSegError(f"DynUNet needs at least 3 levels (filters), got {list(filters)}")
+    return dynunet_layout(len(filters))
+
+
 def salt_layout(roi: Sequence[int], spacing: Sequence[float]) -> Layout:
     """SALT's (nnU-Net's) rule: halve every axis whose spacing is at most twice the finest and whose
     size is still ≥ 8, until no axis can be halved; 3-wide kernels where the spacing ratio is ≤ 2,
@@ -68,9 +75,7 @@ def _dynunet():
 def build_dynunet(num_classes: int, filters: Sequence[int] = (8, 16, 32, 64)) -> nn.Module:
     """The compact DynUNet mapping ``[B, 1, *roi]`` to ``num_classes`` logits (roi divisible by
     ``2 ** (len(filters) - 1)``). Needs the ``train`` extra (MONAI)."""
-    if len(filters) < 3:
-        raise SaltSegError(f"DynUNet needs at least 3 levels (filters), got {list(filters)}")
-    kernels, strides = dynunet_layout(len(filters))
+    kernels, strides = compact_layout(filters)
     return _dynunet()(
         spatial_dims=3, in_channels=1, out_channels=num_classes, kernel_size=kernels, strides=strides,
         upsample_kernel_size=strides[1:], filters=list(filters), norm_name="instance",

@@ -37,7 +37,7 @@ from .checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from .data import PreparedCase, find_datasets, prepare_case
 from .loss import TreeLoss
 from .metrics import confusion, mean_leaf_dice, node_dice
-from .network import ARCHITECTURES, Layout, build_dynunet, build_salt_dynunet, downsampling, dynunet_layout, salt_layout
+from .network import ARCHITECTURES, Layout, build_dynunet, build_salt_dynunet, compact_layout, downsampling, salt_layout
 from .sampler import PatchSampler
 
 logger = logging.getLogger(__name__)
@@ -292,9 +292,7 @@ def network_layout(config: TrainConfig) -> Layout:
         return salt_layout(config.window or config.roi_size, config.spacing)
     if config.architecture != "compact":
         raise SaltSegError(f"unknown architecture {config.architecture!r}: choose one of {', '.join(ARCHITECTURES)}")
-    if len(config.filters) < 3:
-        raise SaltSegError(f"DynUNet needs at least 3 levels (filters), got {list(config.filters)}")
-    return dynunet_layout(len(config.filters))
+    return compact_layout(config.filters)
 
 
 def build_network(config: TrainConfig, num_classes: int, layout: Layout) -> torch.nn.Module:
