@@ -6,9 +6,17 @@ writing), in wall seconds and in CPU seconds.
 Wall time alone cannot say it: the tree softmax of one window runs on worker threads while the
 next window's network runs, on the same cores. So the CPU seconds are split too: the reduction's
 (thread CPU time inside the reducers), the probe's (process CPU time while the path and runtime
-are chosen), the main thread's other work, and the network's (the rest of the process's CPU time:
-the runtime's own threads and the calling thread inside it). One run per process; the engine's
-functions are wrapped with timers (nothing else changes).
+are chosen), the network's (process CPU time during the network calls, less the probe's and the
+reductions that finished meanwhile), the main thread's other work, and the remainder (other
+threads: slices labelled on the workers, resampling, copies). The engine's functions are wrapped
+with timers (nothing else changes).
+
+On a machine with few cores that split flatters the run: while the reduction's threads run, the
+network's threads wait for a core, and that wait counts as network time. So a second run of the
+same windows measures **the network alone** (the windows' output is dropped once the probe has
+chosen the path and runtime; its labels are meaningless), and the share that is not the network
+is also given as what the whole run costs beyond it. ``--pairs N`` alternates N of each and takes
+medians.
 
     nice -n 5 python benchmarks/run_breakdown.py --model DIR --ct ct.nii.gz
     nice -n 5 python benchmarks/run_breakdown.py --model DIR --ct ct.nii.gz --option precision=fp32
@@ -19,10 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from cpu_info import cpu_summary
@@ -50,45 +60,85 @@ def _value(text: str):
         return text
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, type=Path)
-    parser.add_argument("--ct", required=True, type=Path)
-    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="a run option, e.g. precision=fp32, backend=torch, overlap=0.25 (repeatable)")
-    parser.add_argument("--ungated", action="store_true", help="lift the bf16 probe gate (benchmark only)")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+@dataclass
+class RunTimes:
+    wall: float  # the whole run, reading the result back included (seconds)
+    cpu: float
+    network_wall: float  # inside the network calls, the probe excluded
+    network_cpu: float
+    probe_wall: float
+    probe_cpu: float
+    reduction_cpu: float
+    main_other_cpu: float  # the main thread outside the network calls
+    windows: int = 0
+    network: str = ""
+    precision: str = ""
 
+
+class Instruments:
+    """Timers around the engine's network calls, probe and reducers; optionally drops the windows'
+    output once the path is chosen (the network-alone run)."""
+
+    def __init__(self) -> None:
+        from saltseg.inference import window_network
+        from saltseg.inference.leaf_reducers import TreeSoftmaxReducer
+
+        self.lock = threading.Lock()
+        self.network_alone = False
+        self.reset()
+        wrap(window_network.WindowNetwork, "_choose_path", self._probe_done)
+        original_network = window_network.WindowNetwork.__call__
+        original_reducer = TreeSoftmaxReducer.__call__
+        times = self
+
+        def network(network_self, *args, **kwargs):
+            started = (time.perf_counter(), time.process_time(), time.thread_time())
+            times.in_network = True
+            try:
+                return original_network(network_self, *args, **kwargs)
+            finally:
+                times.in_network = False
+                times.seconds["network call wall"] += time.perf_counter() - started[0]
+                times.seconds["network call cpu"] += time.process_time() - started[1]
+                times.seconds["network main cpu"] += time.thread_time() - started[2]
+                times.chosen = True
+
+        def reducer(reducer_self, chunk, weight, out):
+            if times.network_alone and times.chosen:
+                return
+            started = time.thread_time()
+            try:
+                original_reducer(reducer_self, chunk, weight, out)
+            finally:
+                spent = time.thread_time() - started
+                with times.lock:
+                    times.seconds["reduction cpu"] += spent
+                    if times.in_network:  # finished while a network call ran: counted in its process time
+                        times.seconds["reduction cpu in network calls"] += spent
+
+        window_network.WindowNetwork.__call__ = network
+        TreeSoftmaxReducer.__call__ = reducer
+
+    def reset(self) -> None:
+        self.chosen = False
+        self.in_network = False
+        self.seconds = dict.fromkeys(("probe wall", "probe cpu", "reduction cpu", "network main cpu",
+                                      "network call wall", "network call cpu",
+                                      "reduction cpu in network calls"), 0.0)
+
+    def _probe_done(self, wall: float, thread: float, process: float) -> None:
+        self.seconds["probe wall"] += wall
+        self.seconds["probe cpu"] += process
+
+
+def one_run(args, instruments: Instruments, network_alone: bool) -> RunTimes:
     import SimpleITK as sitk
-    import torch
 
-    from saltseg.inference import window_network
-    from saltseg.inference.backends import select
-    from saltseg.inference.leaf_reducers import TreeSoftmaxReducer
     from saltseg.inference.pipeline import SegmentOptions, segment_image
     from saltseg.model.model_io import load_model
 
-    torch.set_num_threads(args.threads)
-    if args.ungated:
-        select.TOLERANCES["bf16"] = (math.inf, 0.0)
-    seconds = {"probe wall": 0.0, "probe cpu": 0.0, "reduction cpu": 0.0, "network main cpu": 0.0}
-    lock = threading.Lock()
-
-    def probe(wall, thread, process):
-        seconds["probe wall"] += wall
-        seconds["probe cpu"] += process
-
-    def reduction(wall, thread, process):
-        with lock:
-            seconds["reduction cpu"] += thread
-
-    def network(wall, thread, process):  # the calling thread inside the runtime (and the probe)
-        seconds["network main cpu"] += thread
-
-    wrap(window_network.WindowNetwork, "_choose_path", probe)
-    wrap(window_network.WindowNetwork, "__call__", network)
-    wrap(TreeSoftmaxReducer, "__call__", reduction)
+    instruments.reset()
+    instruments.network_alone = network_alone
     options = SegmentOptions(**{name: _value(value) for name, _, value in
                                 (item.partition("=") for item in args.option)})
     model = load_model(args.model, "cpu")
@@ -97,27 +147,71 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         sitk.WriteImage(result.labelmap, str(Path(folder) / "labels.nii.gz"))
     wall, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
-    main_other = time.thread_time() - started[2] - seconds["network main cpu"]  # finishing, copies, I/O
-    network_wall = result.stats["network_seconds"] - seconds["probe wall"]
-    network_cpu = cpu - main_other - seconds["reduction cpu"] - seconds["probe cpu"]
+    seconds = instruments.seconds
+    main_other = time.thread_time() - started[2] - seconds["network main cpu"]  # copies, pre/post, I/O
+    # The probe runs inside the first network call; the reductions overlapping the calls are theirs.
+    network_wall = seconds["network call wall"] - seconds["probe wall"]
+    network_cpu = seconds["network call cpu"] - seconds["probe cpu"] - seconds["reduction cpu in network calls"]
+    return RunTimes(wall, cpu, network_wall, network_cpu, seconds["probe wall"], seconds["probe cpu"],
+                    seconds["reduction cpu"], main_other, result.stats["windows_run"], result.stats["network"],
+                    result.stats.get("precision", "?"))
 
-    print(f"# Where the run went — {cpu_summary()}, {args.threads} threads\n")
-    print(f"{result.stats['windows_run']} windows; {result.stats['network']}; precision: "
-          f"{result.stats.get('precision', '?')}\n")
+
+def median_run(runs: list[RunTimes]) -> RunTimes:
+    fields = {name: statistics.median(getattr(run, name) for run in runs)
+              for name in ("wall", "cpu", "network_wall", "network_cpu", "probe_wall", "probe_cpu",
+                           "reduction_cpu", "main_other_cpu")}
+    return RunTimes(**fields, windows=runs[0].windows, network=runs[0].network, precision=runs[0].precision)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--ct", required=True, type=Path)
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="a run option, e.g. precision=fp32, backend=torch, overlap=0.25 (repeatable)")
+    parser.add_argument("--ungated", action="store_true", help="lift the bf16 probe gate (benchmark only)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pairs", type=int, default=1, help="whole runs and network-alone runs, alternated")
+    args = parser.parse_args()
+
+    import torch
+
+    from saltseg.inference.backends import select
+
+    torch.set_num_threads(args.threads)
+    if args.ungated:
+        select.TOLERANCES["bf16"] = (math.inf, 0.0)
+    instruments = Instruments()
+    whole_runs, alone_runs = [], []
+    for _ in range(args.pairs):
+        whole_runs.append(one_run(args, instruments, network_alone=False))
+        alone_runs.append(one_run(args, instruments, network_alone=True))
+    run, alone = median_run(whole_runs), median_run(alone_runs)
+
+    print(f"# Where the run went — {cpu_summary()}, {args.threads} threads"
+          f"{f', median of {args.pairs} alternating pairs' if args.pairs > 1 else ''}\n")
+    print(f"{run.windows} windows; {run.network}; precision: {run.precision}\n")
     print("| part | wall s | share of wall | CPU s | share of CPU |\n|---|---:|---:|---:|---:|")
-    rows = [("network (windows)", network_wall, network_cpu),
-            ("probe and runtime checks (first window)", seconds["probe wall"], seconds["probe cpu"]),
-            ("tree softmax + blending (worker threads, overlapping the network)", None, seconds["reduction cpu"]),
-            ("main thread: finishing slices, copies, pre/post-processing, read/write",
-             wall - network_wall - seconds["probe wall"], main_other),
-            ("whole run", wall, cpu)]
+    rows = [("network (windows)", run.network_wall, run.network_cpu),
+            ("probe and runtime checks (first window)", run.probe_wall, run.probe_cpu),
+            ("tree softmax + blending (worker threads, overlapping the network)", None, run.reduction_cpu),
+            ("main thread: copies, waits, pre/post-processing, read/write",
+             run.wall - run.network_wall - run.probe_wall, run.main_other_cpu),
+            ("other threads: labelling slices, resampling, multi-threaded copies", None,
+             run.cpu - run.network_cpu - run.probe_cpu - run.reduction_cpu - run.main_other_cpu),
+            ("whole run", run.wall, run.cpu)]
     for name, part_wall, part_cpu in rows:
-        wall_cells = (f"{part_wall:.1f} | {100 * part_wall / wall:.1f} %" if part_wall is not None
+        wall_cells = (f"{part_wall:.1f} | {100 * part_wall / run.wall:.1f} %" if part_wall is not None
                       else "— | —")
-        print(f"| {name} | {wall_cells} | {part_cpu:.1f} | {100 * part_cpu / cpu:.1f} % |")
-    not_network_cpu = cpu - network_cpu
-    print(f"\nNot the network: {100 * (wall - network_wall) / wall:.1f} % of the wall time, "
-          f"{100 * not_network_cpu / cpu:.1f} % of the CPU time.")
+        print(f"| {name} | {wall_cells} | {part_cpu:.1f} | {100 * part_cpu / run.cpu:.1f} % |")
+    print(f"\nNot the network, as split above: {100 * (run.wall - run.network_wall) / run.wall:.1f} % of the wall "
+          f"time, {100 * (run.cpu - run.network_cpu) / run.cpu:.1f} % of the CPU time.")
+    print(f"The network alone (same windows, output dropped): {alone.network_wall:.1f} s wall, "
+          f"{alone.network_cpu:.1f} CPU-s. Beyond it, the whole run costs "
+          f"{run.wall - alone.network_wall:.1f} s wall ({100 * (run.wall - alone.network_wall) / run.wall:.1f} % "
+          f"of the run) and {run.cpu - alone.network_cpu:.1f} CPU-s "
+          f"({100 * (run.cpu - alone.network_cpu) / run.cpu:.1f} %).")
     return 0
 
 
