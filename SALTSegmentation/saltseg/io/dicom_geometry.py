@@ -87,6 +87,11 @@ def plane_from_dataset(dataset, name: str = "") -> SlicePlane:
             raise InputImageError(f"the DICOM file {name} has no {attribute}: where its pixels lie is unknown")
         return "\\".join(str(v) for v in value) if not isinstance(value, (str, bytes)) else str(value)
 
+    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise InputImageError(f"the DICOM file {name} holds {frames} frames: a DICOM SEG or RT Structure Set "
+                              "made from it would need per-frame references, which are not written — choose "
+                              "--format seg.nrrd or nii.gz")
     size = (int(dataset.get("Columns", 0) or 0), int(dataset.get("Rows", 0) or 0))
     tilt = dataset.get("GantryDetectorTilt", None)
     return plane_from_tags(text("ImagePositionPatient"), text("ImageOrientationPatient"), text("PixelSpacing"),
@@ -203,7 +208,7 @@ def analyse_stack(planes: Sequence[SlicePlane], where: str) -> StackGeometry:
     if len(kept) < 2:
         return geometry
     if reordered:
-        geometry.findings.append("the files were not in slice order")
+        geometry.findings.append("the slices were stored out of order")
     along_tolerance = max(SAME_POSITION_MM, POSITION_TOLERANCE * spacing)
     plane_tolerance = max(SAME_POSITION_MM, POSITION_TOLERANCE * min(planes[0].spacing))
     widest = int(np.argmax(steps))

@@ -71,7 +71,7 @@ def regular_volume(image: sitk.Image, planes: Sequence[SlicePlane], geometry: St
     array = sitk.GetArrayViewFromImage(image)
     notes = geometry.findings + _without_duplicates(array, planes, geometry, where)
     first = planes[geometry.order[0]]
-    spacing_x, spacing_y = image.GetSpacing()[:2]
+    spacing_x, spacing_y = first.spacing  # the header's, not the reader's (GDCM may have guessed)
     offsets = geometry.offsets if geometry.sheared else np.zeros_like(geometry.offsets)
     low = offsets.min(axis=0)
     shifts = (offsets - low) / np.array([spacing_x, spacing_y])  # pixels along (columns, rows)

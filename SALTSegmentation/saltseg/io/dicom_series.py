@@ -14,6 +14,7 @@ import SimpleITK as sitk
 
 from ..errors import InputImageError
 from .dicom_geometry import analyse_stack, plane_from_tags
+from .dicom_multiframe import read_dicom_file
 from .dicom_regular_grid import regular_volume
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ def read_series_files(files: Sequence[str], where: str) -> sitk.Image:
     if missing:
         raise InputImageError(f"DICOM series in {where}: {len(missing)} of its {len(files)} files are gone "
                               f"(first: {missing[0]})")
+    if len(files) == 1:  # a multi-frame file (the series reader would make it 4D) or a single slice
+        return read_dicom_file(files[0])
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(list(files))
     reader.MetaDataDictionaryArrayUpdateOn()
@@ -137,7 +140,7 @@ def _on_regular_grid(image: sitk.Image, reader: sitk.ImageSeriesReader, files: S
     """The reader stacks slices as if they were regular: check every slice's header and resample
     where they are not (gantry tilt, missing slices; see :mod:`.dicom_geometry`)."""
     if len(files) < 2 or image.GetDimension() != 3 or image.GetSize()[2] != len(files):
-        return image  # one file (multi-frame or a single slice): no per-file positions to compare
+        return image  # no per-file positions to compare
     tags = (_POSITION_TAG, _ORIENTATION_TAG, _PIXEL_SPACING_TAG)
     lacking = [Path(files[k]).name for k in range(len(files)) if not all(reader.HasMetaDataKey(k, t) for t in tags)]
     if lacking:

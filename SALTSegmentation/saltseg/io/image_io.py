@@ -12,6 +12,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputImageError
+from .dicom_multiframe import placed_frames
 from .dicom_series import read_dicom_folder
 from .nifti_check import nifti_truncation
 
@@ -68,13 +69,16 @@ def read_image(path: Union[str, Path]) -> sitk.Image:
     truncation = nifti_truncation(path)
     if truncation:
         raise InputImageError(f"{path} is truncated or corrupt: {truncation} (incomplete download or copy?)")
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
     try:
-        return sitk.ReadImage(str(path))
+        image = reader.Execute()
     except RuntimeError as error:
         raise InputImageError(
             f"cannot read {path}: not a readable NIfTI/NRRD/MHA/DICOM image or the file is "
             f"truncated ({_first_line(error)})"
         ) from error
+    return placed_frames(reader, image, str(path))  # a multi-frame DICOM file: where its frames say
 
 
 @dataclass

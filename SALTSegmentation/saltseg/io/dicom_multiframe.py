@@ -1,0 +1,151 @@
+"""Where the frames of a multi-frame DICOM file lie (Enhanced CT, Legacy Converted Enhanced CT),
+from its functional groups, and the frames on a grid that matches them.
+
+GDCM (SimpleITK's reader) stacks the frames in file order and derives one grid for them without
+checking it: on the shared CT converted to a Legacy Converted Enhanced CT file, frames out of order
+or one frame missing came back as a 1×1×1 mm grid (the 0.98 mm pixel spacing lost too) with no
+error. So each frame's plane is read here — ``PlanePositionSequence``, ``PlaneOrientationSequence``
+and ``PixelMeasuresSequence`` of the frame, else of the shared functional groups — and the frames go
+through the checks a series of files gets (:mod:`.dicom_geometry`): reordered, gapped or tilted
+frames are resampled onto a regular grid with a warning, several stacks in one file are refused,
+and a regular stack takes its grid from the frames, never from GDCM's guess.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputImageError
+from .dicom_geometry import SlicePlane, StackGeometry, analyse_stack, plane_from_tags
+from .dicom_regular_grid import regular_volume
+
+logger = logging.getLogger(__name__)
+
+NUMBER_OF_FRAMES_TAG = "0028|0008"
+MODALITY_TAG = "0008|0060"
+
+
+def frame_count(number_of_frames: str) -> int:
+    """``NumberOfFrames`` as the reader's metadata gives it (empty or unreadable: 1)."""
+    try:
+        return int(number_of_frames.strip() or 1)
+    except ValueError:
+        return 1
+
+
+def _text(value) -> str:
+    return "\\".join(str(v) for v in value) if not isinstance(value, (str, bytes)) else str(value)
+
+
+def _from_groups(frame, shared, sequence: str, attribute: str):
+    """``attribute`` of the frame's ``sequence`` item, else of the shared groups' (None: in neither)."""
+    for groups in (frame, shared):
+        items = groups.get(sequence) if groups is not None else None
+        if items:
+            value = items[0].get(attribute)
+            if value is not None and value != "":
+                return value
+    return None
+
+
+def frame_planes(path: str, size: tuple[int, int]) -> Optional[list[SlicePlane]]:
+    """Each frame's plane, in file order; None when a frame's position, orientation or pixel
+    spacing is not recorded (then where the frames lie cannot be known). Refuses frames whose
+    pixel values are rescaled differently (GDCM applies one slope and intercept to all)."""
+    try:
+        import pydicom
+    except ImportError as error:  # a dependency of saltseg; Slicer bundles it
+        raise InputImageError(f"{path} is a multi-frame DICOM file: placing its frames needs pydicom "
+                              "(pip install pydicom)") from error
+    try:
+        dataset = pydicom.dcmread(path, stop_before_pixels=True)
+    except (OSError, pydicom.errors.InvalidDicomError) as error:
+        raise InputImageError(f"cannot read the DICOM file {path}: {error}") from error
+    shared_items = dataset.get("SharedFunctionalGroupsSequence")
+    shared = shared_items[0] if shared_items else None
+    frames = list(dataset.get("PerFrameFunctionalGroupsSequence") or [])
+    count = int(dataset.get("NumberOfFrames", 1) or 1)
+    if len(frames) != count:
+        logger.warning("the DICOM file %s has %d frames but %d per-frame functional groups: where its frames "
+                       "lie cannot be checked", path, count, len(frames))
+        return None
+    name = Path(path).name
+    planes, rescales = [], set()
+    for number, frame in enumerate(frames, start=1):
+        position = _from_groups(frame, shared, "PlanePositionSequence", "ImagePositionPatient")
+        orientation = _from_groups(frame, shared, "PlaneOrientationSequence", "ImageOrientationPatient")
+        spacing = _from_groups(frame, shared, "PixelMeasuresSequence", "PixelSpacing")
+        if position is None or orientation is None or spacing is None:
+            return None
+        planes.append(plane_from_tags(_text(position), _text(orientation), _text(spacing), size,
+                                      f"{name} frame {number}"))
+        rescales.add(tuple(float(_from_groups(frame, shared, "PixelValueTransformationSequence", key) or default)
+                           for key, default in (("RescaleSlope", 1.0), ("RescaleIntercept", 0.0))))
+    if len(rescales) > 1:
+        shown = ", ".join(f"slope {s:g} intercept {i:g}" for s, i in sorted(rescales)[:3])
+        raise InputImageError(f"the frames of the DICOM file {path} rescale their pixel values differently "
+                              f"({shown}); the reader applies one rescale to every frame — export the CT as "
+                              "a series of single-frame files")
+    return planes
+
+
+def _with_frame_grid(image: sitk.Image, planes: list[SlicePlane], geometry: StackGeometry) -> sitk.Image:
+    """``image`` (frames in file order, already a regular stack) on the grid its frames state."""
+    first = planes[0]
+    image.SetOrigin(tuple(float(v) for v in first.position))
+    image.SetSpacing((float(first.spacing[0]), float(first.spacing[1]), float(geometry.spacing)))
+    image.SetDirection(tuple(float(v) for v in np.column_stack([first.row, first.column, geometry.axis]).ravel()))
+    return image
+
+
+def read_dicom_file(path: str) -> sitk.Image:
+    """One DICOM file; a multi-frame one with its frames where they lie (:func:`placed_frames`)."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.LoadPrivateTagsOff()
+    was = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # GDCM's own warnings: our error says what matters
+    try:
+        image = reader.Execute()
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise InputImageError(f"cannot read the DICOM file {path}: {lines[-1] if lines else 'unreadable'}") from error
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(was)
+    return placed_frames(reader, image, str(path))
+
+
+def placed_frames(reader: sitk.ImageFileReader, image: sitk.Image, path: str) -> sitk.Image:
+    """``image``, read by ``reader`` from ``path``: when the file has several frames, on the grid its
+    frames state (:func:`on_frame_grid`); else as read."""
+    if reader.HasMetaDataKey(NUMBER_OF_FRAMES_TAG) and frame_count(reader.GetMetaData(NUMBER_OF_FRAMES_TAG)) > 1:
+        return on_frame_grid(image, path)
+    return image
+
+
+def on_frame_grid(image: sitk.Image, path: str) -> sitk.Image:
+    """The frames of the multi-frame file ``path`` (``image`` as GDCM read it, frame k = slice k)
+    placed where their functional groups say (see the module's description)."""
+    where = f"{path} (multi-frame)"
+    if image.GetDimension() != 3:
+        return image  # not a volume: check_ct_image says so
+    planes = frame_planes(path, image.GetSize()[:2])
+    if planes is None:
+        logger.warning("DICOM file %s: its frames do not all record PlanePosition, PlaneOrientation and "
+                       "PixelMeasures, so where they lie cannot be checked; the volume is placed as the "
+                       "reader guessed (check its spacing)", where)
+        return image
+    if len(planes) != image.GetSize()[2]:
+        raise InputImageError(f"the DICOM file {path} declares {len(planes)} frames but {image.GetSize()[2]} "
+                              "were read: the file is truncated or not one volume")
+    geometry = analyse_stack(planes, where)
+    if geometry.regular:
+        return _with_frame_grid(image, planes, geometry)
+    regular = regular_volume(image, planes, geometry, where)
+    if image.HasMetaDataKey(MODALITY_TAG):  # the CT check reads it
+        regular.SetMetaData(MODALITY_TAG, image.GetMetaData(MODALITY_TAG))
+    return regular
