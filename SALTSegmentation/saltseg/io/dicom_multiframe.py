@@ -22,6 +22,7 @@ import SimpleITK as sitk
 from ..errors import InputImageError
 from .dicom_geometry import SlicePlane, StackGeometry, analyse_stack, plane_from_tags
 from .dicom_regular_grid import regular_volume
+from .library_logs import execute_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -107,16 +108,7 @@ def read_dicom_file(path: str) -> sitk.Image:
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.LoadPrivateTagsOff()
-    was = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # GDCM's own warnings: our error says what matters
-    try:
-        image = reader.Execute()
-    except RuntimeError as error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        raise InputImageError(f"cannot read the DICOM file {path}: {lines[-1] if lines else 'unreadable'}") from error
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(was)
-    return placed_frames(reader, image, str(path))
+    return placed_frames(reader, execute_quietly(reader, f"the DICOM file {path}"), str(path))
 
 
 def placed_frames(reader: sitk.ImageFileReader, image: sitk.Image, path: str) -> sitk.Image:

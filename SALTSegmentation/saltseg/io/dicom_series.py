@@ -4,11 +4,10 @@ warning). GDCM's own warnings (one per file it cannot parse) are kept off the te
 message says what matters."""
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import SimpleITK as sitk
 
@@ -16,6 +15,7 @@ from ..errors import InputImageError
 from .dicom_geometry import analyse_stack, plane_from_tags
 from .dicom_multiframe import read_dicom_file
 from .dicom_regular_grid import regular_volume
+from .library_logs import execute_quietly, quiet_itk
 
 logger = logging.getLogger(__name__)
 
@@ -55,17 +55,6 @@ class SeriesInfo:
         except ValueError:
             number = (1, 0)
         return (-len(self.files), number, self.uid)
-
-
-@contextlib.contextmanager
-def quiet_itk() -> Iterator[None]:
-    """ITK warnings off (GDCM prints one per unreadable file, and "No Series were found")."""
-    was = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)
-    try:
-        yield
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(was)
 
 
 def _header_tags(file: str) -> tuple[str, str]:
@@ -122,13 +111,7 @@ def read_series_files(files: Sequence[str], where: str) -> sitk.Image:
     reader.SetFileNames(list(files))
     reader.MetaDataDictionaryArrayUpdateOn()
     reader.LoadPrivateTagsOff()
-    try:
-        with quiet_itk():
-            image = reader.Execute()
-    except RuntimeError as error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        raise InputImageError(f"cannot read the DICOM series in {where}: "
-                              f"{lines[-1] if lines else 'unreadable'}") from error
+    image = execute_quietly(reader, f"the DICOM series in {where}")
     image = _on_regular_grid(image, reader, files, where)
     if reader.HasMetaDataKey(0, _MODALITY_TAG):
         image.SetMetaData(_MODALITY_TAG, reader.GetMetaData(0, _MODALITY_TAG).strip())

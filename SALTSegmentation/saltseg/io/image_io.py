@@ -14,7 +14,8 @@ import SimpleITK as sitk
 from ..errors import InputImageError
 from .dicom_multiframe import placed_frames
 from .dicom_series import read_dicom_folder
-from .nifti_check import nifti_truncation
+from .nifti_check import nifti_truncation, nifti_version
+from .nifti_placement import placement_warning
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +75,16 @@ def read_image(path: Union[str, Path]) -> sitk.Image:
     try:
         image = reader.Execute()
     except RuntimeError as error:
+        if nifti_version(path) == 2:
+            raise InputImageError(f"{path} is a NIfTI-2 file, which ITK (this tool and Slicer) cannot read; save "
+                                  "it as NIfTI-1 (.nii.gz), NRRD or MHA") from error
         raise InputImageError(
             f"cannot read {path}: not a readable NIfTI/NRRD/MHA/DICOM image or the file is "
             f"truncated ({_first_line(error)})"
         ) from error
+    placement = placement_warning(path, image)
+    if placement:
+        logger.warning("%s", placement)
     return placed_frames(reader, image, str(path))  # a multi-frame DICOM file: where its frames say
 
 

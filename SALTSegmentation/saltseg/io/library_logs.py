@@ -4,13 +4,19 @@ pydicom logs its own deprecation notices at WARNING (``'FileDataset.is_little_en
 removed in v4.0``) when rt-utils writes a structure set: nothing a user of ``saltseg`` can act on.
 Inside :func:`library_logs_at_debug`, such records of the named libraries go to our logger at
 DEBUG instead (there for whoever debugs); ERROR and above pass through unchanged, so a real failure
-is never hidden.
+is never hidden. ITK's warnings (GDCM prints one per file it cannot parse) are switched off while
+DICOM is read (:func:`quiet_itk`), and a failed read says only the last line of ITK's message
+(:func:`execute_quietly`).
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 from typing import Iterator
+
+import SimpleITK as sitk
+
+from ..errors import InputImageError
 
 
 class _ToDebug(logging.Filter):
@@ -41,3 +47,25 @@ def library_logs_at_debug(target: logging.Logger, *libraries: str) -> Iterator[N
     finally:
         for library in loggers:
             library.removeFilter(demote)
+
+
+@contextlib.contextmanager
+def quiet_itk() -> Iterator[None]:
+    """ITK warnings off (GDCM prints one per unreadable file, and "No Series were found")."""
+    was = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(was)
+
+
+def execute_quietly(reader, what: str) -> sitk.Image:
+    """``reader.Execute()`` without ITK's warnings; its failure as an :class:`InputImageError`
+    naming ``what`` and the last line of ITK's message (the earlier ones are file and line noise)."""
+    try:
+        with quiet_itk():
+            return reader.Execute()
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise InputImageError(f"cannot read {what}: {lines[-1] if lines else 'unreadable'}") from error

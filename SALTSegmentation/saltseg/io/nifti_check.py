@@ -1,4 +1,5 @@
-"""Detecting truncated NIfTI files, which ITK reads without complaint (missing voxels become 0)."""
+"""Detecting truncated NIfTI files, which ITK reads without complaint (missing voxels become 0), and
+NIfTI-2 files, which ITK does not read at all."""
 from __future__ import annotations
 
 import gzip
@@ -44,16 +45,38 @@ def _gzip_length(path: Path) -> Optional[int]:
     return total
 
 
+def is_nifti_name(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(".nii") or name.endswith(".nii.gz")
+
+
+def read_nifti_header(path: Path) -> bytes:
+    """The first 540 bytes of a NIfTI file (empty when the stream is corrupt or the file unreadable)."""
+    try:
+        with (gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")) as stream:
+            return stream.read(540)
+    except (EOFError, OSError, zlib.error):
+        return b""
+
+
+def nifti_version(path: Path) -> Optional[int]:
+    """1 or 2 for a NIfTI file of either version, None for anything else."""
+    header = read_nifti_header(path) if is_nifti_name(path) else b""
+    for endian in ("<", ">"):
+        if len(header) >= 4:
+            size = struct.unpack(endian + "i", header[:4])[0]
+            if size in (348, 540):
+                return 1 if size == 348 else 2
+    return None
+
+
 def nifti_truncation(path: Path) -> Optional[str]:
     """A description of how ``path`` is truncated, or None when it is complete (or not NIfTI)."""
-    name = path.name.lower()
-    if not (name.endswith(".nii") or name.endswith(".nii.gz")):
+    if not is_nifti_name(path):
         return None
-    compressed = name.endswith(".gz")
-    try:
-        with (gzip.open(path, "rb") if compressed else path.open("rb")) as stream:
-            header = stream.read(540)
-    except (EOFError, OSError, zlib.error):
+    compressed = path.name.lower().endswith(".gz")
+    header = read_nifti_header(path)
+    if not header:
         return "its compressed stream is corrupt"
     expected = _expected_bytes(header)
     if expected is None:
