@@ -48,9 +48,10 @@ def test_runtime_reproduces_torch_and_is_cached_beside_the_model(model_dir, name
     _require(name)
     model = load_model(model_dir, "cpu")
     torch_labels = _labels(model, WindowNetwork(model, backend="torch"))
-    predictor = WindowNetwork(model, backend=name)
+    predictor = WindowNetwork(model, backend=name, precision="fp32")
     labels = _labels(model, predictor)
     assert predictor.describe() == f"network features ({name}) + chunked tree softmax"
+    assert predictor.backend is not None and predictor.backend.zfirst  # reduced in place, not copied
     assert np.mean(labels == torch_labels) > 0.9999
     cached, _ = candidate_paths(model_dir, model_checksum(model_dir))
     assert cached.is_file()
@@ -134,7 +135,9 @@ def test_runtime_that_disagrees_with_torch_is_not_used(model_dir, monkeypatch):
     class Wrong:
         name = "openvino"
 
-        def __init__(self, path, threads, precision="fp32"):
+        zfirst = False
+
+        def __init__(self, path, threads, precision="fp32", zfirst=False):
             self.path, self.precision = path, precision
 
         def run(self, windows):  # the features' shape (filters[0] = 4), wrong values
@@ -188,3 +191,24 @@ def test_openvino_bf16_runs_at_what_the_cpu_has_and_says_so(model_dir):
 def test_openvino_precision_names():
     assert [runtimes._precision_name(v) for v in ("<Type: 'bfloat16'>", "bf16", "<Type: 'float32'>", "f16")] == \
         ["bf16", "bf16", "fp32", "fp16"]
+
+
+def test_a_voxels_path_probabilities_read_the_runtimes_z_first_output(model_dir):
+    _require("openvino")
+    import SimpleITK as sitk
+
+    from saltseg.inference.pipeline import SegmentOptions, segment_image
+
+    volume = (np.random.default_rng(9).random((24, 40, 36)) * 1400 - 1000).astype(np.int16)  # z, y, x
+    image = sitk.GetImageFromArray(volume)
+    image.SetSpacing((4.0, 4.0, 4.0))
+    model = load_model(model_dir, "cpu")
+    voxel = (17, 22, 11)
+    on_torch = segment_image(image, model, SegmentOptions(backend="torch", precision="fp32")).path_probabilities(voxel)
+    runtime = segment_image(image, model, SegmentOptions(backend="openvino", precision="fp32"))  # z-first output
+    assert "openvino" in runtime.stats["network"]
+    on_runtime = runtime.path_probabilities(voxel)
+    nodes = sorted(on_torch.probabilities)
+    assert sorted(on_runtime.probabilities) == nodes
+    assert np.allclose([on_runtime.probabilities[n] for n in nodes], [on_torch.probabilities[n] for n in nodes],
+                       atol=1e-4)

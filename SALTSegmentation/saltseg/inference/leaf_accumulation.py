@@ -34,10 +34,13 @@ class LeafReducer(Protocol):
 
 @dataclass
 class NetworkOutput:
-    """A batch of window outputs ``[B, K, *roi]`` and the reducer that turns them into leaves."""
+    """A batch of window outputs ``[B, K, *roi]`` and the reducer that turns them into leaves.
+    ``zfirst``: the values are ``[B, K, rz, rx, ry]`` instead, and stay valid until the batch
+    after next (a runtime's own buffers): they are reduced in place, not copied."""
 
     values: torch.Tensor
     reducer: LeafReducer
+    zfirst: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,24 +158,31 @@ class SlabAccumulator:
         pending()
 
     def add(self, window: torch.Tensor, x0: int, y0: int, reducer: LeafReducer,
-            kept: Optional[tuple[slice, slice, slice]] = None) -> None:
-        """Add the window at ``(x0, y0)``; only its ``kept`` part (x, y, z slices in window
-        coordinates; default all) is reduced: labels are never read in the padding around the scan."""
-        self.wait()  # the previous window's chunks may still read the scratch copy
-        channels, rx, ry, rz = window.shape
+            kept: Optional[tuple[slice, slice, slice]] = None, zfirst: bool = False) -> None:
+        """Add the window at ``(x0, y0)`` (``[K, rx, ry, rz]``, or ``[K, rz, rx, ry]`` when ``zfirst``:
+        then it must stay valid until the next :meth:`add` returns); only its ``kept`` part (x, y, z
+        slices in window coordinates; default all) is reduced: labels are never read in the padding
+        around the scan."""
+        self.wait()  # the previous window's chunks may still read its z-first values
+        if zfirst:
+            channels, rz, rx, ry = window.shape
+        else:
+            channels, rx, ry, rz = window.shape
         spans = tuple(part.indices(size) for part, size in zip(kept or (slice(None),) * 3, (rx, ry, rz)))
-        if channels <= ZFIRST_MAX_CHANNELS:
+        if zfirst:
             self._pending = self.workers.start(self._zfirst_tasks(window, x0, y0, reducer, spans))
+        elif channels <= ZFIRST_MAX_CHANNELS:
+            # [K, rz, rx, ry]: ~C/N of an N-channel copy, and the runtime may overwrite the window.
+            copy = self._scratch.take((channels, rz, rx, ry), window.dtype, window.device)
+            copy.copy_(window.permute(0, 3, 1, 2))
+            self._pending = self.workers.start(self._zfirst_tasks(copy, x0, y0, reducer, spans))
         else:
             self.workers.run(self._column_tasks(window, x0, y0, reducer, spans))
 
-    def _zfirst_tasks(self, window: torch.Tensor, x0: int, y0: int, reducer: LeafReducer,
+    def _zfirst_tasks(self, zfirst: torch.Tensor, x0: int, y0: int, reducer: LeafReducer,
                       spans: tuple) -> list[Callable[[], None]]:
-        channels, rx, ry, rz = window.shape
+        channels, _, _, ry = zfirst.shape
         (x_lo, x_hi, _), _, (z_lo, z_hi, _) = spans
-        # [K, rz, rx, ry]: ~C/N of an N-channel copy.
-        zfirst = self._scratch.take((channels, rz, rx, ry), window.dtype, window.device)
-        zfirst.copy_(window.permute(0, 3, 1, 2))
         pieces = -(-(x_hi - x_lo) * ry // self.target_voxels)  # chunks per slice, of (nearly) equal rows
         rows = max(1, -(-(x_hi - x_lo) // max(pieces, 1)))
         slab, weights = self.slab, self.weights

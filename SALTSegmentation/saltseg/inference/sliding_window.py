@@ -111,7 +111,9 @@ class _Batcher:
         values, reducer = output.values, output.reducer
         if list(reducer.slab_nodes) != list(self.slab_nodes):
             raise ModelError("the network's reducer writes the leaves in another order than the slab")
-        if values.dim() != 5 or values.shape[1] != reducer.input_channels or values.shape[2:] != windows.shape[2:]:
+        rx, ry, rz = windows.shape[2:]
+        spatial = (rz, rx, ry) if output.zfirst else (rx, ry, rz)
+        if values.dim() != 5 or values.shape[1] != reducer.input_channels or tuple(values.shape[2:]) != spatial:
             raise ModelError(
                 f"model.pt returned shape {tuple(values.shape)} for input {tuple(windows.shape)}; "
                 f"expected {reducer.input_channels} channels "
@@ -255,7 +257,7 @@ class _SlabSweep:
         if output is not None:
             for i, window in zip(run, output.values):
                 x0, y0 = batch[i]
-                self.accumulator.add(window, x0, y0, output.reducer, self.grid.kept_part(x0, y0, z0))
+                self.accumulator.add(window, x0, y0, output.reducer, self.grid.kept_part(x0, y0, z0), output.zfirst)
 
     def finish_slab(self, k: int) -> None:
         """Label the slices of slab ``k`` that no later window touches; shift the rest forward."""
