@@ -152,6 +152,17 @@ def test_frames_rescaled_differently_are_refused(multiframe, tmp_path):
         read_image(path)
 
 
+def test_a_malformed_frame_position_is_refused_by_name(multiframe, tmp_path):
+    count = int(multiframe.NumberOfFrames)
+
+    def two_numbers(dataset) -> None:
+        dataset.PerFrameFunctionalGroupsSequence[4].PlanePositionSequence[0].ImagePositionPatient = [1.0, 2.0]
+
+    path = _write(multiframe, list(range(count)), tmp_path / "malformed.dcm", two_numbers)
+    with pytest.raises(InputImageError, match="frame 5 has an unreadable ImagePositionPatient"):
+        read_image(path)
+
+
 def test_frames_without_positions_are_read_with_a_warning(multiframe, tmp_path, caplog):
     count = int(multiframe.NumberOfFrames)
 

@@ -64,8 +64,15 @@ def frame_planes(path: str, size: tuple[int, int]) -> Optional[list[SlicePlane]]
                               "(pip install pydicom)") from error
     try:
         dataset = pydicom.dcmread(path, stop_before_pixels=True)
+        return _planes_of(dataset, path, size)
     except (OSError, pydicom.errors.InvalidDicomError) as error:
         raise InputImageError(f"cannot read the DICOM file {path}: {error}") from error
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as error:  # malformed groups
+        raise InputImageError(f"the DICOM file {path} has frame headers (functional groups) that cannot be "
+                              f"read: {error}") from error
+
+
+def _planes_of(dataset, path: str, size: tuple[int, int]) -> Optional[list[SlicePlane]]:
     shared_items = dataset.get("SharedFunctionalGroupsSequence")
     shared = shared_items[0] if shared_items else None
     frames = list(dataset.get("PerFrameFunctionalGroupsSequence") or [])
