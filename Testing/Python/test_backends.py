@@ -2,6 +2,7 @@
 against torch before use, and torch whenever anything is off."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +213,38 @@ def test_a_voxels_path_probabilities_read_the_runtimes_z_first_output(model_dir)
     assert sorted(on_runtime.probabilities) == nodes
     assert np.allclose([on_runtime.probabilities[n] for n in nodes], [on_torch.probabilities[n] for n in nodes],
                        atol=1e-4)
+
+
+def _recording_runtime(monkeypatch):
+    """OpenVINO, each construction recorded with the thread it ran on."""
+    made = []
+
+    class Recorded(runtimes.OpenVinoNetwork):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append((self, threading.current_thread().name))
+
+    monkeypatch.setitem(runtimes.RUNTIMES, "openvino", Recorded)
+    return made
+
+
+def test_a_converted_runtime_loads_while_the_probe_runs(model_dir, monkeypatch):
+    _require("openvino")
+    model = load_model(model_dir, "cpu")
+    _labels(model, WindowNetwork(model, backend="openvino", precision="fp32"))  # converts once
+    made = _recording_runtime(monkeypatch)
+    predictor = WindowNetwork(model, backend="openvino", precision="fp32")
+    labels = _labels(model, predictor)
+    assert [thread for _, thread in made] == ["saltseg-runtime-load"]  # loaded once, beside the probe
+    assert predictor.backend is made[0][0]
+    assert np.mean(labels == _labels(model, WindowNetwork(model, backend="torch"))) > 0.9999
+
+
+def test_without_a_conversion_the_runtime_loads_after_the_probe(model_dir, monkeypatch):
+    _require("openvino")
+    made = _recording_runtime(monkeypatch)
+    model = load_model(model_dir, "cpu")
+    predictor = WindowNetwork(model, backend="openvino", precision="fp32")
+    _labels(model, predictor)
+    assert [thread for _, thread in made] == ["MainThread"]  # converting needs the probe
+    assert predictor.backend is made[0][0]

@@ -27,7 +27,9 @@ from ..model.logits import LogitsFunction, extract_features_and_head, extract_lo
 from ..model.model_io import SaltModel
 from .backends.cpu_features import CpuBf16, cpu_bf16
 from .backends.precision import ProbeVerdict, plan_precision, precision_summary
-from .backends.select import TOLERANCES, NetworkBackend, check_requested, faster_runtime_hint, select_backend
+from .backends.preload import preload_first_runtime
+from .backends.select import (TOLERANCES, NetworkBackend, check_requested, faster_runtime_hint, runtime_names,
+                              select_backend)
 from .leaf_accumulation import NetworkOutput
 from .leaf_layout import LeafLayout
 from .leaf_reducers import ProbabilityReducer, TreeSoftmaxReducer, leaf_probabilities
@@ -84,6 +86,11 @@ class WindowNetwork:
         # The CPU's features are read only where they matter (a CPU run that may try bf16).
         cpu = cpu_bf16() if model.device.type == "cpu" and precision == "auto" else _NOT_READ
         self.plan = plan_precision(precision, model.device.type, cpu, mixed_precision)
+        # The runtime the probe checks first loads meanwhile, with the run's thread count (the
+        # probe runs torch on one thread).
+        self._preload = (preload_first_runtime(runtime_names(backend), model.source, self.candidates[0].kind,
+                                               self.plan.precision, torch.get_num_threads())
+                         if self.candidates and model.device.type == "cpu" else None)
         self.verdicts: list[ProbeVerdict] = []
         self.path: Optional[NetworkPath] = None
         self.backend: Optional[NetworkBackend] = None
@@ -153,7 +160,7 @@ class WindowNetwork:
                                               probe, reference, path.logits, leaf_labels,
                                               self.notes, self.plan.precision if self.model.device.type == "cpu"
                                               else "fp32", self.verdicts,
-                                              automatic=self.precision == "auto")
+                                              automatic=self.precision == "auto", preloaded=self._preload)
                 hint = faster_runtime_hint(self.requested_backend, self.model.device)
                 if hint is not None:
                     logger.warning(hint)

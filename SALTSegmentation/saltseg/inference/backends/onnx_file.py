@@ -101,17 +101,25 @@ def export_network_onnx(function: LogitsFunction, example: torch.Tensor, target:
     return atomic_write(target, write, suffix=".onnx")
 
 
+def _existing(candidates: list[Path]) -> Optional[Path]:
+    return next((path for path in candidates if path.is_file() and path.stat().st_size > 0), None)
+
+
+def cached_conversion(model_dir: Path, kind: str) -> Optional[Path]:
+    """This model's ONNX file of the ``kind`` cut when it was converted before (None: not yet)."""
+    return _existing(candidate_paths(model_dir, model_checksum(model_dir), kind))
+
+
 def cached_network_onnx(model_dir: Path, kind: str, function: LogitsFunction, example: torch.Tensor,
                         refresh: bool = False) -> Path:
     """The cached ONNX file of this model's network (the ``kind`` cut), converting it first if needed.
 
     ``refresh`` re-converts (after a cached file failed to load or to verify)."""
-    checksum = model_checksum(model_dir)
-    candidates = candidate_paths(model_dir, checksum, kind)
+    candidates = candidate_paths(model_dir, model_checksum(model_dir), kind)
     if not refresh:
-        for path in candidates:
-            if path.is_file() and path.stat().st_size > 0:
-                return path
+        cached = _existing(candidates)
+        if cached is not None:
+            return cached
     error: Optional[OSError] = None
     for path in candidates:
         try:

@@ -22,12 +22,15 @@ from ...model.model_io import SaltModel
 from . import BACKEND_CHOICES, PRECISION_CHOICES
 from .onnx_file import cached_network_onnx
 from .precision import ProbeVerdict
-from .runtimes import EXTRAS, RUNTIMES, TorchBf16Network, is_installed
+from .preload import RuntimePreload
+from .runtimes import EXTRAS, RUNTIMES, TorchBf16Network, is_installed, zfirst_for
 
 logger = logging.getLogger(__name__)
 
-#: Tried in this order by ``auto``.
+#: The runtimes ``--backend auto`` tries, fastest first, where installed.
 AUTO_ORDER = ("openvino",)
+
+#: Tried in this order by ``auto``.
 #: Per precision: the largest |Δ logit| accepted, relative to the largest |logit|, and the fraction of
 #: probe voxels whose leaf label must agree with torch's float32 labels. float32: 0.032 measured for
 #: logits up to ~40 and 99.94 % equal labels on a random full-size DynUNet (the hardest case).
@@ -81,6 +84,12 @@ def torch_bf16_supported() -> bool:
         return False
 
 
+def runtime_names(requested: str) -> list[str]:
+    """The ONNX runtimes ``--backend requested`` may run (installed ones for ``auto``), in order."""
+    names = [name for name in AUTO_ORDER if is_installed(name)] if requested == "auto" else [requested]
+    return [name for name in names if name in RUNTIMES]
+
+
 def candidates(requested: str, device: torch.device, precision: str = "fp32",
                notes: Optional[list[str]] = None, automatic: bool = False) -> list[tuple[str, str]]:
     """(runtime, precision) pairs to try in order before torch at float32. ``automatic``: bf16 chosen
@@ -88,8 +97,7 @@ def candidates(requested: str, device: torch.device, precision: str = "fp32",
     at float32 next (still faster than torch at bf16)."""
     if device.type != "cpu":
         return []
-    names = [name for name in AUTO_ORDER if is_installed(name)] if requested == "auto" else [requested]
-    names = [name for name in names if name in RUNTIMES]
+    names = runtime_names(requested)
     if precision == "fp32":
         return [(name, "fp32") for name in names]
     if automatic and names:
@@ -131,22 +139,24 @@ Verdict = tuple[bool, str, ProbeVerdict]
 
 
 def _load(name: str, precision: str, model: SaltModel, kind: str, function: LogitsFunction,
-          probe: torch.Tensor, check: Callable[[NetworkBackend], Verdict]) -> tuple[NetworkBackend, Verdict]:
+          probe: torch.Tensor, check: Callable[[NetworkBackend], Verdict],
+          preloaded: Optional[RuntimePreload] = None) -> tuple[NetworkBackend, Verdict]:
     """The runtime and its check's verdict; an ONNX runtime whose cached file fails is converted afresh once."""
     backend: NetworkBackend
     if name == "torch":
         backend = TorchBf16Network(function)
         return backend, check(backend)
     assert model.source is not None  # select_backend skips the ONNX runtimes without model.pt's folder
+    loaded = preloaded.take(name, precision, kind) if preloaded is not None else None
+    if loaded is not None:
+        try:
+            return loaded, check(loaded)
+        except Exception as error:  # noqa: BLE001  (runtimes raise their own types)
+            logger.info("the preloaded %s failed (%s); loading it again", name, error)
     for refresh in (False, True):
         path = cached_network_onnx(model.source, kind, function, probe, refresh=refresh)
         try:
-            # Features z first (reduced in place) at float32 only: there OpenVINO's transposed output
-            # equalled the plain one to the bit; at bf16 it picks other kernels, whose rounding moved
-            # the probe's agreement (trained model, shared CT) from 99.518 to 99.481 % (whole runs
-            # 99.726 → 99.731 %), so bf16 keeps the layout its agreement table was measured with.
-            backend = RUNTIMES[name](path, torch.get_num_threads(), precision,
-                                     zfirst=kind == "features" and precision == "fp32")
+            backend = RUNTIMES[name](path, torch.get_num_threads(), precision, zfirst=zfirst_for(kind, precision))
             return backend, check(backend)
         except Exception as error:  # noqa: BLE001  (runtimes raise their own types)
             if refresh:
@@ -159,11 +169,12 @@ def select_backend(requested: str, model: SaltModel, kind: str, function: Logits
                    reference_output: torch.Tensor, to_logits: Callable[[torch.Tensor], torch.Tensor],
                    leaf_labels: Callable[[torch.Tensor], torch.Tensor],
                    notes: Optional[list[str]] = None, precision: str = "fp32",
-                   verdicts: Optional[list[ProbeVerdict]] = None, automatic: bool = False
-                   ) -> Optional[NetworkBackend]:
+                   verdicts: Optional[list[ProbeVerdict]] = None, automatic: bool = False,
+                   preloaded: Optional[RuntimePreload] = None) -> Optional[NetworkBackend]:
     """The verified runtime to run ``function`` (the ``kind`` cut of the network) instead of
     torch at float32, or None for torch at float32. ``reference_output`` is torch's float32 output
-    for ``probe``; each check's verdict is appended to ``verdicts``."""
+    for ``probe``; each check's verdict is appended to ``verdicts``; ``preloaded``: the first
+    candidate, already loading (:mod:`.preload`)."""
     notes = notes if notes is not None else []
     verdicts = verdicts if verdicts is not None else []
     for name, wanted in candidates(requested, model.device, precision, notes, automatic):
@@ -177,7 +188,8 @@ def select_backend(requested: str, model: SaltModel, kind: str, function: Logits
                                        getattr(backend, "precision", wanted))
 
         try:
-            backend, (accepted, summary, verdict) = _load(name, wanted, model, kind, function, probe, check)
+            backend, (accepted, summary, verdict) = _load(name, wanted, model, kind, function, probe, check,
+                                                          preloaded)
         except Exception as error:  # noqa: BLE001
             logger.warning("%s cannot run this network (%s: %s); trying the next runtime", label,
                            type(error).__name__, error)
