@@ -27,10 +27,8 @@ from .runtimes import EXTRAS, RUNTIMES, TorchBf16Network, is_installed, zfirst_f
 
 logger = logging.getLogger(__name__)
 
-#: The runtimes ``--backend auto`` tries, fastest first, where installed.
+#: Tried in this order by ``auto``, where installed.
 AUTO_ORDER = ("openvino",)
-
-#: Tried in this order by ``auto``.
 #: Per precision: the largest |Δ logit| accepted, relative to the largest |logit|, and the fraction of
 #: probe voxels whose leaf label must agree with torch's float32 labels. float32: 0.032 measured for
 #: logits up to ~40 and 99.94 % equal labels on a random full-size DynUNet (the hardest case).
