@@ -19,6 +19,8 @@ import numpy as np
 
 from ..errors import InputImageError
 
+#: The modality, as SimpleITK names the tag (the CT check reads it).
+MODALITY_TAG = "0008|0060"
 #: Two slices closer than this along the normal (mm) are at the same position (Slicer's
 #: DICOMUtils spacing epsilon).
 SAME_POSITION_MM = 0.01
@@ -79,6 +81,14 @@ def plane_from_tags(position: str, orientation: str, pixel_spacing: str, size: t
                       (float(column_spacing), float(row_spacing)), (int(size[0]), int(size[1])), name, tilt_value)
 
 
+def frame_count(number_of_frames: str) -> int:
+    """``NumberOfFrames`` as a header gives it (empty or unreadable: 1)."""
+    try:
+        return int(number_of_frames.strip() or 1)
+    except ValueError:
+        return 1
+
+
 def plane_from_dataset(dataset, name: str = "") -> SlicePlane:
     """A plane from a pydicom dataset (duck-typed: no pydicom import in the engine's core)."""
     def text(attribute: str) -> str:
@@ -87,7 +97,7 @@ def plane_from_dataset(dataset, name: str = "") -> SlicePlane:
             raise InputImageError(f"the DICOM file {name} has no {attribute}: where its pixels lie is unknown")
         return "\\".join(str(v) for v in value) if not isinstance(value, (str, bytes)) else str(value)
 
-    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    frames = frame_count(str(dataset.get("NumberOfFrames", "")))
     if frames > 1:
         raise InputImageError(f"the DICOM file {name} holds {frames} frames: a DICOM SEG or RT Structure Set "
                               "made from it would need per-frame references, which are not written — choose "

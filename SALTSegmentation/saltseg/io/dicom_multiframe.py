@@ -20,22 +20,13 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputImageError
-from .dicom_geometry import SlicePlane, StackGeometry, analyse_stack, plane_from_tags
+from .dicom_geometry import MODALITY_TAG, SlicePlane, StackGeometry, analyse_stack, frame_count, plane_from_tags
 from .dicom_regular_grid import regular_volume
 from .library_logs import execute_quietly
 
 logger = logging.getLogger(__name__)
 
 NUMBER_OF_FRAMES_TAG = "0028|0008"
-MODALITY_TAG = "0008|0060"
-
-
-def frame_count(number_of_frames: str) -> int:
-    """``NumberOfFrames`` as the reader's metadata gives it (empty or unreadable: 1)."""
-    try:
-        return int(number_of_frames.strip() or 1)
-    except ValueError:
-        return 1
 
 
 def _text(value) -> str:
@@ -76,7 +67,7 @@ def _planes_of(dataset, path: str, size: tuple[int, int]) -> Optional[list[Slice
     shared_items = dataset.get("SharedFunctionalGroupsSequence")
     shared = shared_items[0] if shared_items else None
     frames = list(dataset.get("PerFrameFunctionalGroupsSequence") or [])
-    count = int(dataset.get("NumberOfFrames", 1) or 1)
+    count = frame_count(str(dataset.get("NumberOfFrames", "")))
     if len(frames) != count:
         logger.warning("the DICOM file %s has %d frames but %d per-frame functional groups: where its frames "
                        "lie cannot be checked", path, count, len(frames))

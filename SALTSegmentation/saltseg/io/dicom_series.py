@@ -12,14 +12,13 @@ from typing import Sequence
 import SimpleITK as sitk
 
 from ..errors import InputImageError
-from .dicom_geometry import analyse_stack, plane_from_tags
+from .dicom_geometry import MODALITY_TAG, analyse_stack, plane_from_tags
 from .dicom_multiframe import read_dicom_file
 from .dicom_regular_grid import regular_volume
 from .library_logs import execute_quietly, quiet_itk
 
 logger = logging.getLogger(__name__)
 
-_MODALITY_TAG = "0008|0060"
 _SERIES_NUMBER_TAG = "0020|0011"
 _SERIES_DESCRIPTION_TAG = "0008|103e"
 _POSITION_TAG = "0020|0032"
@@ -113,8 +112,8 @@ def read_series_files(files: Sequence[str], where: str) -> sitk.Image:
     reader.LoadPrivateTagsOff()
     image = execute_quietly(reader, f"the DICOM series in {where}")
     image = _on_regular_grid(image, reader, files, where)
-    if reader.HasMetaDataKey(0, _MODALITY_TAG):
-        image.SetMetaData(_MODALITY_TAG, reader.GetMetaData(0, _MODALITY_TAG).strip())
+    if reader.HasMetaDataKey(0, MODALITY_TAG):
+        image.SetMetaData(MODALITY_TAG, reader.GetMetaData(0, MODALITY_TAG).strip())
     return image
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputImageError
+from .dicom_geometry import MODALITY_TAG
 from .dicom_multiframe import placed_frames
 from .dicom_series import read_dicom_folder
 from .nifti_check import nifti_truncation, nifti_version
@@ -158,7 +159,7 @@ def check_ct_image(image: sitk.Image) -> ImageCheck:
     check.intensity_range = (low, high)
     if low == high:
         raise InputImageError(f"the image is empty: every voxel has the value {low:g}")
-    modality = image.GetMetaData("0008|0060").strip() if image.HasMetaDataKey("0008|0060") else ""
+    modality = image.GetMetaData(MODALITY_TAG).strip() if image.HasMetaDataKey(MODALITY_TAG) else ""
     if modality and modality.upper() != "CT":
         check.warnings.append(f"the DICOM modality is {modality}, not CT; SALT is trained on CT only")
     if max(abs(low), abs(high)) > _MAX_ABS_HU:

@@ -52,7 +52,7 @@ class NetworkBackend(Protocol):
 
 def in_window_layout(backend: NetworkBackend, output: torch.Tensor) -> torch.Tensor:
     """``backend``'s output as ``[B, K, x, y, z]`` (a view), as torch's cut gives it."""
-    return output.permute(0, 1, 3, 4, 2) if getattr(backend, "zfirst", False) else output
+    return output.permute(0, 1, 3, 4, 2) if backend.zfirst else output
 
 
 def check_requested(requested: str, device: torch.device, precision: str = "fp32") -> None:
