@@ -24,6 +24,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -73,14 +74,17 @@ def worker(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     # The maps' only work while segmenting: reading the finished slices. Timed on its own, since
-    # the whole run's time on a shared machine varies by more than that.
+    # the whole run's time on a shared machine varies by more than that; blocks are recorded on
+    # several threads at once, so this is the CPU time of those threads inside it.
     in_maps = [0.0]
+    lock = threading.Lock()
     record = NodeMapAccumulator.record
 
-    def timed_record(self, z, scores):
-        started = time.perf_counter()
-        record(self, z, scores)
-        in_maps[0] += time.perf_counter() - started
+    def timed_record(self, xs, zs, scores):
+        started = time.thread_time()
+        record(self, xs, zs, scores)
+        with lock:
+            in_maps[0] += time.thread_time() - started
 
     NodeMapAccumulator.record = timed_record  # type: ignore[method-assign]
     model = load_model(args.model, "cpu")
@@ -136,7 +140,7 @@ def main() -> int:
     print(f"CPU: {cpu_name()} ({os.cpu_count()} logical CPUs, torch threads {args.threads}); CT {args.ct.name}, "
           f"{args.spacing:g} mm, roi {'x'.join(map(str, args.roi))}, {base['windows']} windows, published tree "
           "(145 nodes, 114 leaves), threshold model\n")
-    print("| maps | segment wall s | segment CPU s | of it reading the maps s | write maps wall s | write CPU s | "
+    print("| maps | segment wall s | segment CPU s | of it reading the maps CPU s | write maps wall s | write CPU s | "
           "peak RSS MiB | numpy peak while segmenting MiB | maps kept MiB | on disk KiB |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
@@ -147,7 +151,7 @@ def main() -> int:
     if len(rows) > 1 and rows[-1]["maps"] > base["maps"]:
         last, extra = rows[-1], rows[-1]["maps"] - base["maps"]
         print(f"\nper extra map (last row against the first): "
-              f"{(last['maps_s'] - base['maps_s']) / extra:.3f} s reading it from the slab, "
+              f"{(last['maps_s'] - base['maps_s']) / extra:.3f} CPU s reading it from the slab, "
               f"{last['write_cpu_s'] / max(last['maps'], 1):.3f} CPU s writing, "
               f"{(last['traced_peak_mb'] - base['traced_peak_mb']) / extra:+.2f} MiB numpy peak, "
               f"{(last['peak_mb'] - base['peak_mb']) / extra:+.1f} MiB peak RSS (noisy: the heap)")

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from saltseg.inference import allocator
-from saltseg.inference.leaf_accumulation import ScratchBuffer
 
 BLOCK = 64 * 2**20  # above glibc's largest mmap threshold (32 MiB): mmapped by default
 
@@ -66,14 +65,3 @@ def test_nested_uses_restore_the_defaults_only_at_the_end(mallinfo):
             assert allocator.retained()
         assert allocator.retained()
     assert not allocator.retained()
-
-
-def test_scratch_buffer_is_reused_and_grows_when_needed():
-    scratch = ScratchBuffer()
-    first = scratch.take((4, 8, 16), torch.float32, torch.device("cpu"))
-    again = scratch.take((4, 8, 16), torch.float32, torch.device("cpu"))
-    smaller = scratch.take((2, 8, 16), torch.float32, torch.device("cpu"))
-    assert first.data_ptr() == again.data_ptr() == smaller.data_ptr() and smaller.shape == (2, 8, 16)
-    larger = scratch.take((8, 8, 16), torch.float32, torch.device("cpu"))
-    halves = scratch.take((8, 8, 16), torch.bfloat16, torch.device("cpu"))
-    assert larger.shape == (8, 8, 16) and halves.dtype == torch.bfloat16

@@ -52,7 +52,6 @@ def test_runtime_reproduces_torch_and_is_cached_beside_the_model(model_dir, name
     predictor = WindowNetwork(model, backend=name, precision="fp32")
     labels = _labels(model, predictor)
     assert predictor.describe() == f"network features ({name}) + chunked tree softmax"
-    assert predictor.backend is not None and predictor.backend.zfirst  # reduced in place, not copied
     assert np.mean(labels == torch_labels) > 0.9999
     cached, _ = candidate_paths(model_dir, model_checksum(model_dir))
     assert cached.is_file()
@@ -136,9 +135,7 @@ def test_runtime_that_disagrees_with_torch_is_not_used(model_dir, monkeypatch):
     class Wrong:
         name = "openvino"
 
-        zfirst = False
-
-        def __init__(self, path, threads, precision="fp32", zfirst=False):
+        def __init__(self, path, threads, precision="fp32"):
             self.path, self.precision = path, precision
 
         def run(self, windows):  # the features' shape (filters[0] = 4), wrong values

@@ -218,10 +218,10 @@ def test_skip_air_skips_exactly_the_all_air_windows_and_changes_labels_only_ther
 
 class _FeaturesNetwork:
     """A features path: a fixed 3×3×3 convolution to C channels, reduced with a pointwise head.
-    ``zfirst``: as a runtime with two output buffers taking turns gives them, z first, each buffer
+    ``own_buffers``: as a runtime with two output buffers taking turns gives them, each buffer
     filled with NaN before it is written again (a chunk still reading it would poison the slab)."""
 
-    def __init__(self, tree, zfirst: bool) -> None:
+    def __init__(self, tree, own_buffers: bool) -> None:
         from saltseg.inference.leaf_layout import LeafLayout
         from saltseg.inference.leaf_reducers import TreeSoftmaxReducer
         from saltseg.model.logits import PointwiseHead
@@ -233,7 +233,7 @@ class _FeaturesNetwork:
         layout = LeafLayout(tree)
         self.slab_nodes = layout.slab_nodes
         self.reducer = TreeSoftmaxReducer(layout, torch.device("cpu"), head)
-        self.zfirst = zfirst
+        self.own_buffers = own_buffers
         self.buffers: list[torch.Tensor] = []
         self.turn = 0
 
@@ -241,25 +241,24 @@ class _FeaturesNetwork:
         from saltseg.inference.leaf_accumulation import NetworkOutput
 
         features = torch.nn.functional.conv3d(windows, self.convolution, padding=1)
-        if not self.zfirst:
+        if not self.own_buffers:
             return NetworkOutput(features, self.reducer)
-        shape = features.permute(0, 1, 4, 2, 3).shape
         if len(self.buffers) < 2:
-            self.buffers.append(torch.empty(shape))
+            self.buffers.append(torch.empty(features.shape))
         buffer = self.buffers[self.turn]
         self.turn = (self.turn + 1) % 2
         buffer.fill_(float("nan"))
-        buffer.copy_(features.permute(0, 1, 4, 2, 3))
-        return NetworkOutput(buffer, self.reducer, zfirst=True)
+        buffer.copy_(features)
+        return NetworkOutput(buffer, self.reducer)
 
 
-def test_z_first_outputs_are_reduced_in_place_to_the_same_labels(small_tree):
+def test_runtime_buffers_taking_turns_are_reduced_in_place_to_the_same_labels(small_tree):
     volume = np.random.default_rng(8).random((30, 26, 37), dtype=np.float32)
     settings = WindowSettings(roi_size=(16, 16, 8), batch_size=1)
     leaves = torch.as_tensor(small_tree.leaves)
-    copied = sliding_window_labels(volume, _FeaturesNetwork(small_tree, zfirst=False), leaves, len(small_tree),
-                                   settings, torch.device("cpu"))
-    in_place = sliding_window_labels(volume, _FeaturesNetwork(small_tree, zfirst=True), leaves, len(small_tree),
+    fresh = sliding_window_labels(volume, _FeaturesNetwork(small_tree, own_buffers=False), leaves, len(small_tree),
+                                  settings, torch.device("cpu"))
+    in_place = sliding_window_labels(volume, _FeaturesNetwork(small_tree, own_buffers=True), leaves, len(small_tree),
                                      settings, torch.device("cpu"))
-    assert len(np.unique(copied)) > 2  # a non-trivial labelling
-    assert np.array_equal(in_place, copied)
+    assert len(np.unique(fresh)) > 2  # a non-trivial labelling
+    assert np.array_equal(in_place, fresh)

@@ -13,12 +13,14 @@ from typing import Callable, Optional, Protocol
 
 import torch
 
+from .slab import Slab
+
 CPU_CHUNK_VOXELS = 16384  # 145 channels × 16384 × 4 B ≈ 9.5 MB of logits: stays in L3
 GPU_CHUNK_VOXELS = 1 << 18  # fewer, larger kernels; still far below a window
-#: Outputs with at most this many channels (the network's features) are transposed to z-first
-#: once per window, so each chunk is a run of whole slab rows; wider outputs (N-channel logits or
-#: probabilities) are read in place, in x rows, and added to a transposed view of the slab.
-ZFIRST_MAX_CHANNELS = 64
+#: Outputs with at most this many channels (the network's features) are reduced while the next
+#: window's network runs (so they must stay valid until then); wider ones (N-channel logits or
+#: probabilities, several times the size) before it, so that only one is ever held.
+OVERLAPPED_MAX_CHANNELS = 64
 
 
 class LeafReducer(Protocol):
@@ -34,43 +36,11 @@ class LeafReducer(Protocol):
 
 @dataclass
 class NetworkOutput:
-    """A batch of window outputs ``[B, K, *roi]`` and the reducer that turns them into leaves.
-    ``zfirst``: the values are ``[B, K, rz, rx, ry]`` instead, and stay valid until the batch
-    after next (a runtime's own buffers): they are reduced in place, not copied."""
+    """A batch of window outputs ``[B, K, *roi]`` and the reducer that turns them into leaves. A
+    runtime that hands out its own buffers must keep them valid until the batch after next."""
 
     values: torch.Tensor
     reducer: LeafReducer
-    zfirst: bool = False
-
-
-@dataclass(frozen=True)
-class WindowWeights:
-    """The Gaussian blending weights of a window, in both layouts the chunks read."""
-
-    xyz: torch.Tensor  # [rx, ry, rz], as the window
-    zxy: torch.Tensor  # [rz, rx, ry], contiguous
-
-    @classmethod
-    def of(cls, importance: torch.Tensor) -> "WindowWeights":
-        return cls(importance, importance.permute(2, 0, 1).contiguous())
-
-
-class ScratchBuffer:
-    """One tensor reused for every window (grown when a larger one is asked for), so a window-sized
-    copy does not cost a fresh allocation each time. The caller makes sure the previous user is done."""
-
-    def __init__(self) -> None:
-        self._storage: Optional[torch.Tensor] = None
-
-    def take(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        count = 1
-        for size in shape:
-            count *= int(size)
-        storage = self._storage
-        if storage is None or storage.numel() < count or storage.dtype != dtype or storage.device != device:
-            self._storage = storage = None  # free the old one before allocating
-            self._storage = storage = torch.empty(count, dtype=dtype, device=device)
-        return storage[:count].view(shape)
 
 
 def chunk_voxels(device: torch.device) -> int:
@@ -132,24 +102,21 @@ class ChunkWorkers:
 
 
 class SlabAccumulator:
-    """Adds windows' leaf probabilities to the slab, ``slab[z, c, x0 + i, y0 + j] += weights[i, j, z] ·
-    p(leaf c | window[:, i, j, z])``, a cache-sized chunk at a time on the workers.
+    """Adds windows' leaf probabilities to the slab, ``slab[x0 + i, c, y0 + j, z] += weights[i, j, z] ·
+    p(leaf c | window[:, i, j, z])``, a chunk of whole x rows at a time on the workers.
 
-    ``slab`` is ``[rz, L, X, Y]`` (z first, so finishing and shifting slices are contiguous); a
-    window is ``[K, rx, ry, rz]``. Chunks write disjoint parts of the slab, so they run in parallel.
-    The chunks of a narrow output (they read a private z-first copy, not the window) keep running
-    after :meth:`add` returns, so the next window's network can run meanwhile: the accumulator owns
-    that wait, does it before its next window, and :meth:`wait` must be called before anyone else
-    touches the slab. Wide outputs are read in place, so :meth:`add` returns when they are done.
+    A window is ``[K, rx, ry, rz]``, read in place. Chunks write disjoint parts of the slab, so they
+    run in parallel. The chunks of a narrow output keep running after :meth:`add` returns, so the
+    next window's network can run meanwhile: the accumulator owns that wait, does it before its
+    next window, and :meth:`wait` must be called before anyone else touches the slab.
     """
 
-    def __init__(self, slab: torch.Tensor, weights: WindowWeights, target_voxels: int,
+    def __init__(self, slab: Slab, weights: torch.Tensor, target_voxels: int,
                  workers: Optional[ChunkWorkers] = None) -> None:
         self.slab = slab
-        self.weights = weights
+        self.weights = weights  # [rx, ry, rz]
         self.target_voxels = target_voxels
-        self.workers = workers or ChunkWorkers(slab.device, 1)
-        self._scratch = ScratchBuffer()  # the z-first copy, reused for every window
+        self.workers = workers or ChunkWorkers(slab.values.device, 1)
         self._pending: Callable[[], None] = already_done
 
     def wait(self) -> None:
@@ -158,57 +125,40 @@ class SlabAccumulator:
         pending()
 
     def add(self, window: torch.Tensor, x0: int, y0: int, reducer: LeafReducer,
-            kept: Optional[tuple[slice, slice, slice]] = None, zfirst: bool = False) -> None:
-        """Add the window at ``(x0, y0)`` (``[K, rx, ry, rz]``, or ``[K, rz, rx, ry]`` when ``zfirst``:
-        then it must stay valid until the next :meth:`add` returns); only its ``kept`` part (x, y, z
-        slices in window coordinates; default all) is reduced: labels are never read in the padding
-        around the scan."""
-        self.wait()  # the previous window's chunks may still read its z-first values
-        if zfirst:
-            channels, rz, rx, ry = window.shape
+            kept: Optional[tuple[slice, slice, slice]] = None) -> None:
+        """Add the window at ``(x0, y0)`` (``[K, rx, ry, rz]``; a narrow one must stay valid until
+        the next :meth:`add` returns); only its ``kept`` part (x, y, z slices in window
+        coordinates; default all) is reduced: labels are never read in the padding around the scan."""
+        self.wait()  # the previous window's chunks may still be reading it
+        spans = tuple(part.indices(size) for part, size in zip(kept or (slice(None),) * 3, window.shape[1:]))
+        tasks = self._tasks(window, x0, y0, reducer, spans)
+        if window.shape[0] <= OVERLAPPED_MAX_CHANNELS:
+            self._pending = self.workers.start(tasks)
         else:
-            channels, rx, ry, rz = window.shape
-        spans = tuple(part.indices(size) for part, size in zip(kept or (slice(None),) * 3, (rx, ry, rz)))
-        if zfirst:
-            self._pending = self.workers.start(self._zfirst_tasks(window, x0, y0, reducer, spans))
-        elif channels <= ZFIRST_MAX_CHANNELS:
-            # [K, rz, rx, ry]: ~C/N of an N-channel copy, and the runtime may overwrite the window.
-            copy = self._scratch.take((channels, rz, rx, ry), window.dtype, window.device)
-            copy.copy_(window.permute(0, 3, 1, 2))
-            self._pending = self.workers.start(self._zfirst_tasks(copy, x0, y0, reducer, spans))
-        else:
-            self.workers.run(self._column_tasks(window, x0, y0, reducer, spans))
+            self.workers.run(tasks)
 
-    def _zfirst_tasks(self, zfirst: torch.Tensor, x0: int, y0: int, reducer: LeafReducer,
-                      spans: tuple) -> list[Callable[[], None]]:
-        channels, _, _, ry = zfirst.shape
-        (x_lo, x_hi, _), _, (z_lo, z_hi, _) = spans
-        pieces = -(-(x_hi - x_lo) * ry // self.target_voxels)  # chunks per slice, of (nearly) equal rows
-        rows = max(1, -(-(x_hi - x_lo) // max(pieces, 1)))
-        slab, weights = self.slab, self.weights
+    def add_background(self, x0: int, y0: int, channel: int) -> None:
+        """What a perfect network answers for a window of air: certain ``channel``."""
+        rx, ry, rz = self.weights.shape
+        self.wait()
+        self.slab.region(slice(x0, x0 + rx), slice(y0, y0 + ry), 0, rz)[channel].add_(self.weights)
 
-        def task(z: int, x: int, x_stop: int) -> Callable[[], None]:
-            def run() -> None:  # whole y rows: the chunk is contiguous
-                reducer(zfirst[:, z, x:x_stop].reshape(channels, -1), weights.zxy[z, x:x_stop].reshape(-1),
-                        slab[z, :, x0 + x:x0 + x_stop, y0:y0 + ry])
-            return run
-
-        return [task(z, x, min(x + rows, x_hi)) for z in range(z_lo, z_hi) for x in range(x_lo, x_hi, rows)]
-
-    def _column_tasks(self, window: torch.Tensor, x0: int, y0: int, reducer: LeafReducer,
-                      spans: tuple) -> list[Callable[[], None]]:
+    def _tasks(self, window: torch.Tensor, x0: int, y0: int, reducer: LeafReducer,
+               spans: tuple) -> list[Callable[[], None]]:
         channels = window.shape[0]
         (x_lo, x_hi, _), (y_lo, y_hi, _), (z_lo, z_hi, _) = spans
         column = (y_hi - y_lo) * (z_hi - z_lo)
-        rows = max(1, self.target_voxels // max(column, 1))  # x rows per chunk when one row is small
-        y_block = y_hi - y_lo if rows > 1 else max(1, min(y_hi - y_lo, self.target_voxels // max(z_hi - z_lo, 1)))
+        # Whole x rows when one is smaller than a chunk (2 rows of 192 × 48 measured best), else
+        # blocks of y rows.
+        rows = max(1, round(self.target_voxels / max(column, 1)))
+        y_block = y_hi - y_lo if column <= self.target_voxels else max(1, self.target_voxels // max(z_hi - z_lo, 1))
         slab, weights = self.slab, self.weights
 
         def task(x: int, x_stop: int, y: int, y_stop: int) -> Callable[[], None]:
             def run() -> None:
-                chunk = window[:, x:x_stop, y:y_stop, z_lo:z_hi]
-                target = slab[z_lo:z_hi, :, x0 + x:x0 + x_stop, y0 + y:y0 + y_stop].permute(1, 2, 3, 0)
-                reducer(chunk.reshape(channels, -1), weights.xyz[x:x_stop, y:y_stop, z_lo:z_hi].reshape(-1), target)
+                chunk = window[:, x:x_stop, y:y_stop, z_lo:z_hi].reshape(channels, -1)
+                reducer(chunk, weights[x:x_stop, y:y_stop, z_lo:z_hi].reshape(-1),
+                        slab.region(slice(x0 + x, x0 + x_stop), slice(y0 + y, y0 + y_stop), z_lo, z_hi))
             return run
 
         return [task(x, min(x + rows, x_hi), y, min(y + y_block, y_hi))

@@ -57,7 +57,7 @@ class NodeMapRequest:
 
 
 class NodeMapAccumulator:
-    """Turns finished slices of the slab (``[L, X, Y]``, slab channel order) into the requested maps.
+    """Turns finished slices of the slab (``[L, x, Y, z]``, slab channel order) into the requested maps.
 
     ``maps`` is ``[count, Z, Y, X]`` uint16 over the whole (untrimmed) volume, i.e. SimpleITK's
     array order of the processing grid: the nodes in request order, then the confidence. The
@@ -83,9 +83,10 @@ class NodeMapAccumulator:
                 self.maps[index, :z_range[0]] = QUANTUM
                 self.maps[index, z_range[1]:] = QUANTUM
 
-    def record(self, z: int, scores: torch.Tensor) -> None:
-        """Slice ``z`` of the trimmed volume from its finished slab slice ``scores`` ``[L, X, Y]``."""
-        leaves, size_x, size_y = scores.shape
+    def record(self, xs: slice, zs: slice, scores: torch.Tensor) -> None:
+        """Rows ``xs`` of slices ``zs`` of the trimmed volume from their finished slab values
+        ``scores`` ``[L, x, Y, z]``. Called from several threads at once, for disjoint blocks."""
+        leaves, size_x, size_y, size_z = scores.shape
         flat = scores.reshape(leaves, -1)
         total = flat.sum(dim=0)
         inverse = torch.where(total > 0, total.reciprocal(), torch.zeros_like(total))
@@ -96,8 +97,8 @@ class NodeMapAccumulator:
             rows.append(flat.amax(dim=0, keepdim=True))
         values = torch.cat(rows) if len(rows) > 1 else rows[0]
         quantised = values.mul_(inverse).clamp_(0.0, 1.0).mul_(QUANTUM).round_().to("cpu", torch.int32)
-        stored = quantised.numpy().astype(np.uint16).reshape(-1, size_x, size_y)
-        self.maps[:, self.z_start + z] = stored.transpose(0, 2, 1)  # [X, Y] → SimpleITK's [Y, X]
+        stored = quantised.numpy().astype(np.uint16).reshape(-1, size_x, size_y, size_z)
+        self.maps[:, self.z_start + zs.start:self.z_start + zs.stop, :, xs] = stored.transpose(0, 3, 2, 1)
 
 
 @dataclass

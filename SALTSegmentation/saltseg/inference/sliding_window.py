@@ -5,7 +5,8 @@ default overlap 0.5), placed as SALT places them unless ``placement="flush"``
 (:mod:`saltseg.inference.window_placement`). The volume is swept along its last (inferior) axis
 in slabs one window deep; after each slab, the slices no later window can touch are reduced to
 labels (argmax over the leaves) and the accumulator moves on. Peak memory is therefore one slab —
-``leaves × X × Y × roi_z`` floats — plus one batch of network output, however long the scan.
+``leaves × X × Y × roi_z`` floats — plus the network's output for two batches (a batch of
+features is reduced while the next one runs), however long the scan.
 
 The predictor returns either ``model.pt``'s node probabilities (a plain callable) or a
 :class:`~saltseg.inference.leaf_accumulation.NetworkOutput` (network features or logits with the
@@ -38,16 +39,11 @@ from ..errors import ModelError, OutOfMemoryError
 from ..progress import ProgressReporter
 from .allocator import retained_heap
 from ..devices import is_out_of_memory
-from .leaf_accumulation import (
-    ChunkWorkers,
-    NetworkOutput,
-    SlabAccumulator,
-    WindowWeights,
-    chunk_voxels,
-)
+from .leaf_accumulation import ChunkWorkers, NetworkOutput, SlabAccumulator, chunk_voxels
 from .leaf_reducers import ProbabilityReducer
 from .node_probabilities import NodeMapAccumulator, NodeMapRequest
 from .options import option_spec
+from .slab import Slab
 from .window_placement import cleared_slices, gaussian_importance, pad_volume, scan_positions, trim_constant_slices
 
 #: Windows → ``model.pt``'s node probabilities ``[B, N, *roi]``, or a :class:`NetworkOutput`.
@@ -111,9 +107,7 @@ class _Batcher:
         values, reducer = output.values, output.reducer
         if list(reducer.slab_nodes) != list(self.slab_nodes):
             raise ModelError("the network's reducer writes the leaves in another order than the slab")
-        rx, ry, rz = windows.shape[2:]
-        spatial = (rz, rx, ry) if output.zfirst else (rx, ry, rz)
-        if values.dim() != 5 or values.shape[1] != reducer.input_channels or tuple(values.shape[2:]) != spatial:
+        if values.dim() != 5 or values.shape[1] != reducer.input_channels or values.shape[2:] != windows.shape[2:]:
             raise ModelError(
                 f"model.pt returned shape {tuple(values.shape)} for input {tuple(windows.shape)}; "
                 f"expected {reducer.input_channels} channels "
@@ -230,8 +224,7 @@ class _SlabSweep:
         self.skip_below = settings.skip_below
         self.placement = settings.placement
         self.label_dtype = label_dtype
-        x, y, z = grid.trimmed_shape
-        self.labels = torch.empty((z, x, y), dtype=label_dtype)
+        self.labels = torch.empty(grid.trimmed_shape, dtype=label_dtype)  # [X, Y, Z], as the volume
         # The network's input, reused for every batch (see also allocator.retained_heap for what
         # the runtimes allocate themselves).
         self.window_buffer = torch.empty((batch_size, 1, *grid.roi), dtype=grid.padded.dtype)
@@ -240,7 +233,6 @@ class _SlabSweep:
         self.node_maps: Optional[NodeMapAccumulator] = None
 
     def run_batch(self, z0: int, batch: list[tuple[int, int]]) -> None:
-        rx, ry, _ = self.grid.roi
         windows = self.window_buffer[:len(batch)]
         for i, (x0, y0) in enumerate(batch):
             windows[i, 0].copy_(self.grid.window(x0, y0, z0))
@@ -250,42 +242,41 @@ class _SlabSweep:
         inputs = windows if len(run) == len(batch) else windows[run]
         # The network runs while the previous window's chunks are still being reduced.
         output = self.batcher(inputs) if run else None  # [b, K, rx, ry, rz]
-        self.accumulator.wait()  # the slab is ours again
         for (x0, y0), is_air in zip(batch, air):
-            if is_air:  # what a perfect network answers for air: certain background
-                self.slab[:, self.background_channel, x0:x0 + rx, y0:y0 + ry].add_(self.accumulator.weights.zxy)
+            if is_air:
+                self.accumulator.add_background(x0, y0, self.background_channel)
         if output is not None:
             for i, window in zip(run, output.values):
                 x0, y0 = batch[i]
-                self.accumulator.add(window, x0, y0, output.reducer, self.grid.kept_part(x0, y0, z0), output.zfirst)
+                self.accumulator.add(window, x0, y0, output.reducer, self.grid.kept_part(x0, y0, z0))
 
     def finish_slab(self, k: int) -> None:
-        """Label the slices of slab ``k`` that no later window touches; shift the rest forward."""
+        """Label the slices of slab ``k`` that no later window touches; move the rest forward."""
         self.accumulator.wait()
         z0, rz = self.grid.z_positions[k], self.grid.roi[2]
         kept_x, kept_y, kept_z = self.grid.kept
         finished = self.grid.finished_slices(k)
-
-        def label(z: int) -> None:  # one slice at a time: a label-order copy costs one slice
-            scores = self.slab[z, :, kept_x, kept_y]
-            if self.label_channels is not None:
-                scores = scores.index_select(0, self.label_channels)
-            # max(dim).indices: the first maximum like argmax, but ~2× faster on the CPU.
-            self.labels[z0 + z - self.grid.low[2]] = torch.max(scores, dim=0).indices.to("cpu", self.label_dtype)
-
-        slices = [z for z in range(finished) if z0 + z in kept_z]
-        if self.node_maps is None:
-            # A slice per worker thread, each single-threaded: memory-bound, and torch's own threads
-            # spent ~2× the CPU on it (spinning while they wait for each other on a busy machine).
-            self.accumulator.workers.run([functools.partial(label, z) for z in slices])
-        else:
-            for z in slices:
-                self.node_maps.record(z0 + z - self.grid.low[2], self.slab[z, :, kept_x, kept_y])
-                label(z)
+        first, stop = max(0, kept_z.start - z0), min(finished, kept_z.stop - z0)  # the finished scan slices
+        label_z = slice(z0 + first - kept_z.start, z0 + stop - kept_z.start)
         cleared = cleared_slices(rz, finished, self.placement)
-        for i in range(rz - finished):  # shift the unfinished slices to the front
-            self.slab[i].copy_(self.slab[i + finished])
-        self.slab[rz - cleared:].zero_()
+        size_x, rows = self.slab.values.shape[0], 4
+
+        def finish(x: int, x_stop: int) -> None:
+            scan_x = slice(max(x, kept_x.start), min(x_stop, kept_x.stop))
+            if scan_x.start < scan_x.stop and first < stop:
+                scores = self.slab.values[scan_x, :, kept_y, first:stop]  # [x, L, y, z]
+                label_x = slice(scan_x.start - kept_x.start, scan_x.stop - kept_x.start)
+                if self.node_maps is not None:
+                    self.node_maps.record(label_x, label_z, scores.permute(1, 0, 2, 3))
+                ordered = scores if self.label_channels is None else scores.index_select(1, self.label_channels)
+                # max(dim).indices: the first maximum like argmax, but ~2× faster on the CPU.
+                self.labels[label_x, :, label_z] = torch.max(ordered, dim=1).indices.to("cpu", self.label_dtype)
+            self.slab.move_on(slice(x, x_stop), finished, cleared)
+
+        # Blocks of x rows on the worker threads, each single-threaded: memory-bound, and torch's
+        # own threads spent ~2× the CPU on it (spinning while they wait for each other).
+        self.accumulator.workers.run([functools.partial(finish, x, min(x + rows, size_x))
+                                      for x in range(0, size_x, rows)])
 
 
 def _sliding_window_labels(
@@ -303,10 +294,9 @@ def _sliding_window_labels(
     slab_nodes, label_channels = _slab_order(predictor, leaves, device)
     background_channel = int(label_channels[background_value]) if label_channels is not None else background_value
     batcher = _Batcher(predictor, device, slab_nodes, num_nodes, settings)
-    weights = WindowWeights.of(gaussian_importance(settings.roi_size, settings.sigma_scale, device))
+    weights = gaussian_importance(settings.roi_size, settings.sigma_scale, device)
     size_x, size_y, _ = grid.padded.shape
-    # Z-first so that finishing and shifting slices are contiguous copies.
-    slab = torch.zeros((grid.roi[2], len(slab_nodes), size_x, size_y), dtype=torch.float32, device=device)
+    slab = Slab(size_x, len(slab_nodes), size_y, grid.roi[2], device)
     # On the CPU a batch gives the convolutions no extra throughput, only a second N-channel
     # output in memory: run windows one by one there.
     batch_size = effective_batch_size(settings.batch_size, device)
@@ -326,7 +316,7 @@ def _sliding_window_labels(
                 done += len(batch)
                 report("inference", done / grid.total)
             sweep.finish_slab(k)
-    labels = sweep.labels.permute(1, 2, 0).numpy()
+    labels = sweep.labels.numpy()
     counts = WindowCounts(grid.total, batcher.windows_run, sweep.skipped)
     maps = sweep.node_maps.maps if sweep.node_maps is not None else None
     del slab, sweep

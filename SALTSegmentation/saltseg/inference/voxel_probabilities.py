@@ -197,7 +197,7 @@ class VoxelProbe:
         output = batcher(windows)
         values = output.values[0]
         xs, ys, zs = (torch.as_tensor([local[axis] for _, local in inside], device=values.device) for axis in range(3))
-        chunk = (values[:, zs, xs, ys] if output.zfirst else values[:, xs, ys, zs]).contiguous()
+        chunk = values[:, xs, ys, zs].contiguous()
         leaves = torch.zeros((len(batcher.slab_nodes), len(inside)), dtype=torch.float32, device=values.device)
         output.reducer(chunk, torch.ones(len(inside), dtype=torch.float32, device=values.device), leaves)
         return list(leaves.double().cpu().numpy().T)

@@ -137,7 +137,7 @@ class WindowNetwork:
                 return NetworkOutput(self.model.network(windows), self._whole)
             if self.backend is None:
                 return NetworkOutput(self.path.function(windows), self.path.reducer)
-            return NetworkOutput(self.backend.run(windows), self.path.reducer, self.backend.zfirst)
+            return NetworkOutput(self.backend.run(windows), self.path.reducer)
 
     # ------------------------------------------------------------------ first batch
     def _choose_path(self, window: torch.Tensor) -> None:

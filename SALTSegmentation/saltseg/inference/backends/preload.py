@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .onnx_file import cached_conversion
-from .runtimes import RUNTIMES, zfirst_for
+from .runtimes import RUNTIMES
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class RuntimePreload:
         try:
             path = cached_conversion(model_dir, kind)
             if path is not None:
-                self._backend = RUNTIMES[name](path, threads, precision, zfirst=zfirst_for(kind, precision))
+                self._backend = RUNTIMES[name](path, threads, precision)
         except Exception as error:  # noqa: BLE001 - the selection loads it again and reports
             logger.debug("preloading %s %s failed: %s", name, precision, error)
 

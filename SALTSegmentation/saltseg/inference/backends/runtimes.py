@@ -35,32 +35,24 @@ def is_installed(name: str) -> bool:
 
 
 class OpenVinoNetwork:
-    """The network on OpenVINO's CPU plugin. ``zfirst``: the output comes as ``[B, C, z, x, y]``
-    (OpenVINO transposes it while writing it out, at no measured cost) and stays valid until the
-    run after next, so the sliding window reduces it in place instead of copying each window's
-    features into that layout (54 ms of the main thread per published-architecture window)."""
+    """The network on OpenVINO's CPU plugin. Its output is a request's own buffer, valid until the
+    run after next: the sliding window reduces it in place while the next window runs."""
 
     name = "openvino"
 
-    def __init__(self, onnx_path: Path, threads: int, precision: str = "fp32", zfirst: bool = False) -> None:
+    def __init__(self, onnx_path: Path, threads: int, precision: str = "fp32") -> None:
         switch_off_telemetry()  # before the import: it is the import that reports home
         import openvino
 
         core = openvino.Core()
         model = core.read_model(str(onnx_path))
-        if zfirst:
-            steps = openvino.preprocess.PrePostProcessor(model)
-            steps.output().model().set_layout(openvino.Layout("NCHWD"))  # H, W, D: the window's x, y, z
-            steps.output().tensor().set_layout(openvino.Layout("NCDHW"))
-            model = steps.build()
         # The hint is always given: on CPUs with bf16/AMX OpenVINO would otherwise lower the
         # precision on its own; on CPUs without bf16 it runs f32 whatever is asked.
         config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": _OPENVINO_PRECISION[precision],
                   "PERFORMANCE_HINT": "LATENCY"}
         self.compiled = core.compile_model(model, "CPU", config)
-        self.zfirst = zfirst
         # Two requests taking turns: each run's output (the request's own buffer) outlives the next run.
-        self.requests = [self.compiled.create_infer_request() for _ in range(2 if zfirst else 1)]
+        self.requests = [self.compiled.create_infer_request() for _ in range(2)]
         self.turn = 0
         self.precision = _precision_name(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
         if self.precision != precision:
@@ -71,7 +63,7 @@ class OpenVinoNetwork:
         request = self.requests[self.turn]
         self.turn = (self.turn + 1) % len(self.requests)
         # share_outputs: the request's own output buffer, not a copy of it. Valid until that
-        # request runs again: the next run() with one request, the one after with two.
+        # request runs again: the run after next.
         result = request.infer({0: array}, share_outputs=True)
         return torch.from_numpy(result[0])
 
@@ -89,7 +81,6 @@ class TorchBf16Network:
 
     name = "torch"
     precision = "bf16"
-    zfirst = False
 
     def __init__(self, function: LogitsFunction) -> None:
         self.function = function
@@ -99,14 +90,5 @@ class TorchBf16Network:
             return self.function(windows)
 
 
-#: The runtimes that run the cut converted to ONNX: name → class(onnx_path, threads, precision, zfirst).
+#: The runtimes that run the cut converted to ONNX: name → class(onnx_path, threads, precision).
 RUNTIMES = {"openvino": OpenVinoNetwork}
-
-def zfirst_for(kind: str, precision: str) -> bool:
-    """Whether a runtime gives the ``kind`` cut's output z first (reduced in place, not copied).
-
-    The features, at float32 only: there OpenVINO's transposed output equalled the plain one to the
-    bit; at bf16 it picks other kernels, whose rounding moved the probe's agreement (trained model,
-    shared CT) from 99.518 to 99.481 % (whole runs 99.726 → 99.731 %), so bf16 keeps the layout its
-    agreement table was measured with."""
-    return kind == "features" and precision == "fp32"

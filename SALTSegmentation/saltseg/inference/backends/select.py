@@ -23,7 +23,7 @@ from . import BACKEND_CHOICES, PRECISION_CHOICES
 from .onnx_file import cached_network_onnx
 from .precision import ProbeVerdict
 from .preload import RuntimePreload
-from .runtimes import EXTRAS, RUNTIMES, TorchBf16Network, is_installed, zfirst_for
+from .runtimes import EXTRAS, RUNTIMES, TorchBf16Network, is_installed
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +42,10 @@ LOGIT_TOLERANCE, LABEL_AGREEMENT = TOLERANCES["fp32"]
 class NetworkBackend(Protocol):
     name: str
     precision: str
-    #: The output comes as ``[B, K, z, x, y]`` and stays valid until the run after next (see
-    #: :class:`~saltseg.inference.backends.runtimes.OpenVinoNetwork`).
-    zfirst: bool
 
     def run(self, windows: torch.Tensor) -> torch.Tensor:
-        """``[B, 1, *roi]`` float32 windows → the cut's output ``[B, K, *roi]`` (z first if ``zfirst``)."""
-
-
-def in_window_layout(backend: NetworkBackend, output: torch.Tensor) -> torch.Tensor:
-    """``backend``'s output as ``[B, K, x, y, z]`` (a view), as torch's cut gives it."""
-    return output.permute(0, 1, 3, 4, 2) if backend.zfirst else output
+        """``[B, 1, *roi]`` float32 windows → the cut's output ``[B, K, *roi]``, valid until the run
+        after next (the sliding window reduces it while the next window runs)."""
 
 
 def check_requested(requested: str, device: torch.device, precision: str = "fp32") -> None:
@@ -118,7 +111,7 @@ def check_against_torch(backend: NetworkBackend, probe: torch.Tensor, reference_
     """Run the backend on the probe: its logits (features go through the head) must match torch's
     float32 ones, and so must the leaf labels ``leaf_labels`` derives from either output, within the
     tolerances of ``precision``."""
-    output = in_window_layout(backend, backend.run(probe)).float()
+    output = backend.run(probe).float()
     if output.shape != reference_output.shape:
         return (False, f"shape {tuple(output.shape)} instead of {tuple(reference_output.shape)}",
                 ProbeVerdict(backend.name, precision, False, 0.0, math.inf))
@@ -154,7 +147,7 @@ def _load(name: str, precision: str, model: SaltModel, kind: str, function: Logi
     for refresh in (False, True):
         path = cached_network_onnx(model.source, kind, function, probe, refresh=refresh)
         try:
-            backend = RUNTIMES[name](path, torch.get_num_threads(), precision, zfirst=zfirst_for(kind, precision))
+            backend = RUNTIMES[name](path, torch.get_num_threads(), precision)
             return backend, check(backend)
         except Exception as error:  # noqa: BLE001  (runtimes raise their own types)
             if refresh:

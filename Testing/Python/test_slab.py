@@ -1,0 +1,31 @@
+"""The slab, stored in the windows' order, holds what a z-first buffer shifted slice by slice holds."""
+import numpy as np
+import torch
+
+from saltseg.inference.slab import Slab
+
+
+def test_adds_and_moves_match_a_buffer_shifted_slice_by_slice():
+    rng = np.random.default_rng(3)
+    depth, leaves, size_x, size_y = 8, 3, 5, 4
+    slab = Slab(size_x, leaves, size_y, depth, torch.device("cpu"))
+    shifted = torch.zeros((depth, leaves, size_x, size_y))  # [z, L, X, Y]
+    steps = set()
+    for _ in range(60):
+        start = int(rng.integers(0, depth))
+        stop = int(rng.integers(start + 1, depth + 1))
+        xs, ys = slice(1, 4), slice(0, 3)
+        values = torch.from_numpy(rng.random((leaves, 3, 3, stop - start), dtype=np.float32))
+        slab.region(xs, ys, start, stop).add_(values)
+        shifted[start:stop, :, xs, ys] += values.permute(3, 0, 1, 2)
+        if rng.random() < 0.4:
+            step = int(rng.integers(1, depth + 1))  # below and above half the depth
+            cleared = min(step + int(rng.integers(0, 2)), depth)  # SALT clears one slice more
+            for x in range(0, size_x, 2):  # in blocks of rows, as the sweep moves it
+                slab.move_on(slice(x, x + 2), step, cleared)
+            for i in range(depth - step):
+                shifted[i] = shifted[i + step]
+            shifted[depth - cleared:] = 0
+            steps.add(step < depth - step)
+        assert torch.equal(slab.values.permute(3, 1, 0, 2), shifted)
+    assert steps == {True, False}  # both ways of moving were taken
