@@ -29,3 +29,19 @@ def test_adds_and_moves_match_a_buffer_shifted_slice_by_slice():
             steps.add(step < depth - step)
         assert torch.equal(slab.values.permute(3, 1, 0, 2), shifted)
     assert steps == {True, False}  # both ways of moving were taken
+
+
+def test_a_window_with_nothing_of_the_scan_in_it_adds_nothing():
+    from saltseg.inference.leaf_accumulation import SlabAccumulator
+    from saltseg.inference.leaf_reducers import ProbabilityReducer
+
+    slab = Slab(6, 2, 6, 4, torch.device("cpu"))
+    accumulator = SlabAccumulator(slab, torch.ones((4, 4, 4)), 64)
+    window = torch.full((3, 4, 4, 4), 0.5)  # node probabilities; leaves 1 and 2
+    reducer = ProbabilityReducer([1, 2], 3, torch.device("cpu"))
+    accumulator.add(window, 1, 1, reducer, (slice(0, 4), slice(0, 4), slice(0, 0)))
+    accumulator.wait()
+    assert not slab.values.any()
+    accumulator.add(window, 1, 1, reducer)
+    accumulator.wait()
+    assert float(slab.values.sum()) == 2 * 4 * 4 * 4 * 0.5

@@ -147,6 +147,8 @@ class SlabAccumulator:
                spans: tuple) -> list[Callable[[], None]]:
         channels = window.shape[0]
         (x_lo, x_hi, _), (y_lo, y_hi, _), (z_lo, z_hi, _) = spans
+        if x_lo >= x_hi or y_lo >= y_hi or z_lo >= z_hi:
+            return []  # nothing of the scan in this window
         column = (y_hi - y_lo) * (z_hi - z_lo)
         # Whole x rows when one is smaller than a chunk (2 rows of 192 × 48 measured best), else
         # blocks of y rows.
