@@ -15,8 +15,8 @@ On a machine with few cores that split flatters the run: while the reduction's t
 network's threads wait for a core, and that wait counts as network time. So a second run of the
 same windows measures **the network alone** (the windows' output is dropped once the probe has
 chosen the path and runtime; its labels are meaningless), and the share that is not the network
-is also given as what the whole run costs beyond it. ``--pairs N`` alternates N of each and takes
-medians.
+is also given as what the whole run costs beyond it. ``--pairs N`` (default 3) alternates N of each
+and takes medians.
 
     nice -n 5 python benchmarks/run_breakdown.py --model DIR --ct ct.nii.gz
     nice -n 5 python benchmarks/run_breakdown.py --model DIR --ct ct.nii.gz --option precision=fp32
@@ -172,7 +172,8 @@ def main() -> int:
                         help="a run option, e.g. precision=fp32, backend=torch, overlap=0.25 (repeatable)")
     parser.add_argument("--ungated", action="store_true", help="lift the bf16 probe gate (benchmark only)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--pairs", type=int, default=1, help="whole runs and network-alone runs, alternated")
+    # One pair's difference swung by 3-5 points of the run from hour to hour on a shared 2-vCPU machine.
+    parser.add_argument("--pairs", type=int, default=3, help="whole runs and network-alone runs, alternated")
     args = parser.parse_args()
 
     import torch
