@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from slicer_test_support import SHARED_DATA, load_ct, new_scene, require_shared_data
+from slicer_test_support import SHARED_DATA, load_ct, new_scene, published_tree, require_shared_data  # noqa: F401
 
 import slicer  # noqa: E402
 from saltseg.io.writers import TAG_TREE_PATH  # noqa: E402
@@ -175,3 +175,25 @@ def test_show_as_label_tree_action_through_the_controller():
     empty = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Empty")
     ctl.tree_actions.on_show_as_label_tree(empty)
     assert view.errors[-1] == "the segmentation 'Empty' has no segments"
+
+
+def test_organising_a_salt_result_keeps_the_model_that_made_its_segments(published_tree):
+    from slicer_test_support import reference_result
+    from SALTSegmentationLib.scene.importer import import_result
+    from SALTSegmentationLib.scene.tree_storage import model_id_of
+    from saltseg.io.writers import TAG_MODEL_ID
+
+    scene = new_scene()
+    volume = load_ct(scene)
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    node.CreateDefaultDisplayNodes()
+    import_result(reference_result(published_tree, "salt-v1"), node, volume)
+    segmentation = node.GetSegmentation()
+    made_by_salt = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+    drawn = slicer.vtkSegment()
+    drawn.SetName("tumour")  # the user's own segment, added after the run
+    segmentation.AddSegment(drawn, "tumour")
+    SegmentationLogicCore().organize(node)
+    assert {segment_tag(segmentation.GetSegment(s), TAG_MODEL_ID) for s in made_by_salt} == {"salt-v1"}
+    assert segment_tag(segmentation.GetSegment("tumour"), TAG_MODEL_ID).startswith("organized:")
+    assert model_id_of(node) == "salt-v1"

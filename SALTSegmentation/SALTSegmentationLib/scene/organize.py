@@ -13,16 +13,14 @@ from typing import Optional
 from saltseg.io.writers import TAG_MODEL_ID, TAG_NODE_INDEX, TAG_TREE_PATH
 from saltseg.organize.codes import parse_terminology_entry
 from saltseg.organize.extended_tree import organised_tree
-from saltseg.organize.mapping import Placement, SchemeSpec, Structure, check_sides, place_structures
+from saltseg.organize.mapping import (MODEL_ID_PREFIX, Placement, SchemeSpec, Structure, check_sides,
+                                      place_structures)
 
 from .mrml_helpers import segment_tag
 from .terminology import TERMINOLOGY_TAG
-from .tree_storage import store_tree
+from .tree_storage import model_id_of, store_tree
 
 logger = logging.getLogger(__name__)
-
-#: Model id stored with an organised segmentation: where its structures came from.
-MODEL_ID_PREFIX = "organized:"
 
 
 def segment_structures(segmentation_node) -> list[Structure]:
@@ -42,7 +40,11 @@ def segment_structures(segmentation_node) -> list[Structure]:
 
 def organize_segmentation(segmentation_node, scheme: SchemeSpec = "auto") -> Placement:
     """Tag every segment of ``segmentation_node`` with its tree path and store the organised tree
-    on the node, so the module's tree panel, subtree visibility, merge and statistics work on it."""
+    on the node, so the module's tree panel, subtree visibility, merge and statistics work on it.
+
+    Where a structure came from is kept: a segment that already had a tree path keeps its model
+    id (a SALT result's segments still name the model that made them), and so does the node when
+    a model made it; the others get ``organized:<scheme>``."""
     if segmentation_node is None or not segmentation_node.IsA("vtkMRMLSegmentationNode"):
         raise ValueError("select a segmentation node to show as a label tree")
     structures = segment_structures(segmentation_node)
@@ -53,6 +55,8 @@ def organize_segmentation(segmentation_node, scheme: SchemeSpec = "auto") -> Pla
     tree = organised_tree(placement.paths.values())
     segmentation = segmentation_node.GetSegmentation()
     model_id = MODEL_ID_PREFIX + placement.scheme
+    made_by = model_id_of(segmentation_node)
+    node_model_id = made_by if made_by and not made_by.startswith(MODEL_ID_PREFIX) else model_id
     was_modifying = segmentation_node.StartModify()
     try:
         for structure in structures:
@@ -60,8 +64,9 @@ def organize_segmentation(segmentation_node, scheme: SchemeSpec = "auto") -> Pla
             path = placement.paths[structure.key]
             segment.SetTag(TAG_TREE_PATH, ",".join(path))
             segment.SetTag(TAG_NODE_INDEX, str(tree.index(path)))
-            segment.SetTag(TAG_MODEL_ID, model_id)
-        store_tree(segmentation_node, tree, model_id)
+            if structure.path is None or not segment_tag(segment, TAG_MODEL_ID):
+                segment.SetTag(TAG_MODEL_ID, model_id)
+        store_tree(segmentation_node, tree, node_model_id)
     finally:
         segmentation_node.EndModify(was_modifying)
     logger.info("%s: %s", segmentation_node.GetName(), placement.summary())

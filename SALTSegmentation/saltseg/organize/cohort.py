@@ -27,8 +27,8 @@ from ..errors import InputImageError, OutputError, SaltSegError
 from ..io.writers import write_result
 from .dicom_seg_input import is_dicom_seg
 from .inputs import MASK_SUFFIXES
-from .mapping import detect_scheme
-from .organize_file import MODEL_ID_PREFIX, organise_input
+from .mapping import MODEL_ID_PREFIX, detect_scheme
+from .organize_file import organise_input
 
 logger = logging.getLogger(__name__)
 

@@ -23,6 +23,8 @@ SchemeSpec = Union[str, Path, NameScheme]
 SNOMED = "snomed"
 #: The source a placement names for structures placed by the tree paths they carry (SALT's own tags).
 OWN_TAGS = "salt-tags"
+#: Model id of structures placed by organising (``organized:<scheme>``): where they came from.
+MODEL_ID_PREFIX = "organized:"
 
 
 @dataclass(frozen=True)

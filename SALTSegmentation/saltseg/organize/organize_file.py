@@ -8,11 +8,9 @@ from typing import Optional, Union
 from ..io.writers import check_output_path, write_result
 from .inputs import read_structures
 from .labelmap import OrganisedLabelmap, organise_labelmap
+from .mapping import MODEL_ID_PREFIX
 
 logger = logging.getLogger(__name__)
-
-#: Model id written into the segments' ``SALT.ModelId`` tag: where the structures came from.
-MODEL_ID_PREFIX = "organized:"
 
 
 def organise_input(path: Union[str, Path], scheme: str = "auto", labels: Optional[Union[str, Path]] = None,
