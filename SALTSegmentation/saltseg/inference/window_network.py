@@ -135,9 +135,8 @@ class WindowNetwork:
                 self._choose_path(windows[:1])
             if self.path is None:
                 return NetworkOutput(self.model.network(windows), self._whole)
-            if self.backend is None:
-                return NetworkOutput(self.path.function(windows), self.path.reducer)
-            return NetworkOutput(self.backend.run(windows), self.path.reducer)
+            runner = self.backend.run if self.backend is not None else self.path.function
+            return NetworkOutput(runner(windows), self.path.reducer)
 
     # ------------------------------------------------------------------ first batch
     def _choose_path(self, window: torch.Tensor) -> None:

@@ -89,13 +89,18 @@ def frame_count(number_of_frames: str) -> int:
         return 1
 
 
+def tag_text(value) -> str:
+    """A pydicom value as SimpleITK gives the tag: multiple values joined by backslashes."""
+    return "\\".join(str(v) for v in value) if not isinstance(value, (str, bytes)) else str(value)
+
+
 def plane_from_dataset(dataset, name: str = "") -> SlicePlane:
     """A plane from a pydicom dataset (duck-typed: no pydicom import in the engine's core)."""
     def text(attribute: str) -> str:
         value = dataset.get(attribute, None)
         if value is None or value == "":
             raise InputImageError(f"the DICOM file {name} has no {attribute}: where its pixels lie is unknown")
-        return "\\".join(str(v) for v in value) if not isinstance(value, (str, bytes)) else str(value)
+        return tag_text(value)
 
     frames = frame_count(str(dataset.get("NumberOfFrames", "")))
     if frames > 1:

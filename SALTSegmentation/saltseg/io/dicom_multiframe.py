@@ -20,17 +20,14 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputImageError
-from .dicom_geometry import MODALITY_TAG, SlicePlane, StackGeometry, analyse_stack, frame_count, plane_from_tags
+from .dicom_geometry import (MODALITY_TAG, SlicePlane, StackGeometry, analyse_stack, frame_count, plane_from_tags,
+                             tag_text)
 from .dicom_regular_grid import regular_volume
 from .library_logs import execute_quietly
 
 logger = logging.getLogger(__name__)
 
 NUMBER_OF_FRAMES_TAG = "0028|0008"
-
-
-def _text(value) -> str:
-    return "\\".join(str(v) for v in value) if not isinstance(value, (str, bytes)) else str(value)
 
 
 def _from_groups(frame, shared, sequence: str, attribute: str):
@@ -80,7 +77,7 @@ def _planes_of(dataset, path: str, size: tuple[int, int]) -> Optional[list[Slice
         spacing = _from_groups(frame, shared, "PixelMeasuresSequence", "PixelSpacing")
         if position is None or orientation is None or spacing is None:
             return None
-        planes.append(plane_from_tags(_text(position), _text(orientation), _text(spacing), size,
+        planes.append(plane_from_tags(tag_text(position), tag_text(orientation), tag_text(spacing), size,
                                       f"{name} frame {number}"))
         rescales.add(tuple(float(_from_groups(frame, shared, "PixelValueTransformationSequence", key) or default)
                            for key, default in (("RescaleSlope", 1.0), ("RescaleIntercept", 0.0))))

@@ -10,23 +10,36 @@ from typing import Optional
 
 _CHUNK = 1 << 20
 
+#: sizeof_hdr of each NIfTI version.
+HEADER_SIZES = {1: 348, 2: 540}
+
+
+def header_form(header: bytes) -> Optional[tuple[str, int]]:
+    """(struct byte order, NIfTI version 1 or 2) from a header's sizeof_hdr; None if not NIfTI."""
+    if len(header) < 4:
+        return None
+    for endian in ("<", ">"):
+        (sizeof_hdr,) = struct.unpack(endian + "i", header[:4])
+        for version, size in HEADER_SIZES.items():
+            if sizeof_hdr == size:
+                return endian, version
+    return None
+
 
 def _expected_bytes(header: bytes) -> Optional[int]:
     """vox_offset + voxel data size from a NIfTI-1 or NIfTI-2 header; None if not NIfTI."""
-    for endian in ("<", ">"):
-        (sizeof_hdr,) = struct.unpack(endian + "i", header[:4])
-        if sizeof_hdr == 348 and len(header) >= 348:
-            dims = struct.unpack(endian + "8h", header[40:56])
-            (bitpix,) = struct.unpack(endian + "h", header[72:74])
-            (vox_offset,) = struct.unpack(endian + "f", header[108:112])
-            break
-        if sizeof_hdr == 540 and len(header) >= 540:
-            dims = struct.unpack(endian + "8q", header[16:80])
-            (bitpix,) = struct.unpack(endian + "h", header[14:16])
-            (vox_offset,) = struct.unpack(endian + "q", header[168:176])
-            break
-    else:
+    form = header_form(header)
+    if form is None or len(header) < HEADER_SIZES[form[1]]:
         return None
+    endian, version = form
+    if version == 1:
+        dims = struct.unpack(endian + "8h", header[40:56])
+        (bitpix,) = struct.unpack(endian + "h", header[72:74])
+        (vox_offset,) = struct.unpack(endian + "f", header[108:112])
+    else:
+        dims = struct.unpack(endian + "8q", header[16:80])
+        (bitpix,) = struct.unpack(endian + "h", header[14:16])
+        (vox_offset,) = struct.unpack(endian + "q", header[168:176])
     count = 1
     for extent in dims[1 : 1 + max(0, min(int(dims[0]), 7))]:
         count *= max(int(extent), 1)
@@ -61,13 +74,8 @@ def read_nifti_header(path: Path) -> bytes:
 
 def nifti_version(path: Path) -> Optional[int]:
     """1 or 2 for a NIfTI file of either version, None for anything else."""
-    header = read_nifti_header(path) if is_nifti_name(path) else b""
-    for endian in ("<", ">"):
-        if len(header) >= 4:
-            size = struct.unpack(endian + "i", header[:4])[0]
-            if size in (348, 540):
-                return 1 if size == 348 else 2
-    return None
+    form = header_form(read_nifti_header(path)) if is_nifti_name(path) else None
+    return form[1] if form is not None else None
 
 
 def nifti_truncation(path: Path) -> Optional[str]:

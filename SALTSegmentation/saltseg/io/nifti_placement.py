@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 import SimpleITK as sitk
 
-from .nifti_check import is_nifti_name, read_nifti_header
+from .nifti_check import HEADER_SIZES, header_form, is_nifti_name, read_nifti_header
 
 #: Transform codes of the NIfTI standard.
 XFORM_NAMES = {1: "scanner", 2: "aligned", 3: "Talairach", 4: "MNI", 5: "template"}
@@ -28,11 +28,10 @@ XFORM_NAMES = {1: "scanner", 2: "aligned", 3: "Talairach", 4: "MNI", 5: "templat
 def _transforms(header: bytes) -> Optional[tuple[tuple[int, ...], int, np.ndarray, int, np.ndarray]]:
     """(dims, qform code, qform voxel→RAS 4×4, sform code, sform 4×4) from a NIfTI-1 header (ITK
     reads no NIfTI-2: :func:`saltseg.io.nifti_check.nifti_version`)."""
-    for endian in ("<", ">"):
-        if len(header) >= 348 and struct.unpack(endian + "i", header[:4])[0] == 348:
-            break
-    else:
+    form = header_form(header)
+    if form is None or form[1] != 1 or len(header) < HEADER_SIZES[1]:
         return None
+    endian = form[0]
     dims = struct.unpack(endian + "8h", header[40:56])
     pixdim = struct.unpack(endian + "8f", header[76:108])
     qcode, scode = struct.unpack(endian + "2h", header[252:256])

@@ -45,12 +45,11 @@ class OpenVinoNetwork:
         import openvino
 
         core = openvino.Core()
-        model = core.read_model(str(onnx_path))
         # The hint is always given: on CPUs with bf16/AMX OpenVINO would otherwise lower the
         # precision on its own; on CPUs without bf16 it runs f32 whatever is asked.
         config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": _OPENVINO_PRECISION[precision],
                   "PERFORMANCE_HINT": "LATENCY"}
-        self.compiled = core.compile_model(model, "CPU", config)
+        self.compiled = core.compile_model(core.read_model(str(onnx_path)), "CPU", config)
         # Two requests taking turns: each run's output (the request's own buffer) outlives the next run.
         self.requests = [self.compiled.create_infer_request() for _ in range(2)]
         self.turn = 0
