@@ -154,11 +154,12 @@ def test_model_traced_on_cuda_gives_logits_on_the_cpu(tmp_path, small_tree):
     assert np.array_equal(labels, _labels(volume, model.network, small_tree))
 
 
-@pytest.mark.parametrize("scale", [1.0, 300.0])
+@pytest.mark.parametrize("scale", [1.0, 6.0, 300.0])
 @pytest.mark.parametrize("with_head", [False, True])
 def test_chunked_leaf_probabilities_equal_the_tree_softmax(salt_tree, scale, with_head):
     """On the published 145-node tree, from logits or from features through a pointwise head, also
-    for huge logits (no overflow: each group's own max is subtracted when logits are large)."""
+    for logits whose bound from the features is large but which are not (scale 6: bound ~90, logits
+    ≤ 40) and for huge logits (no overflow: each group's own max is subtracted when logits are large)."""
     from saltseg.inference.leaf_layout import LeafLayout
     from saltseg.inference.leaf_reducers import ProbabilityReducer, TreeSoftmaxReducer
     from saltseg.model.logits import PointwiseHead

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from ..tree.labeltree import LabelTree
 
 
@@ -62,41 +60,15 @@ class LeafLayout:
         channel_of = {node: channel for channel, node in enumerate(self.slab_nodes)}
         self.label_channels: list[int] = [channel_of[node] for node in tree.leaves]
 
-        # Path products of internal nodes. Slots are numbered by depth, so each level is one
-        # contiguous run of slots computed from the levels before it; slot ``num_internal`` is the
-        # virtual root (it carries the blending weight).
-        internal = sorted((node for node in tree.topological_order() if node not in leaf_set), key=tree.depth)
-        slot = {node: i for i, node in enumerate(internal)}
-        self.num_internal = len(internal)
+        # Each group's factor, weight · path(parent) / Σ_group, follows from its parent's group:
+        # path(parent) = factor(parent's group) · exp(parent's logit). So groups are listed parents
+        # first, each with its parent's group and row (group -1: the root's, whose path is the weight).
+        def chain_link(group: list[int]) -> tuple[int, int, int]:
+            parent = tree.parent(group[0])
+            if parent is None:
+                return group_of[group[0]], -1, -1
+            return group_of[group[0]], group_of[parent], row[parent]
 
-        def parent_slot(node: int) -> int:
-            parent = tree.parent(node)
-            return slot[parent] if parent is not None else self.num_internal
-
-        #: Per internal slot: its node's row and its group.
-        self.internal_rows: list[int] = [row[node] for node in internal]
-        self.internal_groups: list[int] = [group_of[node] for node in internal]
-        #: Per depth: (first slot, end slot, parent slot of each).
-        self.levels: list[tuple[int, int, list[int]]] = []
-        for depth in sorted({tree.depth(node) for node in internal}):
-            slots = [slot[node] for node in internal if tree.depth(node) == depth]
-            self.levels.append((slots[0], slots[-1] + 1, [parent_slot(internal[s]) for s in slots]))
-        #: Per group: the slot of the members' common parent.
-        self.group_parents: list[int] = [parent_slot(group[0]) for group in groups]
-
-    def tensors(self, device: torch.device) -> "LayoutTensors":
-        return LayoutTensors(self, device)
-
-
-class LayoutTensors:
-    """The layout's index lists as tensors on one device."""
-
-    def __init__(self, layout: LeafLayout, device: torch.device) -> None:
-        def as_tensor(values: list[int]) -> torch.Tensor:
-            return torch.as_tensor(values, dtype=torch.long, device=device)
-
-        self.node_order = as_tensor(layout.node_order)
-        self.group_parents = as_tensor(layout.group_parents)
-        self.internal_rows = as_tensor(layout.internal_rows)
-        self.internal_groups = as_tensor(layout.internal_groups)
-        self.levels = [(first, end, as_tensor(parents)) for first, end, parents in layout.levels]
+        #: Per group, parents first: (group, parent's group or -1, parent's row or -1).
+        self.group_chain: list[tuple[int, int, int]] = [
+            chain_link(group) for group in sorted(groups, key=lambda group: tree.depth(group[0]))]

@@ -56,7 +56,6 @@ class _Workspace:
         layout = reducer.layout
         self.rows = torch.empty((len(layout.node_order), voxels), dtype=torch.float32, device=device)
         self.sums = torch.empty((layout.num_groups, voxels), dtype=torch.float32, device=device)
-        self.paths = torch.empty((layout.num_internal + 1, voxels), dtype=torch.float32, device=device)
         self.blocks = []  # (rows [count, size, V], sums [count, V], leaf rows [count, leaves, V] | None, block)
         for block in layout.blocks:
             rows = self.rows[block.first_row:block.first_row + block.count * block.size]
@@ -70,8 +69,9 @@ class TreeSoftmaxReducer:
 
     Per chunk: the logits in layout order (one matrix product with the head's rows permuted, or one
     row gather), one ``exp2`` over all rows (per-group max subtracted only when some |logit| is large),
-    one sum per block giving each group's normaliser, path products for the ~30 internal nodes
-    (the blending weight rides on the virtual root), and one multiply-add per block into the slab:
+    one sum per block giving each group's normaliser, one factor per group from its parent's
+    (row-sized multiplies, no gathers; the blending weight rides on the root), and one multiply-add
+    per block into the slab:
     ``p(leaf) = exp(l_leaf) / Σ_group · path(parent)``, SALT's products of conditional probabilities.
     Checked against :class:`saltseg.tree.tree_softmax.TreeSoftmax` in the tests.
     """
@@ -81,12 +81,8 @@ class TreeSoftmaxReducer:
         self.slab_nodes = layout.slab_nodes
         self.head = head
         self.kind = "features" if head is not None else "logits"
-        tensors = layout.tensors(device)
-        self._order = tensors.node_order
-        self._levels = tensors.levels
-        self._internal_rows = tensors.internal_rows
-        self._internal_groups = tensors.internal_groups
-        self._group_parents = tensors.group_parents
+        self._order = torch.as_tensor(layout.node_order, dtype=torch.long, device=device)
+        self._chain = layout.group_chain
         if head is not None:
             self.input_channels = int(head.weight.shape[1])
             weight = head.weight.to(device, torch.float32).index_select(0, self._order).contiguous()
@@ -126,13 +122,14 @@ class TreeSoftmaxReducer:
             else:
                 torch.addmm(head_bias, head_weight, features, out=rows)
             scale = 1.0 if plain_exp else LOG2_E
+            if not plain_exp:  # the bound is loose: one pass over the logits costs less than 15 maxima
+                plain_exp = _within_safe_range(rows)
         else:
             if chunk.dtype == torch.float32:
                 torch.index_select(chunk, 0, self._order, out=rows)
             else:
                 rows.copy_(chunk.index_select(0, self._order))
-            low, high = torch.aminmax(rows)
-            plain_exp = bool(high <= SAFE_LOGIT) and bool(low >= -SAFE_LOGIT)  # False for NaN, too
+            plain_exp = _within_safe_range(rows)
             scale = LOG2_E
         if plain_exp:
             (rows.mul_(scale) if scale != 1.0 else rows).exp2_()
@@ -140,15 +137,12 @@ class TreeSoftmaxReducer:
             if not plain_exp:  # subtract first: scaling large logits would lose their difference
                 block_rows.sub_(block_rows.amax(dim=1, keepdim=True)).mul_(scale).exp2_()
             torch.sum(block_rows, dim=1, out=block_sums)
-        inverse = space.sums.reciprocal_()
-        paths = space.paths
-        paths[-1].copy_(weight)
-        internal = paths[:-1]  # p(node | parent) for the internal nodes, then × path(parent) by depth
-        torch.index_select(rows, 0, self._internal_rows, out=internal)
-        internal.mul_(inverse.index_select(0, self._internal_groups))
-        for first, end, parents in self._levels:
-            paths[first:end].mul_(paths.index_select(0, parents))
-        factor = inverse.mul_(paths.index_select(0, self._group_parents))  # per group: weight·path/Σ
+        factor = space.sums.reciprocal_()  # per group, parents first: weight · path(parent) / Σ
+        for group, parent_group, parent_row in self._chain:
+            if parent_group < 0:
+                factor[group].mul_(weight)
+            else:
+                factor[group].mul_(factor[parent_group]).mul_(rows[parent_row])
         spatial = out.shape[1:]
         for _, _, leaf_rows, block in space.blocks:
             if leaf_rows is None:
@@ -158,6 +152,11 @@ class TreeSoftmaxReducer:
             group_factor = factor[block.first_group:block.first_group + block.count]
             target.addcmul_(leaf_rows.view(block.count, block.leaves, *spatial),
                             group_factor.view(block.count, 1, *spatial))
+
+
+def _within_safe_range(logits: torch.Tensor) -> bool:
+    low, high = torch.aminmax(logits)
+    return bool(high <= SAFE_LOGIT) and bool(low >= -SAFE_LOGIT)  # False for NaN, too
 
 
 def leaf_probabilities(reducer, values: torch.Tensor, chunk: int = 1 << 14) -> torch.Tensor:
