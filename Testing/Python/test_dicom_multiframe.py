@@ -2,7 +2,8 @@
 Enhanced CT file, as archives and scanners store CTs): its frames are placed where their functional
 groups say, not where SimpleITK's reader guesses. Frames out of order read as the series itself;
 a missing frame is interpolated with a warning naming the gap; two stacks in one file and frames
-rescaled differently are refused; frames without positions are read with a warning."""
+rescaled differently are refused; frames without positions are read with a warning. A series split
+over several multi-frame files is stacked as one series' slices."""
 from __future__ import annotations
 
 import copy
@@ -107,6 +108,45 @@ def test_a_multi_frame_file_alone_in_a_folder_reads_as_the_file(multiframe, seri
     _write(multiframe, order, folder / "scrambled.dcm")
     image = read_image(folder)
     assert np.array_equal(_on_grid_of(image, series_image), sitk.GetArrayFromImage(series_image))
+
+
+def _split(dataset, parts: list[list[int]], folder: Path, change=None) -> Path:
+    """``dataset``'s frames split over several files of one series (``parts``: each file's frames)."""
+    folder.mkdir()
+    for number, frames in enumerate(parts, start=1):
+        def another_instance(result, number=number) -> None:
+            result.SOPInstanceUID = highdicom.UID()
+            result.file_meta.MediaStorageSOPInstanceUID = result.SOPInstanceUID
+            result.InstanceNumber = number
+            if change is not None:
+                change(result, number)
+        _write(dataset, frames, folder / f"part{number}.dcm", another_instance)
+    return folder
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_a_multi_frame_series_split_over_files_reads_as_the_series(multiframe, series_image, tmp_path, interleaved):
+    """GDCM's series reader made these 4D (each file a time point), which was then refused as 4D."""
+    count = int(multiframe.NumberOfFrames)
+    parts = ([list(range(0, count, 2)), list(range(1, count, 2))] if interleaved
+             else [list(range(count // 2)), list(range(count // 2, count))])
+    image = read_image(_split(multiframe, parts, tmp_path / "split"))
+    assert image.GetSpacing() == pytest.approx(series_image.GetSpacing())
+    assert np.array_equal(_on_grid_of(image, series_image), sitk.GetArrayFromImage(series_image))
+
+
+def test_split_files_whose_frames_are_not_placed_are_refused(multiframe, tmp_path):
+    count = int(multiframe.NumberOfFrames)
+
+    def second_without_positions(dataset, number) -> None:
+        if number == 2:
+            for groups in dataset.PerFrameFunctionalGroupsSequence:
+                del groups.PlanePositionSequence
+
+    folder = _split(multiframe, [list(range(count // 2)), list(range(count // 2, count))], tmp_path / "split",
+                    second_without_positions)
+    with pytest.raises(InputImageError, match="part2.dcm does not record where its frames lie"):
+        read_image(folder)
 
 
 def test_a_missing_frame_is_interpolated_on_the_series_grid_with_a_warning(multiframe, series_image, tmp_path,

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputImageError
-from .dicom_geometry import (MODALITY_TAG, SlicePlane, StackGeometry, analyse_stack, frame_count, plane_from_tags,
-                             tag_text)
+from .dicom_geometry import (MODALITY_TAG, SlicePlane, StackGeometry, analyse_stack, frame_count, plane_from_dataset,
+                             plane_from_tags, tag_text)
 from .dicom_regular_grid import regular_volume
 from .library_logs import execute_quietly
 
@@ -45,14 +45,23 @@ def frame_planes(path: str, size: tuple[int, int]) -> Optional[list[SlicePlane]]
     """Each frame's plane, in file order; None when a frame's position, orientation or pixel
     spacing is not recorded (then where the frames lie cannot be known). Refuses frames whose
     pixel values are rescaled differently (GDCM applies one slope and intercept to all)."""
+    return _from_header(path, lambda dataset: _planes_of(dataset, path, size))
+
+
+def _single_plane(path: str) -> list[SlicePlane]:
+    """The plane of a single-frame file (of a series whose other files hold several frames)."""
+    return _from_header(path, lambda dataset: [plane_from_dataset(dataset, path)])
+
+
+def _from_header(path: str, read):
+    """``read(dataset)`` of the file's header, with the file's name in every error."""
     try:
         import pydicom
     except ImportError as error:  # a dependency of saltseg; Slicer bundles it
         raise InputImageError(f"{path} is a multi-frame DICOM file: placing its frames needs pydicom "
                               "(pip install pydicom)") from error
     try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=True)
-        return _planes_of(dataset, path, size)
+        return read(pydicom.dcmread(path, stop_before_pixels=True))
     except (OSError, pydicom.errors.InvalidDicomError) as error:
         raise InputImageError(f"cannot read the DICOM file {path}: {error}") from error
     except (ValueError, TypeError, AttributeError, IndexError, KeyError) as error:  # malformed groups
@@ -98,12 +107,55 @@ def _with_frame_grid(image: sitk.Image, planes: list[SlicePlane], geometry: Stac
     return image
 
 
-def read_dicom_file(path: str) -> sitk.Image:
-    """One DICOM file; a multi-frame one with its frames where they lie (:func:`placed_frames`)."""
+def _file_reader(path: str) -> sitk.ImageFileReader:
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.LoadPrivateTagsOff()
+    return reader
+
+
+def read_dicom_file(path: str) -> sitk.Image:
+    """One DICOM file; a multi-frame one with its frames where they lie (:func:`placed_frames`)."""
+    reader = _file_reader(path)
     return placed_frames(reader, execute_quietly(reader, f"the DICOM file {path}"), str(path))
+
+
+def stacked_files(files: Sequence[str], where: str) -> sitk.Image:
+    """One series whose files hold several frames each (a multi-frame CT split over files, as
+    scanners and archives store long scans): every file's frames placed where its functional
+    groups say, all files' frames checked and stacked as one series' slices are. GDCM's series
+    reader made such a series 4D, each file a time point."""
+    arrays: list[np.ndarray] = []
+    planes: list[SlicePlane] = []
+    modality = ""
+    for path in files:
+        reader = _file_reader(path)
+        image = execute_quietly(reader, f"the DICOM file {path}")
+        if image.GetDimension() == 2:
+            image = sitk.JoinSeries(image)
+        several = reader.HasMetaDataKey(NUMBER_OF_FRAMES_TAG) and \
+            frame_count(reader.GetMetaData(NUMBER_OF_FRAMES_TAG)) > 1
+        file_planes = frame_planes(path, image.GetSize()[:2]) if several else _single_plane(path)
+        if file_planes is None:
+            raise InputImageError(f"the DICOM series in {where} is split over {len(files)} multi-frame files, and "
+                                  f"{Path(path).name} does not record where its frames lie (PlanePosition, "
+                                  "PlaneOrientation, PixelMeasures): its frames cannot be stacked with the others'")
+        read = image.GetSize()[2] if image.GetDimension() == 3 else 0
+        if len(file_planes) != read:
+            raise InputImageError(f"the DICOM file {path} declares {len(file_planes)} frames but {read} were "
+                                  "read as one stack: the file is truncated or not one volume")
+        if arrays and image.GetSize()[:2] != (arrays[0].shape[2], arrays[0].shape[1]):
+            raise InputImageError(f"the DICOM series in {where} is not one volume: {Path(path).name} holds "
+                                  f"{image.GetSize()[0]}×{image.GetSize()[1]} frames, {Path(files[0]).name} "
+                                  f"{arrays[0].shape[2]}×{arrays[0].shape[1]}")
+        if not modality and reader.HasMetaDataKey(MODALITY_TAG):
+            modality = reader.GetMetaData(MODALITY_TAG).strip()
+        arrays.append(sitk.GetArrayFromImage(image))  # each file's own rescale already applied
+        planes.extend(file_planes)
+    stack = sitk.GetImageFromArray(np.concatenate(arrays))
+    if modality:
+        stack.SetMetaData(MODALITY_TAG, modality)
+    return _on_their_grid(stack, planes, where)
 
 
 def placed_frames(reader: sitk.ImageFileReader, image: sitk.Image, path: str) -> sitk.Image:
@@ -129,6 +181,11 @@ def on_frame_grid(image: sitk.Image, path: str) -> sitk.Image:
     if len(planes) != image.GetSize()[2]:
         raise InputImageError(f"the DICOM file {path} declares {len(planes)} frames but {image.GetSize()[2]} "
                               "were read: the file is truncated or not one volume")
+    return _on_their_grid(image, planes, where)
+
+
+def _on_their_grid(image: sitk.Image, planes: list[SlicePlane], where: str) -> sitk.Image:
+    """``image`` (slice k = ``planes[k]``) on the grid its planes state, resampled if they are irregular."""
     geometry = analyse_stack(planes, where)
     if geometry.regular:
         return _with_frame_grid(image, planes, geometry)

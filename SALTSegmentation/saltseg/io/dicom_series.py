@@ -13,7 +13,7 @@ import SimpleITK as sitk
 
 from ..errors import InputImageError
 from .dicom_geometry import MODALITY_TAG, analyse_stack, plane_from_tags
-from .dicom_multiframe import read_dicom_file
+from .dicom_multiframe import read_dicom_file, stacked_files
 from .dicom_regular_grid import regular_volume
 from .library_logs import execute_quietly, quiet_itk
 
@@ -111,6 +111,8 @@ def read_series_files(files: Sequence[str], where: str) -> sitk.Image:
     reader.MetaDataDictionaryArrayUpdateOn()
     reader.LoadPrivateTagsOff()
     image = execute_quietly(reader, f"the DICOM series in {where}")
+    if image.GetDimension() != 3 or image.GetSize()[2] != len(files):  # files holding several frames
+        return stacked_files(files, where)
     image = _on_regular_grid(image, reader, files, where)
     if reader.HasMetaDataKey(0, MODALITY_TAG):
         image.SetMetaData(MODALITY_TAG, reader.GetMetaData(0, MODALITY_TAG).strip())
@@ -121,7 +123,7 @@ def _on_regular_grid(image: sitk.Image, reader: sitk.ImageSeriesReader, files: S
                      where: str) -> sitk.Image:
     """The reader stacks slices as if they were regular: check every slice's header and resample
     where they are not (gantry tilt, missing slices; see :mod:`.dicom_geometry`)."""
-    if len(files) < 2 or image.GetDimension() != 3 or image.GetSize()[2] != len(files):
+    if len(files) < 2:
         return image  # no per-file positions to compare
     tags = (_POSITION_TAG, _ORIENTATION_TAG, _PIXEL_SPACING_TAG)
     lacking = [Path(files[k]).name for k in range(len(files)) if not all(reader.HasMetaDataKey(k, t) for t in tags)]
