@@ -32,7 +32,7 @@ class Block:
 
 
 class LeafLayout:
-    """Node rows, slab channels and the path products' structure for one label tree."""
+    """Node rows, slab channels and each group's parent (for the path products) of one label tree."""
 
     def __init__(self, tree: LabelTree) -> None:
         leaf_set = set(tree.leaves)
