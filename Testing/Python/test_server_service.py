@@ -1,8 +1,8 @@
 """The engine service's ``server`` field, as the Slicer module uses it: a real engine process
 (``python -m saltseg.service serve``) runs the job on a real SALT server and reports it as a local
 run (progress, then ``done`` with the same keys, the labelmap where the job says); a ``models``
-request lists the server's models; killing the engine (how Slicer cancels) or a ``cancel`` request
-ends the job on the server."""
+request lists the server's models; a ``cancel`` request (Slicer's Cancel) or killing the engine
+(Cancel pressed again) ends the job on the server."""
 from __future__ import annotations
 
 import json

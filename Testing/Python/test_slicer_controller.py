@@ -51,6 +51,27 @@ def test_cancel_button_cancels_and_says_nothing_changed():
     assert view.button == (SEGMENT, True) and view.status == "Cancelled; nothing was changed."
 
 
+class EngineLikeCancel(ScriptedLogic):
+    """Cancel as the real job does it: the run ends when the engine has stopped; a second Cancel
+    ends it at once."""
+
+    def cancel(self):
+        if getattr(self.currentJob, "asked", False):
+            super().cancel()
+        self.currentJob.asked = True
+
+
+def test_cancel_says_the_engine_is_stopping_until_it_has_and_cancel_again_ends_it():
+    view = RecordingView()
+    ctl = controller(view, EngineLikeCancel())
+    ctl.on_segment_clicked()
+    ctl.on_segment_clicked()  # Cancel
+    assert view.status.startswith("Cancelling") and "Cancel again" in view.status
+    assert view.button == (CANCEL, True)
+    ctl.on_segment_clicked()  # Cancel again
+    assert view.button == (SEGMENT, True) and view.status == "Cancelled; nothing was changed."
+
+
 def test_out_of_memory_retries_on_the_cpu_and_the_retry_is_followed_to_its_end():
     view = RecordingView(answers=[True])
     view.device = "cuda"

@@ -1,7 +1,8 @@
 """The module's Logic runs the engine in a separate, real OS process (Slicer's Python; here
 ``sys.executable``): this process never imports torch, Cancel and a killed engine leave the scene
-as it was with no temporary files and no engine process, the engine's error text arrives
-verbatim, closing the scene cancels, and the loaded model is reused by the next run."""
+as it was with no temporary files (Cancel keeps the engine and its model; Cancel pressed again
+ends the engine process), the engine's error text arrives verbatim, closing the scene cancels,
+and the loaded model is reused by the next run."""
 from __future__ import annotations
 
 import os
@@ -115,10 +116,53 @@ def test_crash_messages_name_the_cause():
     assert "killed" in behind_launcher and "memory" in behind_launcher and "code 1" not in behind_launcher
 
 
-def test_background_cancel_is_quick_and_leaves_nothing_behind(logic, tmp_path, monkeypatch):
+def test_cancel_ends_the_run_and_keeps_the_engine_with_its_model(logic, tmp_path, monkeypatch):
+    """Cancel asks the engine to stop after the window it computes: the job ends cancelled with the
+    scene as it was, the run's temporary folder goes once the engine has ended the request (its
+    files closed), and the engine stays, so the next run starts with the model already loaded."""
+    require_shared_data()
+    from SALTSegmentationLib.processes import engine_job, temp_folder
+
+    removals = []
+
+    def remove_folder_recorded(path):
+        removals.append((path, logic.currentJob.state))
+        return temp_folder.remove_folder(path)
+
+    monkeypatch.setattr(engine_job, "remove_folder", remove_folder_recorded)
+    scene = new_scene()
+    volume = load_ct(scene)
+    before, temps_before = scene_snapshot(scene), engine_temp_dirs()
+    stages: list[str] = []
+    finished: list[EngineJob] = []
+    seen: dict = {}
+
+    def cancel_now() -> None:  # the user presses Cancel while the engine works
+        seen.update(pid=logic.engine.engine_pid)
+        logic.cancel()
+        seen.update(state=logic.currentJob.state)
+
+    logic.segment(volume, model=DEMO, device="cpu", wait=False,
+                  progress=at_stage("inference", cancel_now, stages), onFinished=finished.append)
+    job = logic.currentJob
+    assert job.wait(timeout=120) and seen
+    assert seen["state"] == EngineJob.CANCELLING  # not finished before the engine says so
+    assert job.state == EngineJob.CANCELLED and isinstance(job.error, Cancelled)
+    assert finished == [job]
+    assert removals == [(removals[0][0], EngineJob.CANCELLED)]
+    assert scene_snapshot(scene) == before
+    assert engine_temp_dirs() == temps_before
+    assert not process_gone(seen["pid"], 0.5)
+    logic.segment(volume, model=DEMO, device="cpu")
+    assert logic.engine.engine_pid == seen["pid"]
+    assert logic.currentJob.result.model_reused
+
+
+def test_cancel_pressed_again_ends_the_engine_at_once_and_leaves_nothing_behind(logic, tmp_path, monkeypatch):
     """Through a launcher like Slicer's PythonSlicer, which runs the real Python as its child:
-    Cancel must end the engine itself, not only the launcher, and remove the run's temporary
-    folder only once the engine has ended (on Windows its open files would block the removal)."""
+    the second Cancel must end the engine itself, not only the launcher, and remove the run's
+    temporary folder only once the engine has ended (on Windows its open files would block the
+    removal)."""
     require_shared_data()
     from SALTSegmentationLib.processes import engine_job, temp_folder
 
@@ -138,12 +182,13 @@ def test_background_cancel_is_quick_and_leaves_nothing_behind(logic, tmp_path, m
     finished: list[EngineJob] = []
     seen: dict = {}
 
-    def cancel_now() -> None:  # the user presses Cancel while the engine works
+    def cancel_twice() -> None:  # the user presses Cancel, then Cancel again
         seen.update(pid=logic.engine.engine_pid, launcher=logic.engine.runner.pid(), started=time.perf_counter())
+        logic.cancel()
         logic.cancel()
 
     node = logic.segment(volume, model=DEMO, device="cpu", wait=False,
-                         progress=at_stage("inference", cancel_now, stages), onFinished=finished.append)
+                         progress=at_stage("inference", cancel_twice, stages), onFinished=finished.append)
     assert node.GetScene() is scene and logic.currentJob.state == EngineJob.RUNNING  # returned at once
     assert logic.currentJob.wait(timeout=120) and seen
     pid, launcher_pid = seen["pid"], seen["launcher"]
@@ -155,6 +200,47 @@ def test_background_cancel_is_quick_and_leaves_nothing_behind(logic, tmp_path, m
     assert finished == [logic.currentJob]
     assert scene_snapshot(scene) == before
     assert engine_temp_dirs() == temps_before
+
+
+def test_a_cancel_sent_right_after_its_request_cancels_it(tmp_path):
+    """The engine reads its stdin on a thread while the main thread parses the request (importing
+    torch first): a cancel arriving then must cancel that request, not be dropped because no run
+    had begun, and the engine answers the next request as usual."""
+    require_shared_data()
+    import json
+
+    from slicer_test_support import CT_PATH
+    from SALTSegmentationLib.processes.engine_session import engine_environment
+
+    engine = subprocess.Popen([sys.executable, "-m", "saltseg.service", "serve", "--idle-timeout", "0"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=engine_environment(),
+                              start_new_session=True)
+    assert engine.stdin is not None and engine.stdout is not None
+
+    def send(request: dict) -> None:
+        engine.stdin.write(json.dumps(request) + "\n")
+        engine.stdin.flush()
+
+    def last_event() -> dict:
+        while True:
+            event = json.loads(engine.stdout.readline())
+            if event["event"] in ("done", "error"):
+                return event
+
+    try:
+        request = {"op": "segment", "input": str(CT_PATH), "labelmap": str(tmp_path / "out.nrrd"), "model": DEMO,
+                   "device": "cpu"}
+        send(request)
+        send({"op": "cancel"})
+        cancelled = last_event()
+        send({**request, "labelmap": str(tmp_path / "next.nrrd")})
+        done = last_event()
+    finally:
+        engine.kill()
+        engine.wait()
+    assert (cancelled["event"], cancelled.get("type")) == ("error", "Cancelled")
+    assert not (tmp_path / "out.nrrd").exists()
+    assert done["event"] == "done"
 
 
 def test_killed_engine_gives_a_clear_error_and_an_unchanged_scene(logic, threshold_model_dir):
@@ -213,7 +299,7 @@ def test_closing_the_scene_cancels_the_run(logic):
     pid = seen["pid"]
     job = logic.currentJob
     assert job.state == EngineJob.CANCELLED and str(job.error) == SCENE_CLOSED
-    assert process_gone(pid, 2.0)
+    assert not process_gone(pid, 0.5)  # the engine ended the run and keeps its model for the next scene
     assert scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems() == 0
 
 

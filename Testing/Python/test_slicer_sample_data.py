@@ -83,7 +83,7 @@ def test_phantom_loaded_by_sample_datas_own_loader_still_names_the_demo_model(ca
     logic = SegmentationLogicCore(runner_factory=RecordingRunner)
     logic.segment(volume, wait=False)
     assert json.loads(written[0])["model"] == DEMO_MODEL_ID
-    logic.cancel()
+    logic.shutdownEngine()  # this engine never answers: end the job at once
 
 
 def test_phantom_loads_and_segments_offline_with_the_demo_model(cache, isolated_home):

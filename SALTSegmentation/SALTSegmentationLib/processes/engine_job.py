@@ -87,6 +87,8 @@ def read_result(event: dict) -> EngineResult:
 
 class EngineJob:
     PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "pending", "running", "succeeded", "failed", "cancelled"
+    #: Cancel asked of the engine, which ends the job after the window it computes (not finished).
+    CANCELLING = "cancelling"
 
     def __init__(self, session: EngineSession, request: dict, temp_dir: Path,
                  on_progress: Optional[ProgressCallback] = None,
@@ -106,6 +108,7 @@ class EngineJob:
         self.started_at = 0.0
         #: Set when the temporary folder could not be removed (the user is told where it is).
         self.cleanup_error: Optional[str] = None
+        self._cancel_reason = ""
 
     @property
     def finished(self) -> bool:
@@ -124,6 +127,10 @@ class EngineJob:
         if self.finished:
             return
         kind = event["event"]
+        if self.state == self.CANCELLING:  # only the request's end matters now; a result is dropped
+            if kind in ("done", "error"):
+                self._fail(Cancelled(self._cancel_reason))
+            return
         if kind == "progress":
             if self._on_progress is not None:
                 self._on_progress(event.get("stage", ""), float(event.get("fraction", 0.0)))
@@ -142,12 +149,19 @@ class EngineJob:
 
     def on_crash(self, message: str) -> None:
         if not self.finished:
-            self._fail(EngineCrashed(message))
+            self._fail(Cancelled(self._cancel_reason) if self.state == self.CANCELLING else EngineCrashed(message))
 
     # ------------------------------------------------------------------ control
-    def cancel(self, reason: str = "Segmentation cancelled by the user.") -> None:
-        """Stop now: the engine process (and its children) is killed, nothing reaches the scene."""
+    def cancel(self, reason: str = "Segmentation cancelled by the user.", at_once: bool = False) -> None:
+        """Nothing of this job reaches the scene. The first call asks the engine to stop after the
+        window it computes: the job ends (:attr:`CANCELLED`) when the engine says so (seconds on a
+        CPU), and the engine stays running with its model loaded for the next run. A second
+        call, ``at_once``, or an engine that cannot be asked: the engine process (and its children)
+        is killed and the job ends now."""
         if self.finished:
+            return
+        if not at_once and self.state == self.RUNNING and self.session.cancel_request():
+            self.state, self._cancel_reason = self.CANCELLING, reason
             return
         self.session.stop()
         self._fail(Cancelled(reason))
@@ -177,8 +191,8 @@ class EngineJob:
     def _finish(self, state: str) -> None:
         self.state = state
         self.session.release(self)
-        # A cancel has killed the engine and waited for its end; Windows may still hold its files
-        # a moment, which remove_folder retries.
+        # The engine is done with the job's files: it ended the request, or was killed and waited
+        # for; Windows may still hold them a moment, which remove_folder retries.
         if not remove_folder(self.temp_dir):
             self.cleanup_error = leftover_message(self.temp_dir)
         callback, self.on_finished = self.on_finished, None

@@ -17,7 +17,7 @@ from collections import deque
 from pathlib import Path
 from typing import Callable, Optional, Protocol
 
-from saltseg.service.protocol import BYE, DONE, ERROR, READY, decode
+from saltseg.service.protocol import BYE, CANCEL_REQUEST, DONE, ERROR, READY, decode
 
 from .process_runner import ProcessRunner, SubprocessRunner, stop_runner
 
@@ -175,6 +175,20 @@ class EngineSession:
         """Forget the open request (of ``handler``, or any); the process stays warm."""
         if handler is None or handler is self._handler:
             self._handler, self._request = None, None
+
+    def cancel_request(self) -> bool:
+        """Ask the engine to stop the open request after the window it is computing; the process
+        and its model stay. The request's handler still gets its last event: the engine's
+        ``Cancelled`` error (or ``done``, if it had just finished), or ``crashed``. False when there
+        is no open request or no process to ask."""
+        if self._handler is None or self.runner is None or not self.runner.is_running():
+            return False
+        try:
+            self.runner.write_line(json.dumps(CANCEL_REQUEST))
+        except (OSError, RuntimeError):  # it exited meanwhile: its finished() tells the handler
+            return False
+        self._resent = True  # a cancelled request is never sent again to a fresh process
+        return True
 
     def stop(self) -> None:
         """End the engine process (and its children) now; the open request gets no more events."""

@@ -177,13 +177,15 @@ class SegmentationLogicCore:
             return True
         return job.wait(timeout=0)
 
-    def cancel(self) -> None:
+    def cancel(self, atOnce: bool = False) -> None:
+        """Cancel the running segmentation: the engine stops after the window it computes and keeps
+        its model (a second call, or ``atOnce``: the engine process is killed now)."""
         if self.currentJob is not None:
-            self.currentJob.cancel()
+            self.currentJob.cancel(at_once=atOnce)
 
     def shutdownEngine(self) -> None:
         """Stop the engine process now (module closed); a running job is cancelled."""
-        self.cancel()
+        self.cancel(atOnce=True)
         self.engine.stop()
 
     # ------------------------------------------------------------------ the tree

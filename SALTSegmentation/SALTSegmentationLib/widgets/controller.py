@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 #: Errors a run on the CPU may not have (the GPU's memory was short): offer that retry.
 MEMORY_ERRORS = (OutOfMemoryError, InsufficientMemoryError)
 SEGMENT, CANCEL = _("Segment"), _("Cancel")
+CANCELLING = _("Cancelling: the engine stops after the part of the scan it is computing (a few seconds) and keeps "
+               "the model loaded. Press Cancel again to stop it at once.")
 #: The answers to "replace the output's segments?", in the order the dialog shows them.
 OUTPUT_CHOICES = (_("Replace"), _("New segmentation"), _("Cancel"))
 
@@ -162,6 +164,8 @@ class ModuleController:
     def on_segment_clicked(self) -> None:
         if self.running:
             self.logic.cancel()
+            if self.running:  # the engine ends the run after the window it computes
+                self.feedback.status(CANCELLING)
             return
         try:
             server = self.location.server_for_run()  # None: this computer, which needs PyTorch

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any, Callable, Optional
 
-from ..service.protocol import DONE, ERROR, READY, decode
+from ..service.protocol import CANCEL_REQUEST, DONE, ERROR, READY, decode
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class EngineWorker:
     def cancel(self) -> None:
         """Ask the running job to stop (it ends with a ``Cancelled`` error event)."""
         try:
-            self._send({"op": "cancel"})
+            self._send(CANCEL_REQUEST)
         except (OSError, AssertionError, ValueError):
             pass
 

@@ -25,6 +25,8 @@ from typing import Any, Optional, TextIO
 
 READY, PROGRESS, DONE, ERROR, BYE, MODELS = "ready", "progress", "done", "error", "bye", "models"
 EVENTS = (READY, PROGRESS, DONE, ERROR, BYE, MODELS)
+#: The request that stops the running job after the window it computes (the model stays loaded).
+CANCEL_REQUEST = {"op": "cancel"}
 
 
 def identity() -> dict[str, str]:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from ..progress import CancelToken
 from .errors import ThrottledProgress, report_error
 from .process_tree import contain_children, end_children, end_children_on_termination, exit_now, own_process_group
-from .protocol import BYE, DONE, READY, EventWriter, identity
+from .protocol import BYE, CANCEL_REQUEST, DONE, READY, EventWriter, identity
 
 if TYPE_CHECKING:
     from ..job.description import SegmentJob
@@ -97,16 +97,28 @@ def load_request(fields: dict[str, Any], cache: LoadedModel, emit: Callable[...,
 
 
 class RunningRequest:
-    """The cancel token of the request being handled; the stdin thread sets it when a ``cancel``
-    request arrives (the main thread is busy running the job then)."""
+    """The cancel tokens of the requests: the stdin thread numbers each request line as it arrives
+    and, when a ``cancel`` request arrives, cancels the request being handled and every one already
+    received (a cancel sent right after its request may overtake it: the main thread takes the
+    request from the queue later)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._token: Optional[CancelToken] = None
+        self._received = 0
+        self._cancelled_up_to = 0
 
-    def begin(self) -> CancelToken:
+    def received(self) -> int:
+        """A request line arrived (stdin thread): its number."""
+        with self._lock:
+            self._received += 1
+            return self._received
+
+    def begin(self, number: int) -> CancelToken:
         with self._lock:
             self._token = CancelToken()
+            if number <= self._cancelled_up_to:
+                self._token.cancel()
             return self._token
 
     def end(self) -> None:
@@ -115,6 +127,7 @@ class RunningRequest:
 
     def cancel(self) -> None:
         with self._lock:
+            self._cancelled_up_to = self._received
             if self._token is not None:
                 self._token.cancel()
 
@@ -124,15 +137,15 @@ def _is_cancel(line: str) -> bool:
         message = json.loads(line)
     except ValueError:
         return False
-    return isinstance(message, dict) and message.get("op") == "cancel" and len(message) == 1
+    return message == CANCEL_REQUEST
 
 
-def _read_requests(lines: "queue.Queue[str]", running: RunningRequest) -> None:
+def _read_requests(lines: "queue.Queue[tuple[int, str]]", running: RunningRequest) -> None:
     for line in sys.stdin:
         if _is_cancel(line):
             running.cancel()
-            continue
-        lines.put(line)
+        elif line.strip():
+            lines.put((running.received(), line))
     # stdin closed: the front end is gone (Slicer quit or crashed). Leave now, even in the middle
     # of a run, rather than compute for nobody (an output being written stays a hidden .part file).
     exit_now(0)
@@ -150,22 +163,20 @@ def serve(idle_timeout: float) -> int:
 
 def _serve(idle_timeout: float) -> int:
     emit = EventWriter()
-    lines: "queue.Queue[str]" = queue.Queue()
+    lines: "queue.Queue[tuple[int, str]]" = queue.Queue()
     running = RunningRequest()
     threading.Thread(target=_read_requests, args=(lines, running), daemon=True, name="stdin").start()
     cache = LoadedModel()
     emit(READY, pid=os.getpid(), **identity())
     while True:
         try:
-            line = lines.get(timeout=idle_timeout if idle_timeout > 0 else None)
+            number, line = lines.get(timeout=idle_timeout if idle_timeout > 0 else None)
         except queue.Empty:
             emit(BYE, reason="idle")
             return 0
-        if not line.strip():
-            continue
         started = time.perf_counter()
         try:
-            _handle(line, cache, emit, running)
+            _handle(line, number, cache, emit, running)
         except BaseException as error:  # noqa: BLE001 - every failure becomes an error event
             report_error(emit, error)
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
@@ -173,7 +184,7 @@ def _serve(idle_timeout: float) -> int:
         logger.info("request handled in %.1f s", time.perf_counter() - started)
 
 
-def _handle(line: str, cache: LoadedModel, emit: Callable[..., None], running: RunningRequest) -> None:
+def _handle(line: str, number: int, cache: LoadedModel, emit: Callable[..., None], running: RunningRequest) -> None:
     from .requests import parse_service_request  # imports the pipeline (torch): after READY
 
     request = parse_service_request(line)
@@ -185,7 +196,7 @@ def _handle(line: str, cache: LoadedModel, emit: Callable[..., None], running: R
         load_request(request.fields, cache, emit)
     elif request.op == "segment":
         assert request.job is not None  # a segment request always holds its job
-        cancel = running.begin()
+        cancel = running.begin(number)
         try:
             if request.server is not None:
                 from ..remote.service_ops import remote_segment_request
