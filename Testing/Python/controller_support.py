@@ -99,7 +99,7 @@ class ScriptedLogic:
         self.jobs.append(self.currentJob)
         return "node"
 
-    def cancel(self):
+    def cancel(self, atOnce=False):
         self.currentJob.end(FakeJob.CANCELLED, Cancelled("Segmentation cancelled by the user."))
 
 

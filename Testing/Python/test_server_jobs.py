@@ -1,6 +1,7 @@
 """Jobs on a real SALT server (``saltseg serve`` on 127.0.0.1): the result through ``--server``
-is the local result, a job can be cancelled mid-run, eight clients at once are served in the order
-they queued, each with its own labels, and ``saltseg batch --server`` runs a cohort there."""
+is the local result, a job can be cancelled mid-run (and while the engine starts), eight clients
+at once are served in the order they queued, each with its own labels, and ``saltseg batch
+--server`` runs a cohort there."""
 from __future__ import annotations
 
 import json
@@ -270,3 +271,31 @@ def test_dicom_seg_frames_through_the_server_are_the_local_ones(dicom_seg_runs):
 def test_dicom_seg_segments_through_the_server_are_the_local_ones(dicom_seg_runs):
     local, remote = dicom_seg_runs
     assert [item.TrackingID for item in remote.SegmentSequence] == [item.TrackingID for item in local.SegmentSequence]
+
+
+def test_a_cancel_while_the_engine_starts_still_cancels_the_job(shared_data, tmp_path):
+    """The runner marks a job running, then starts the engine (or loads the model) and only then
+    sends the job: a cancel in between reached the engine before the job did, and the engine ran
+    the job to its end. The queue asks again once the job is sent."""
+    from types import SimpleNamespace
+
+    from saltseg.remote.engine_worker import EngineWorker
+    from saltseg.remote.job_queue import RUNNING, Job, JobQueue
+    from saltseg.remote.workspace import Workspace
+
+    class CancelledWhileStarting(EngineWorker):  # the client cancels while the engine starts
+        def start(self) -> None:
+            super().start()
+            queue.cancel(job, "cancelled by its client")
+
+    request = {"op": "segment", "input": str(shared_data / "example_ct.nii.gz"),
+               "labelmap": str(tmp_path / "labels.nrrd"), "model": "salt-phantom-demo", "device": "cpu"}
+    worker = CancelledWhileStarting(tmp_path)
+    queue = JobQueue(Workspace(tmp_path / "work"), worker)
+    job = Job("job", tmp_path, SimpleNamespace(request=request), state=RUNNING)  # type: ignore[arg-type]
+    try:
+        answer = queue._run_one(job)
+    finally:
+        worker.stop(timeout=5)
+    assert (answer["event"], answer.get("type")) == ("error", "Cancelled")
+    assert not (tmp_path / "labels.nrrd").exists()

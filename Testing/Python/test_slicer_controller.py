@@ -52,13 +52,11 @@ def test_cancel_button_cancels_and_says_nothing_changed():
 
 
 class EngineLikeCancel(ScriptedLogic):
-    """Cancel as the real job does it: the run ends when the engine has stopped; a second Cancel
-    ends it at once."""
+    """Cancel as the real job does it: the run ends when the engine has stopped, or at once."""
 
-    def cancel(self):
-        if getattr(self.currentJob, "asked", False):
+    def cancel(self, atOnce=False):
+        if atOnce:
             super().cancel()
-        self.currentJob.asked = True
 
 
 def test_cancel_says_the_engine_is_stopping_until_it_has_and_cancel_again_ends_it():

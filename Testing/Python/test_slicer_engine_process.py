@@ -23,7 +23,6 @@ install_scripted_module_shim()
 import SALTSegmentation  # noqa: E402
 from saltseg.errors import Cancelled, ModelError  # noqa: E402
 from SALTSegmentationLib.processes.engine_job import EngineCrashed, EngineJob  # noqa: E402
-from SALTSegmentationLib.scene.logic_core import SCENE_CLOSED  # noqa: E402
 
 DEMO = "salt-phantom-demo"  # bundled; long enough on the shared CT to act during inference
 
@@ -182,16 +181,19 @@ def test_cancel_pressed_again_ends_the_engine_at_once_and_leaves_nothing_behind(
     finished: list[EngineJob] = []
     seen: dict = {}
 
-    def cancel_twice() -> None:  # the user presses Cancel, then Cancel again
+    def cancel_twice() -> None:  # the user presses Cancel, then Cancel again (the widget: at once)
         seen.update(pid=logic.engine.engine_pid, launcher=logic.engine.runner.pid(), started=time.perf_counter())
         logic.cancel()
-        logic.cancel()
+        logic.cancel()  # asked again: nothing changes
+        seen.update(asked_twice=logic.currentJob.state)
+        logic.cancel(atOnce=True)
 
     node = logic.segment(volume, model=DEMO, device="cpu", wait=False,
                          progress=at_stage("inference", cancel_twice, stages), onFinished=finished.append)
     assert node.GetScene() is scene and logic.currentJob.state == EngineJob.RUNNING  # returned at once
     assert logic.currentJob.wait(timeout=120) and seen
     pid, launcher_pid = seen["pid"], seen["launcher"]
+    assert seen["asked_twice"] == EngineJob.CANCELLING
     assert pid != launcher_pid
     assert [ended for _, ended in removals] == [[True, True]]  # both had ended when the folder went
     assert process_gone(pid, 2.0 - (time.perf_counter() - seen["started"]))
@@ -284,21 +286,28 @@ def test_engine_error_message_arrives_verbatim(logic, tmp_path):
 
 
 def test_closing_the_scene_cancels_the_run(logic):
+    """The Logic cancels its run when the scene starts closing, and so does the module's widget
+    (controller.on_scene_start_close): asked twice, the engine still just ends the run."""
     require_shared_data()
     scene = new_scene()
     volume = load_ct(scene)
     stages: list[str] = []
     seen: dict = {}
+    widget = scene.AddObserver(scene.StartCloseEvent, lambda caller, event: logic.cancel())  # as the widget does
 
     def close_scene() -> None:  # the user closes the scene while the engine works
         seen["pid"] = logic.engine.engine_pid
         scene.Clear(0)
 
-    logic.segment(volume, model=DEMO, device="cpu", wait=False, progress=at_stage("inference", close_scene, stages))
-    assert logic.currentJob.wait(timeout=120) and seen
+    try:
+        logic.segment(volume, model=DEMO, device="cpu", wait=False,
+                      progress=at_stage("inference", close_scene, stages))
+        assert logic.currentJob.wait(timeout=120) and seen
+    finally:
+        scene.RemoveObserver(widget)
     pid = seen["pid"]
     job = logic.currentJob
-    assert job.state == EngineJob.CANCELLED and str(job.error) == SCENE_CLOSED
+    assert job.state == EngineJob.CANCELLED and isinstance(job.error, Cancelled)
     assert not process_gone(pid, 0.5)  # the engine ended the run and keeps its model for the next scene
     assert scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems() == 0
 

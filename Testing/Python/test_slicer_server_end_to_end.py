@@ -195,7 +195,7 @@ def test_cancel_during_the_server_run_leaves_the_scene_and_the_server_clean(serv
         ctl.logic.shutdownEngine()
     assert view.status == "Cancelled; nothing was changed."
     assert scene_snapshot(scene) == before
-    assert server.wait_for_no_job_files(timeout=20) == []  # the server noticed its client is gone
+    assert server.wait_for_no_job_files(timeout=20) == []  # the engine cancelled the job on the server
 
 
 def test_the_model_box_lists_the_servers_models(server, tmp_path):

@@ -153,18 +153,18 @@ class EngineJob:
 
     # ------------------------------------------------------------------ control
     def cancel(self, reason: str = "Segmentation cancelled by the user.", at_once: bool = False) -> None:
-        """Nothing of this job reaches the scene. The first call asks the engine to stop after the
-        window it computes: the job ends (:attr:`CANCELLED`) when the engine says so (seconds on a
-        CPU), and the engine stays running with its model loaded for the next run. A second
-        call, ``at_once``, or an engine that cannot be asked: the engine process (and its children)
-        is killed and the job ends now."""
-        if self.finished:
+        """Nothing of this job reaches the scene. The engine is asked to stop after the window it
+        computes: the job ends (:attr:`CANCELLED`) when the engine says so (seconds on a CPU), and
+        the engine stays running with its model loaded for the next run; asking again changes
+        nothing (the scene closing and the widget may both ask). ``at_once``, or an engine that
+        cannot be asked: the engine process (and its children) is killed and the job ends now."""
+        if self.finished or (self.state == self.CANCELLING and not at_once):
             return
         if not at_once and self.state == self.RUNNING and self.session.cancel_request():
             self.state, self._cancel_reason = self.CANCELLING, reason
             return
         self.session.stop()
-        self._fail(Cancelled(reason))
+        self._fail(Cancelled(self._cancel_reason or reason))
 
     def wait(self, timeout: Optional[float] = None, process_events: Optional[Callable[[], None]] = None,
              interval: float = 0.05) -> bool:

@@ -78,7 +78,7 @@ class SegmentationLogicCore:
         files the engine writes too, by the names of a job (those of ``saltseg segment``): ``output``
         (with ``format``), ``masks``, ``preview``, ``statistics``, e.g. ``{"output": "ct.seg.nrrd",
         "statistics": "ct.csv"}``; they are checked before any work, and a failed run leaves none of them
-        (Cancel stops the engine at once: files it finished before stay). ``server``: run on a SALT
+        (files it finished before a Cancel stay). ``server``: run on a SALT
         server (``saltseg serve``) instead of this computer — its address (``"https://gpu:8765"``, with
         ``token``, or the token saved in the module for that very address), ``True`` (the server saved
         in the module) or the request's ``{"url", "token"}``; the result is imported as from a local run.
@@ -179,7 +179,7 @@ class SegmentationLogicCore:
 
     def cancel(self, atOnce: bool = False) -> None:
         """Cancel the running segmentation: the engine stops after the window it computes and keeps
-        its model (a second call, or ``atOnce``: the engine process is killed now)."""
+        its model (``atOnce``: the engine process is killed now)."""
         if self.currentJob is not None:
             self.currentJob.cancel(at_once=atOnce)
 

@@ -91,6 +91,7 @@ class ModuleController:
         self.view = view
         self.logic = logic
         self.python = python
+        self._cancel_asked = False  # Cancel pressed once during this run: the next press kills
         self.runner_factory = runner_factory
         self.probe = probe or DependencyProbe()
         #: Where the pip constraints files of installs are written (None: the system's temp folder).
@@ -162,11 +163,13 @@ class ModuleController:
 
     # ------------------------------------------------------------------ segmenting
     def on_segment_clicked(self) -> None:
-        if self.running:
-            self.logic.cancel()
-            if self.running:  # the engine ends the run after the window it computes
+        if self.running:  # the button reads Cancel: asked once, the engine stops after its window
+            self.logic.cancel(atOnce=self._cancel_asked)
+            if self.running:
+                self._cancel_asked = True
                 self.feedback.status(CANCELLING)
             return
+        self._cancel_asked = False
         try:
             server = self.location.server_for_run()  # None: this computer, which needs PyTorch
         except SaltSegError as error:

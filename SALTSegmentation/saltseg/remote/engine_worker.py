@@ -86,14 +86,16 @@ class EngineWorker:
             self._process.stdin.write(json.dumps(message) + "\n")
             self._process.stdin.flush()
 
-    def request(self, message: dict[str, Any], on_event: Optional[Callable[[dict[str, Any]], None]] = None
-                ) -> dict[str, Any]:
-        """Send ``message``; the final event (``done`` or ``error``), the others passed to ``on_event``.
-        :class:`WorkerDied` if the process ends meanwhile."""
+    def request(self, message: dict[str, Any], on_event: Optional[Callable[[dict[str, Any]], None]] = None,
+                on_sent: Optional[Callable[[], None]] = None) -> dict[str, Any]:
+        """Send ``message``, then call ``on_sent``; the final event (``done`` or ``error``), the others
+        passed to ``on_event``. :class:`WorkerDied` if the process ends meanwhile."""
         try:
             self._send(message)
         except OSError:
             raise WorkerDied(self._process.poll() if self._process else None) from None
+        if on_sent is not None:
+            on_sent()
         while True:
             event = self._next_event()
             if event.get("event") in (DONE, ERROR):

@@ -279,7 +279,8 @@ class JobQueue:
             if not self.worker.alive:
                 self.worker.start()
                 self._warm(strict=False)
-            return self.worker.request(job.spec.request, lambda event: self._progress(job, event))
+            return self.worker.request(job.spec.request, lambda event: self._progress(job, event),
+                                       lambda: self._cancel_again_if_asked(job))
         except WorkerDied as died:
             self.worker.stop(timeout=1)
             return {"event": "error", "type": "EngineCrashed", "message": str(died)}
@@ -288,6 +289,14 @@ class JobQueue:
             self.worker.kill()
             self.worker.stop(timeout=1)
             return {"event": "error", "type": "InternalError", "message": f"{type(error).__name__}: {error}"}
+
+    def _cancel_again_if_asked(self, job: Job) -> None:
+        """A cancel that came while the engine started or loaded its model reached it before the
+        job's request, which it would then have run to its end: ask again, now that it has it."""
+        with self._lock:
+            asked = job.cancel_at is not None
+        if asked:
+            self.worker.cancel()
 
     def _progress(self, job: Job, event: dict[str, Any]) -> None:
         if event.get("event") != "progress":

@@ -198,6 +198,7 @@ def _handle(line: str, number: int, cache: LoadedModel, emit: Callable[..., None
         assert request.job is not None  # a segment request always holds its job
         cancel = running.begin(number)
         try:
+            cancel.raise_if_cancelled()  # overtaken by its cancel: no model loaded, no CT read
             if request.server is not None:
                 from ..remote.service_ops import remote_segment_request
 
