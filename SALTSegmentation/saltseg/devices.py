@@ -58,7 +58,8 @@ def resolve_device(requested: Optional[str | torch.device] = "auto") -> torch.de
         raise DeviceError(f"unknown device {requested!r}; choose one of {', '.join(DEVICE_CHOICES)}") from None
     reasons = {d.name: d.reason for d in device_availability()}
     if device.type in ("cuda", "mps") and reasons[device.type]:
-        raise DeviceError(f"device {name!r} is not available: {reasons[device.type]}; use --device cpu")
+        raise DeviceError(f"device {name!r} is not available: {reasons[device.type]}; choose the CPU "
+                          "device instead (--device cpu)")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise DeviceError(
             f"device {name!r} does not exist: {torch.cuda.device_count()} CUDA device(s) found"

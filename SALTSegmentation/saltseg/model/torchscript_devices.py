@@ -101,5 +101,5 @@ def check_runnable_on(report: GraphDeviceReport, device: torch.device) -> None:
         raise DeviceError(
             "this model.pt was optimised for the CPU (MKL-DNN operators: "
             f"{', '.join(sorted(report.cpu_only_ops))}); it cannot run on {device.type}. "
-            "Run it with --device cpu, or re-export it with trace + torch.jit.freeze."
+            "Run it on the CPU device (--device cpu), or re-export it with trace + torch.jit.freeze."
         )
