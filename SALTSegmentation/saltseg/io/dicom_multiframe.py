@@ -114,6 +114,11 @@ def _file_reader(path: str) -> sitk.ImageFileReader:
     return reader
 
 
+def _several_frames(reader: sitk.ImageFileReader) -> bool:
+    """Whether the file ``reader`` read says it holds more than one frame."""
+    return reader.HasMetaDataKey(NUMBER_OF_FRAMES_TAG) and frame_count(reader.GetMetaData(NUMBER_OF_FRAMES_TAG)) > 1
+
+
 def read_dicom_file(path: str) -> sitk.Image:
     """One DICOM file; a multi-frame one with its frames where they lie (:func:`placed_frames`)."""
     reader = _file_reader(path)
@@ -133,9 +138,7 @@ def stacked_files(files: Sequence[str], where: str) -> sitk.Image:
         image = execute_quietly(reader, f"the DICOM file {path}")
         if image.GetDimension() == 2:
             image = sitk.JoinSeries(image)
-        several = reader.HasMetaDataKey(NUMBER_OF_FRAMES_TAG) and \
-            frame_count(reader.GetMetaData(NUMBER_OF_FRAMES_TAG)) > 1
-        file_planes = frame_planes(path, image.GetSize()[:2]) if several else _single_plane(path)
+        file_planes = frame_planes(path, image.GetSize()[:2]) if _several_frames(reader) else _single_plane(path)
         if file_planes is None:
             raise InputImageError(f"the DICOM series in {where} is split over {len(files)} multi-frame files, and "
                                   f"{Path(path).name} does not record where its frames lie (PlanePosition, "
@@ -161,7 +164,7 @@ def stacked_files(files: Sequence[str], where: str) -> sitk.Image:
 def placed_frames(reader: sitk.ImageFileReader, image: sitk.Image, path: str) -> sitk.Image:
     """``image``, read by ``reader`` from ``path``: when the file has several frames, on the grid its
     frames state (:func:`on_frame_grid`); else as read."""
-    if reader.HasMetaDataKey(NUMBER_OF_FRAMES_TAG) and frame_count(reader.GetMetaData(NUMBER_OF_FRAMES_TAG)) > 1:
+    if _several_frames(reader):
         return on_frame_grid(image, path)
     return image
 
