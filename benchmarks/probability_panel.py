@@ -9,7 +9,8 @@ confidence map and one node's map (random bytes: the costs do not depend on the 
 * the Structures panel: first build with *Sure %* and without it, and the update after a burst of
   ``--strokes`` Segment Editor paint strokes, with and without *Sure %*;
 * selecting a structure: its own map (foreground swap only) and the confidence inside a node
-  (masked copy), for a small node (kidneys) and the largest (body);
+  (masked copy), for a small node (kidneys) and the largest (body), and the body's heat map following
+  bursts of paint strokes (only the changed slices computed again; checked against numpy);
 * *Show uncertain voxels* for the kidneys and for the body.
 
 It also checks that the Sure % shown after the strokes equals a numpy computation.
@@ -63,6 +64,35 @@ def panel_costs(editing, tree, strokes: int, radius: int, rng, with_sure: bool) 
     rows.append((f"  update after {strokes} paint strokes {'with' if with_sure else 'without'} Sure %",
                  statistics.median(burst)))
     return rows, sync
+
+
+def heat_map_following_strokes(editing, tree, overlay, strokes: int, radius: int, rng) -> tuple[list, int, int]:
+    """The body's confidence heat map following bursts of paint strokes (the panel's update, then the
+    overlay's, as the module wires them): ms rows, voxels different from numpy afterwards, and the
+    slices the last burst computed again."""
+    import numpy as np
+    from editing_support import LIVER, SPLEEN, fire, paint, panel_sync
+    from SALTSegmentationLib.scene.probability_maps import confidence_map, map_voxels
+
+    overlay.show(editing.segmentation, BODY)
+    follow: list[float] = []
+    sync, _, timer = panel_sync()
+    sync.on_edited = lambda node, slices: follow.append(timed(lambda: overlay.follow_edits(node, slices))[0])
+    sync.enter()
+    sync.set_segmentation(editing.segmentation)
+    liver = np.argwhere(editing.labels[:, ::8, ::8] == tree.label_value(tree.index(LIVER))) * (1, 8, 8)
+    follow.clear()
+    for _ in range(3):
+        for stroke in range(strokes):
+            paint_at = tuple(int(v) for v in liver[rng.integers(len(liver))])
+            paint(editing, SPLEEN if stroke % 2 else LIVER, paint_at, radius)
+        fire(timer, sync)
+    sync.close()
+    body = np.isin(editing.labels, tree.subtree_label_values(BODY))
+    wrong = int(np.count_nonzero(map_voxels(overlay.volume) != np.where(body, map_voxels(
+        confidence_map(editing.segmentation)), 0)))
+    return ([(f"  the body's heat map following {strokes} paint strokes (their slices only)",
+              statistics.median(follow))], wrong, overlay.recomputed)
 
 
 def main() -> None:
@@ -129,6 +159,9 @@ def main() -> None:
     for node, label in ((SPINE, "its own map"), (KIDNEYS, "confidence inside"), (BODY, "confidence inside")):
         seconds, _ = timed(lambda node=node: overlay.show(editing.segmentation, node), repeat=3)
         rows.append((f"select {node.rsplit(',', 1)[-1]}: heat map of {label}", seconds))
+    follow_rows, heat_map_wrong, recomputed = heat_map_following_strokes(editing, tree, overlay, args.strokes,
+                                                                        args.radius, rng)
+    rows += follow_rows
     seconds, _ = timed(overlay.clear)
     rows.append(("clear the heat map (views given back)", seconds))
     for node in (KIDNEYS, BODY):
@@ -145,6 +178,8 @@ def main() -> None:
         print(f"| {label} | {seconds * 1000:.0f} |")
     print(f"\nSure % different from numpy after the strokes: {len(wrong)} of {len(shown)} nodes; "
           f"slices counted again for Sure % in the last burst: {recounted} of {shape[0]}")
+    print(f"Heat map of the body after the strokes: {heat_map_wrong:,} voxels different from numpy; "
+          f"slices computed again in the last burst: {recomputed} of {shape[0]}")
 
 
 if __name__ == "__main__":

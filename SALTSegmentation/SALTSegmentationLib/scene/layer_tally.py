@@ -66,6 +66,8 @@ class LayerTally:
         self._sums: Optional[np.ndarray] = None
         #: Slices whose voxels the last update counted again (for the benchmark and tests).
         self.recounted = 0
+        #: Those slices' indices on the measuring grid; None when the update counted the whole layer.
+        self.changed: Optional[list[int]] = None
 
     def totals(self) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """(count per label value, intensity sum per label value or None) over the whole layer."""
@@ -78,34 +80,35 @@ class LayerTally:
         old, old_origin = self._copy, self._origin
         if old is None:
             self._count_all(block, origin, intensities)
-            self.recounted = 0 if block is None else block.shape[0]
+            self.recounted, self.changed = 0 if block is None else block.shape[0], None
         elif block is not None and old_origin == origin and old.shape == block.shape and old.dtype == block.dtype:
             changed = changed_slices(old, block)
             for k in changed:
                 self._recount(old[k], block[k], (origin[0] + k, origin[1], origin[2]), intensities)
             old[changed] = block[changed]
-            self.recounted = len(changed)
+            self.recounted, self.changed = len(changed), [origin[0] + k for k in changed]
             return self.recounted
         else:
-            self.recounted = self._recount_moved(old, old_origin, block, origin, intensities)
+            self.changed = self._recount_moved(old, old_origin, block, origin, intensities)
+            self.recounted = len(self.changed)
         self._copy = None if block is None else np.array(block, order="C")
         self._origin = origin
         return self.recounted
 
     def _recount_moved(self, old: np.ndarray, old_origin: Box, block: Optional[np.ndarray], origin: Box,
-                       intensities: Optional[np.ndarray]) -> int:
+                       intensities: Optional[np.ndarray]) -> list[int]:
         """The layer's extent or type changed (Slicer shrinks a layer to its non-empty extent after a
-        stroke): compare slice by slice over the union of both extents."""
+        stroke): compare slice by slice over the union of both extents; returns the changed slices."""
         present = [(b, o) for b, o in ((old, old_origin), (block, origin)) if b is not None]
         window = (min(o[1] for _, o in present), max(o[1] + b.shape[1] for b, o in present),
                   min(o[2] for _, o in present), max(o[2] + b.shape[2] for b, o in present))
-        recounted = 0
+        changed = []
         for k in range(min(o[0] for _, o in present), max(o[0] + b.shape[0] for b, o in present)):
             before, after = _slice_in(old, old_origin, k, window), _slice_in(block, origin, k, window)
             if not np.array_equal(before, after):
                 self._recount(before, after, (k, window[0], window[2]), intensities)
-                recounted += 1
-        return recounted
+                changed.append(k)
+        return changed
 
     def _count_all(self, block: Optional[np.ndarray], origin: Box, intensities: Optional[np.ndarray]) -> None:
         self._counts = np.zeros(1, dtype=np.int64)

@@ -11,24 +11,30 @@ from .labelmap_representation import ensure_binary_labelmap, labelmap_layers
 from .segment_measurements import Grid, aligned_block, resampled_block
 
 
-def segments_mask(segmentation_node, segment_ids: Sequence[str], grid_volume) -> np.ndarray:
-    """A boolean k, j, i array on ``grid_volume``'s grid: True where one of ``segment_ids`` is."""
+def segments_mask(segmentation_node, segment_ids: Sequence[str], grid_volume,
+                  slices: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """A boolean k, j, i array on ``grid_volume``'s grid: True where one of ``segment_ids`` is.
+    ``slices`` (first, stop): only those slices of the grid (the array holds just them)."""
     grid = Grid(grid_volume)
+    first, stop = slices if slices is not None else (0, grid.shape[0])
+    shape = (stop - first, *grid.shape[1:])
     if segment_ids:
         ensure_binary_labelmap(segmentation_node, grid_volume)
     mask: Optional[np.ndarray] = None
-    for place, inside in _layer_masks(segmentation_node, set(segment_ids), grid):
-        if mask is None and inside.shape == grid.shape:
+    for place, inside in _layer_masks(segmentation_node, set(segment_ids), grid, first, stop):
+        if mask is None and inside.shape == shape:
             mask = inside  # the usual result: one shared layer over the whole CT, no copy
             continue
         if mask is None:
-            mask = np.zeros(grid.shape, dtype=bool)
+            mask = np.zeros(shape, dtype=bool)
         mask[place] |= inside
-    return mask if mask is not None else np.zeros(grid.shape, dtype=bool)
+    return mask if mask is not None else np.zeros(shape, dtype=bool)
 
 
-def _layer_masks(segmentation_node, wanted: set, grid: Grid) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
-    """Per labelmap layer holding some of ``wanted``: (its place on the grid, where they are in it)."""
+def _layer_masks(segmentation_node, wanted: set, grid: Grid, first: int,
+                 stop: int) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
+    """Per labelmap layer holding some of ``wanted``: (its place among the grid's slices ``first``
+    to ``stop``, where they are in it)."""
     if not wanted:
         return
     segmentation = segmentation_node.GetSegmentation()
@@ -41,7 +47,12 @@ def _layer_masks(segmentation_node, wanted: set, grid: Grid) -> Iterator[tuple[t
             block, origin = resampled_block(image, grid)
         if block is None:
             continue
-        place = tuple(slice(start, start + size) for start, size in zip(origin, block.shape))
+        low, high = max(origin[0], first), min(origin[0] + block.shape[0], stop)
+        if low >= high:
+            continue
+        block = block[low - origin[0]:high - origin[0]]
+        place = (slice(low - first, high - first),
+                 *(slice(start, start + size) for start, size in zip(origin[1:], block.shape[1:])))
         yield place, in_labels(block, labels)
 
 

@@ -9,7 +9,7 @@ foreground opacity; what each view showed before is remembered and given back by
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any, Collection, Iterable, Optional
 
 import numpy as np
 import vtk
@@ -32,6 +32,27 @@ def _composite_nodes(scene) -> list:
     return [nodes.GetItemAsObject(i) for i in range(nodes.GetNumberOfItems())]
 
 
+def _voxels_of(volume, values: np.ndarray) -> Optional[np.ndarray]:
+    """The volume's voxels (k, j, i) when they have ``values``' shape and type, else None."""
+    image = volume.GetImageData()
+    scalars = image.GetPointData().GetScalars() if image is not None else None
+    if scalars is None or image.GetDimensions() != values.shape[::-1]:
+        return None
+    voxels = numpy_support.vtk_to_numpy(scalars)
+    return voxels.reshape(values.shape) if voxels.dtype == values.dtype else None
+
+
+def _runs(indices: Iterable[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive indices as (first, stop): {3, 4, 5, 9} → [(3, 6), (9, 10)]."""
+    runs: list[tuple[int, int]] = []
+    for k in sorted(set(indices)):
+        if runs and k == runs[-1][1]:
+            runs[-1] = (runs[-1][0], k + 1)
+        else:
+            runs.append((k, k + 1))
+    return runs
+
+
 class ProbabilityOverlay:
     def __init__(self, opacity: float = OVERLAY_OPACITY) -> None:
         self.opacity = opacity
@@ -43,6 +64,9 @@ class ProbabilityOverlay:
         #: What is shown: :data:`PROBABILITY` or :data:`CONFIDENCE` ("" when nothing).
         self.kind = ""
         self.node_id = ""
+        self.segmentation_node: Any = None
+        #: Slices of the confidence inside the node computed by the last :meth:`follow_edits`.
+        self.recomputed = 0
         #: Slice composite node ID → (its foreground volume ID, its foreground opacity) before.
         self._previous: dict[str, tuple[Optional[str], float]] = {}
 
@@ -70,8 +94,28 @@ class ProbabilityOverlay:
         self._into_views(volume)
         if own is not None:
             self._drop_derived()  # after the views have let go of it: their "before" stays theirs
-        self.volume, self.kind, self.node_id = volume, kind, node_id
+        self.volume, self.kind, self.node_id, self.segmentation_node = volume, kind, node_id, segmentation_node
         return kind
+
+    def follow_edits(self, segmentation_node, slices: Optional[Collection[int]] = None) -> bool:
+        """After segments of ``segmentation_node`` were edited: the confidence inside the shown node
+        again, in the slices that changed (k on the confidence map's grid; None: any may have), so
+        the heat map follows painting at the cost of a stroke's slices. Returns whether it was
+        redrawn (only the confidence inside a node depends on the segments)."""
+        self.recomputed = 0
+        if self.kind != CONFIDENCE or segmentation_node is not self.segmentation_node or self.derived is None:
+            return False
+        confidence = confidence_map(segmentation_node)
+        values = map_voxels(confidence) if confidence is not None else None
+        voxels = _voxels_of(self.derived, values) if values is not None else None
+        if slices is None or values is None or voxels is None:
+            self.show(segmentation_node, self.node_id)  # everything again (or cleared: its maps went)
+            self.recomputed = values.shape[0] if values is not None else 0
+            return True
+        for first, stop in _runs(k for k in slices if 0 <= k < values.shape[0]):
+            self._fill(segmentation_node, self.node_id, confidence, (first, stop), voxels)
+            self.recomputed += stop - first
+        return self.recomputed > 0
 
     def clear(self) -> None:
         """Give the slice views back what they showed, and remove the overlay's own volume."""
@@ -86,6 +130,7 @@ class ProbabilityOverlay:
                     composite.EndModify(was_modifying)
         self._drop_derived()
         self.scene, self.volume, self.kind, self.node_id, self._previous = None, None, "", "", {}
+        self.segmentation_node = None
 
     # ------------------------------------------------------------------ internals
     def _into_views(self, volume) -> None:
@@ -100,9 +145,6 @@ class ProbabilityOverlay:
             composite.EndModify(was_modifying)
 
     def _confidence_inside(self, segmentation_node, node_id: str, confidence):
-        from .subtrees import subtree_segment_ids
-
-        mask = segments_mask(segmentation_node, subtree_segment_ids(segmentation_node, node_id), confidence)
         values = map_voxels(confidence)
         derived = self.derived
         if derived is None or derived.GetScene() is not self.scene:
@@ -111,25 +153,32 @@ class ProbabilityOverlay:
         confidence.GetIJKToRASMatrix(matrix)
         derived.SetIJKToRASMatrix(matrix)
         derived.SetAndObserveTransformNodeID(confidence.GetTransformNodeID())
-        np.multiply(values, mask, out=self._voxels_like(derived, values))  # one pass, into its own voxels
-        derived.GetImageData().Modified()
+        self._fill(segmentation_node, node_id, confidence, (0, values.shape[0]), self._voxels_like(derived, values))
         style_display(derived.GetDisplayNode(), map_scale(confidence), probability_color_node(self.scene).GetID())
         return derived
+
+    def _fill(self, segmentation_node, node_id: str, confidence, slices: tuple[int, int], voxels: np.ndarray) -> None:
+        """The overlay's ``slices`` (first, stop): the confidence where ``node_id`` is, else 0."""
+        from .subtrees import subtree_segment_ids
+
+        first, stop = slices
+        mask = segments_mask(segmentation_node, subtree_segment_ids(segmentation_node, node_id), confidence, slices)
+        np.multiply(map_voxels(confidence)[first:stop], mask, out=voxels[first:stop])  # one pass, in place
+        self.derived.GetImageData().Modified()
 
     @staticmethod
     def _voxels_like(derived, values: np.ndarray) -> np.ndarray:
         """The overlay volume's voxels (k, j, i), of ``values``' shape and type: kept from one
         selection to the next (no new 78 MB image per click on a 512×512×300 CT)."""
-        image = derived.GetImageData()
-        k, j, i = values.shape
-        scalars = image.GetPointData().GetScalars() if image is not None else None
-        if scalars is None or image.GetDimensions() != (i, j, k) or \
-                numpy_support.vtk_to_numpy(scalars).dtype != values.dtype:
+        voxels = _voxels_of(derived, values)
+        if voxels is None:
+            k, j, i = values.shape
             image = vtk.vtkImageData()
             image.SetDimensions(i, j, k)
             image.AllocateScalars(numpy_support.get_vtk_array_type(values.dtype), 1)
             derived.SetAndObserveImageData(image)
-        return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(k, j, i)
+            voxels = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(values.shape)
+        return voxels
 
     def _new_derived(self):
         import slicer

@@ -124,6 +124,9 @@ class SegmentMeasurements:
         self._layers: list[_Layer] = []
         #: Slices counted again by the last :meth:`measure` (for the benchmark and tests).
         self.recounted = 0
+        #: The grid's slices whose labels the last :meth:`measure` found changed (in any layer);
+        #: None when it cannot tell (first measure, a new or vanished layer, another grid).
+        self.changed_slices: Optional[set[int]] = None
 
     def release(self) -> None:
         self._layers, self._grid = [], None
@@ -157,6 +160,8 @@ class SegmentMeasurements:
         results: dict[str, SegmentMeasurement] = {}
         kept: list[_Layer] = []
         self.recounted = 0
+        before = len(self._layers)
+        changed: Optional[set[int]] = set()
         for image, segment_ids in labelmap_layers(segmentation):
             if image is None:
                 continue
@@ -165,6 +170,7 @@ class SegmentMeasurements:
             if layer.seen_mtime != image.GetMTime():  # painted, or new: compare with the copy
                 self._update(layer, grid)
                 layer.seen_mtime = image.GetMTime()
+                changed = None if changed is None or layer.tally.changed is None else changed | set(layer.tally.changed)
             counts, sums = layer.tally.totals()
             for segment_id in segment_ids:
                 label = segmentation.GetSegment(segment_id).GetLabelValue()
@@ -173,6 +179,7 @@ class SegmentMeasurements:
                 if grid is not None:
                     hu_sum = float(sums[label]) if sums is not None and 0 < label < sums.size else 0.0
                 results[segment_id] = SegmentMeasurement(voxels, voxels * layer.voxel_ml, hu_sum)
+        self.changed_slices = changed if len(kept) >= before and grid is not None else None
         self._layers = kept  # layers that went (segments removed, layers collapsed) are let go
         return results
 

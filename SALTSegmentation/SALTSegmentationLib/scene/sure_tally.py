@@ -26,6 +26,12 @@ class SureTally:
         """Slices counted again by the last :meth:`update_model` (for the benchmark and tests)."""
         return self._measurements.recounted
 
+    @property
+    def changed_slices(self) -> Optional[set[int]]:
+        """The confidence map's slices whose labels the last :meth:`update_model` found changed
+        (None: it cannot tell, so any may have)."""
+        return self._measurements.changed_slices
+
     @classmethod
     def follow(cls, tally: Optional["SureTally"], segmentation_node) -> Optional["SureTally"]:
         """The tally for the segmentation's current confidence map: ``tally`` while it is that

@@ -75,6 +75,18 @@ class ProbabilityActions:
         if kind:
             self.view.set_status(overlay_text(kind).format(name=self._name(segmentation_node, node_id)))
 
+    def on_segments_edited(self, segmentation_node: Any, slices: Optional[set]) -> None:
+        """Segments were painted, added or removed (the Structures panel's update, once per burst;
+        ``slices``: the confidence map's slices that changed, None: any): a heat map of the
+        confidence inside the selected structure follows."""
+        if not self.showing:
+            return
+        try:
+            self.logic.followProbabilityEdits(segmentation_node, slices)
+        except Exception as error:  # noqa: BLE001 - MRML/VTK failures too: reported, never lost in a Qt slot
+            self.clear()
+            self.view.show_error(_("Could not show the probability map: {error}").format(error=error))
+
     def on_overlay_toggled(self, checked: bool, segmentation_node: Any, node_id: Optional[str]) -> None:
         self.enabled = bool(checked)
         self.on_node_selected(segmentation_node, node_id)

@@ -16,6 +16,7 @@ class ProbabilityPanel:
         self.actions = widget.controller.probability_actions
         self.maps = ProbabilityMapsView(widget.ui, widget.updateParameterNodeFromGUI)
         widget.treeView.on_selected = self._on_selected
+        widget.treePanel.on_edited = self.actions.on_segments_edited  # the heat map follows painting
         widget.ui.showProbabilityCheckBox.connect("toggled(bool)", self._on_overlay_toggled)
         widget.ui.showUncertainButton.connect("clicked()", self._on_show_uncertain)
         self.actions.enabled = bool(widget.ui.showProbabilityCheckBox.checked)

@@ -55,6 +55,9 @@ class TreePanelSync:
         #: The segmentation may have changed while the module was not shown.
         self._behind = False
         self._last_error: Optional[str] = None  # shown once per segmentation, not on every burst
+        #: Called after each update with the segmentation and the slices of its confidence map that
+        #: changed (None: any may have): the selected structure's heat map follows the edits.
+        self.on_edited: Optional[Callable[[Any, Optional[set]], None]] = None
 
     # ------------------------------------------------------------------ module life
     def enter(self) -> None:
@@ -110,6 +113,7 @@ class TreePanelSync:
             except SaltSegError as error:
                 self._error(error)
         self.drawing.show_model(self.model, node)
+        self._edited(None)
 
     def flush(self) -> None:
         """The timer fired: apply the burst of edits collected since the last update."""
@@ -130,12 +134,15 @@ class TreePanelSync:
         if changed is None:
             self.rebuild()
             return
+        slices: Optional[set] = None
         try:
             changed |= self._measure_sure()
+            slices = self.sure.changed_slices if self.sure is not None else None
         except SaltSegError as error:
             self._error(error)
         if changed:
             self.drawing.show_numbers(changed)
+        self._edited(slices)
 
     def _measure_sure(self) -> set:
         """Bring the Sure % of the model's nodes up to date (changed slices only); the nodes it changed."""
@@ -143,6 +150,10 @@ class TreePanelSync:
         if self.sure is None or self.model is None:
             return set()
         return self.sure.update_model(self.model, self.segmentation_node)
+
+    def _edited(self, slices: Optional[set]) -> None:
+        if self.on_edited is not None and self.segmentation_node is not None:
+            self.on_edited(self.segmentation_node, slices)
 
     def _error(self, error: SaltSegError) -> None:
         logger.warning("Structures panel: %s", error)

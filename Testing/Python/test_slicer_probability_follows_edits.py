@@ -1,0 +1,101 @@
+"""The heat map of the confidence inside a structure follows Segment Editor strokes (real MRML, the
+Structures panel's Qt-free sync wired to the controller's probability actions as the widget wires
+them): after a burst the heat map is the confidence where the structure now is, recomputed only in
+the slices the strokes changed, and not at all while it is not shown."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from controller_support import Probe, RecordingView
+from editing_support import LIVER, SPLEEN, editing_scene, fire, paint, panel_sync
+from slicer_test_support import published_tree  # noqa: F401
+from slicer_probability_support import add_confidence, add_slice_views
+from SALTSegmentationLib.processes.process_runner import SubprocessRunner
+from SALTSegmentationLib.scene.logic_core import SegmentationLogicCore
+from SALTSegmentationLib.scene.probability_maps import map_voxels
+from SALTSegmentationLib.widgets.controller import ModuleController
+
+ABDOMINAL_CAVITY = "body,abdominal_cavity"
+
+
+@pytest.fixture
+def panel(published_tree):
+    editing = editing_scene(published_tree)
+    confidence = add_confidence(editing)
+    add_slice_views(editing.scene)
+    logic = SegmentationLogicCore()
+    controller = ModuleController(RecordingView(), logic, sys.executable, SubprocessRunner, Probe())
+    sync, _, timer = panel_sync()
+    sync.on_edited = controller.probability_actions.on_segments_edited  # as the module's widget does
+    sync.enter()
+    sync.set_segmentation(editing.segmentation)
+    yield editing, confidence, sync, timer, controller.probability_actions, logic
+    logic.hideProbability()
+    sync.close()
+
+
+def expected_heat_map(editing, confidence: np.ndarray, path: str) -> np.ndarray:
+    inside = np.isin(editing.labels, editing.tree.subtree_label_values(path))
+    return np.where(inside, confidence, 0)
+
+
+def shown_heat_map(logic) -> np.ndarray:
+    return map_voxels(logic.probabilityOverlay.volume)
+
+
+def test_painting_the_selected_structure_moves_its_heat_map(panel):
+    editing, confidence, sync, timer, actions, logic = panel
+    actions.on_node_selected(editing.segmentation, ",".join(SPLEEN))
+    paint(editing, SPLEEN, (15, 50, 60), 4)
+    fire(timer, sync)
+    np.testing.assert_array_equal(shown_heat_map(logic), expected_heat_map(editing, confidence, ",".join(SPLEEN)))
+
+
+def test_painting_another_structure_over_the_selected_one_takes_it_out_of_the_heat_map(panel):
+    editing, confidence, sync, timer, actions, logic = panel
+    actions.on_node_selected(editing.segmentation, ",".join(LIVER))
+    liver = np.argwhere(editing.labels == editing.tree.label_value(editing.tree.index(LIVER)))
+    before = expected_heat_map(editing, confidence, ",".join(LIVER))
+    paint(editing, SPLEEN, tuple(liver[len(liver) // 2]), 3)  # "overwrite all" takes the liver's voxels
+    fire(timer, sync)
+    after = expected_heat_map(editing, confidence, ",".join(LIVER))
+    assert not np.array_equal(before, after)  # the stroke did take some
+    np.testing.assert_array_equal(shown_heat_map(logic), after)
+
+
+def test_a_group_follows_the_strokes_of_its_members(panel):
+    editing, confidence, sync, timer, actions, logic = panel
+    actions.on_node_selected(editing.segmentation, ABDOMINAL_CAVITY)
+    paint(editing, SPLEEN, (15, 50, 60), 4)
+    paint(editing, LIVER, (20, 30, 80), 3)
+    fire(timer, sync)
+    np.testing.assert_array_equal(shown_heat_map(logic), expected_heat_map(editing, confidence, ABDOMINAL_CAVITY))
+
+
+def test_a_stroke_recomputes_only_the_slices_it_changed(panel):
+    editing, _, sync, timer, actions, logic = panel
+    actions.on_node_selected(editing.segmentation, ",".join(SPLEEN))
+    paint(editing, SPLEEN, (15, 50, 60), 2)
+    fire(timer, sync)
+    assert 0 < logic.probabilityOverlay.recomputed <= 5  # a ball of radius 2 spans 5 slices of 30
+
+
+def test_segments_removed_redraw_the_whole_heat_map(panel):
+    editing, confidence, sync, timer, actions, logic = panel
+    actions.on_node_selected(editing.segmentation, ABDOMINAL_CAVITY)
+    editing.segmentation.GetSegmentation().RemoveSegment(",".join(SPLEEN))
+    editing.labels[editing.labels == editing.tree.label_value(editing.tree.index(SPLEEN))] = 0
+    fire(timer, sync)
+    np.testing.assert_array_equal(shown_heat_map(logic), expected_heat_map(editing, confidence, ABDOMINAL_CAVITY))
+
+
+def test_a_heat_map_that_is_not_shown_is_not_computed(panel):
+    editing, _, sync, timer, actions, logic = panel
+    actions.on_node_selected(editing.segmentation, ",".join(SPLEEN))
+    actions.on_overlay_toggled(False, editing.segmentation, ",".join(SPLEEN))
+    paint(editing, SPLEEN, (15, 50, 60), 4)
+    fire(timer, sync)
+    assert logic.probabilityOverlay.recomputed == 0
