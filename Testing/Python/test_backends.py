@@ -157,7 +157,7 @@ def test_without_a_runtime_auto_is_torch_and_a_forced_one_is_refused(model_dir, 
     predictor = WindowNetwork(model, backend="auto")
     _labels(model, predictor)
     assert predictor.describe() == "network features (torch) + chunked tree softmax"
-    with pytest.raises(ModelError, match=r"--backend openvino: openvino is not installed .*saltseg\[openvino\]"):
+    with pytest.raises(ModelError, match=r"^backend openvino: openvino is not installed .*saltseg\[openvino\]"):
         WindowNetwork(model, backend="openvino")
     with pytest.raises(ModelError, match="unknown backend"):
         WindowNetwork(model, backend="tensorrt")

@@ -72,7 +72,7 @@ def test_bf16_that_fails_its_check_leaves_float32_in_charge(model_dir, monkeypat
 def test_impossible_precisions_are_refused_before_any_work():
     with pytest.raises(ModelError, match="unknown precision 'fp8'"):
         check_requested("auto", torch.device("cpu"), "fp8")
-    with pytest.raises(ModelError, match="--precision bf16 is for the CPU runtimes; CUDA runs float16"):
+    with pytest.raises(ModelError, match="precision bf16 is for the CPU runtimes; CUDA runs float16"):
         check_requested("torch", torch.device("cuda"), "bf16")
     check_requested("auto", torch.device("cuda"), "fp32")  # the default is fine everywhere
 

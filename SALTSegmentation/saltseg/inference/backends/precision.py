@@ -50,14 +50,14 @@ def plan_precision(requested: str, device_type: str, cpu: CpuBf16, mixed_precisi
     if device_type != "cpu":
         return PrecisionPlan("fp32", device_type.upper())
     if requested == "fp32":
-        return PrecisionPlan("fp32", "--precision fp32")
+        return PrecisionPlan("fp32", "asked for")
     if requested == "bf16":
-        return PrecisionPlan("bf16", "--precision bf16" + ("" if cpu.native else ", emulated: no native bf16"))
+        return PrecisionPlan("bf16", "asked for" + ("" if cpu.native else ", emulated: no native bf16"))
     if not cpu.native:
         return PrecisionPlan("fp32", cpu.describe())
     if not cpu.used_by_auto:
         return PrecisionPlan("fp32", f"{cpu.feature} on this CPU, but bf16 is not measured on it; "
-                                     "--precision bf16 to try it")
+                                     "ask for precision bf16 to try it (--precision bf16)")
     return PrecisionPlan("bf16", cpu.feature)
 
 

@@ -55,14 +55,15 @@ def check_requested(requested: str, device: torch.device, precision: str = "fp32
     if precision not in PRECISION_CHOICES:
         raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
     if precision == "bf16" and device.type != "cpu":
-        raise ModelError(f"--precision {precision} is for the CPU runtimes; {device.type.upper()} runs "
-                         "float16 mixed precision (--no-mixed-precision for float32)")
+        raise ModelError(f"precision {precision} is for the CPU runtimes; {device.type.upper()} runs float16 "
+                         "mixed precision (turn mixed precision off for float32: --no-mixed-precision)")
     if requested in RUNTIMES:
         if not is_installed(requested):
-            raise ModelError(f"--backend {requested}: {requested} is not installed "
+            raise ModelError(f"backend {requested}: {requested} is not installed "
                              f"(pip install \"saltseg[{EXTRAS[requested]}]\")")
         if device.type != "cpu":
-            raise ModelError(f"--backend {requested} runs on the CPU; use --device cpu or --backend torch")
+            raise ModelError(f"backend {requested} runs on the CPU; choose the CPU device or the torch "
+                             "backend instead (--device cpu, --backend torch)")
 
 
 def torch_bf16_supported() -> bool:
