@@ -1,5 +1,7 @@
-"""The slab, stored in the windows' order, holds what a z-first buffer shifted slice by slice holds."""
+"""The slab, stored in the windows' order, holds what a z-first buffer shifted slice by slice holds,
+and its finished slices become the first maximum's label in label order, as SALT's argmax."""
 import numpy as np
+import pytest
 import torch
 
 from saltseg.inference.slab import Slab
@@ -45,3 +47,18 @@ def test_a_window_with_nothing_of_the_scan_in_it_adds_nothing():
     accumulator.add(window, 1, 1, reducer)
     accumulator.wait()
     assert float(slab.values.sum()) == 2 * 4 * 4 * 4 * 0.5
+
+
+@pytest.mark.parametrize("reordered", [True, False])
+def test_labels_are_the_first_maximum_in_label_order_in_every_block(monkeypatch, reordered):
+    from saltseg.inference import slab as slab_module
+
+    monkeypatch.setattr(slab_module, "LABEL_BLOCK_VOXELS", 16)  # blocks of 3 rows of 5 slices: 70 rows end mid-block
+    rng = np.random.default_rng(5)
+    stored = torch.from_numpy(rng.integers(0, 4, (3, 7, 70, 8)).astype(np.float32))  # [x, L, y, z]: ties everywhere
+    scores = stored[..., 2:7]  # finished slices: a view of the slab, as the sweep passes it
+    label_channels = torch.from_numpy(rng.permutation(7)) if reordered else None
+    labels = torch.empty((3, 70, 5), dtype=torch.uint8)
+    slab_module.leaf_argmax(scores, label_channels, labels)
+    in_label_order = scores.numpy()[:, label_channels.numpy()] if reordered else scores.numpy()
+    assert np.array_equal(labels.numpy(), np.argmax(in_label_order, axis=1))  # numpy: the first maximum

@@ -43,7 +43,7 @@ from .leaf_accumulation import ChunkWorkers, NetworkOutput, SlabAccumulator, chu
 from .leaf_reducers import ProbabilityReducer
 from .node_probabilities import NodeMapAccumulator, NodeMapRequest
 from .options import option_spec
-from .slab import Slab
+from .slab import Slab, leaf_argmax
 from .window_placement import cleared_slices, gaussian_importance, pad_volume, scan_positions, trim_constant_slices
 
 #: Windows → ``model.pt``'s node probabilities ``[B, N, *roi]``, or a :class:`NetworkOutput`.
@@ -223,7 +223,6 @@ class _SlabSweep:
         self.label_channels, self.background_channel = label_channels, background_channel
         self.skip_below = settings.skip_below
         self.placement = settings.placement
-        self.label_dtype = label_dtype
         self.labels = torch.empty(grid.trimmed_shape, dtype=label_dtype)  # [X, Y, Z], as the volume
         # The network's input, reused for every batch (see also allocator.retained_heap for what
         # the runtimes allocate themselves).
@@ -268,9 +267,7 @@ class _SlabSweep:
                 label_x = slice(scan_x.start - kept_x.start, scan_x.stop - kept_x.start)
                 if self.node_maps is not None:
                     self.node_maps.record(label_x, label_z, scores.permute(1, 0, 2, 3))
-                ordered = scores if self.label_channels is None else scores.index_select(1, self.label_channels)
-                # max(dim).indices: the first maximum like argmax, but ~2× faster on the CPU.
-                self.labels[label_x, :, label_z] = torch.max(ordered, dim=1).indices.to("cpu", self.label_dtype)
+                leaf_argmax(scores, self.label_channels, self.labels[label_x, :, label_z])  # a view: written in place
             self.slab.move_on(slice(x, x_stop), finished, cleared)
 
         # Blocks of x rows on the worker threads, each single-threaded: memory-bound, and torch's
