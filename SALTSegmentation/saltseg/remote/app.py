@@ -6,8 +6,10 @@ is read). Errors are ``{"error": {"type", "message"}}`` with the engine's error 
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import shutil
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -30,6 +32,17 @@ logger = logging.getLogger(__name__)
 
 #: The largest job description taken (a job is a few hundred bytes of JSON).
 MAX_JOB_BYTES = 64 * 1024
+#: Disk space an upload must leave free in the work folder: room for its job's results and the
+#: engine's temporary files, and for the other jobs' (a full disk fails every job, not only this one).
+UPLOAD_HEADROOM_BYTES = 256 * 2**20
+#: What a write says when the disk (or the user's quota, or the file size limit) has no more room.
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def no_room(detail: str) -> "ApiError":
+    """HTTP 507: the server cannot store the upload; the client's CT was fine."""
+    return ApiError(507, "StorageFull", f"the server has no room for this upload ({detail}); try again later, "
+                                        "or ask its administrator to free space in its work folder")
 
 
 class ApiError(Exception):
@@ -153,6 +166,10 @@ def create_app(queue: JobQueue, tokens: TokenStore, settings: ServerSettings) ->
             queue.discard(job)
             raise ApiError(413, "InputImageError", f"the upload ({declared / 2**20:.0f} MiB) is larger than the "
                                                    f"server takes ({limit / 2**20:.0f} MiB)")
+        free = shutil.disk_usage(job.folder).free
+        if declared is not None and declared + UPLOAD_HEADROOM_BYTES > free:
+            queue.discard(job)
+            raise no_room(f"{declared / 2**20:.0f} MiB, {free / 2**20:.0f} MiB free in its work folder")
         part = job.folder / "upload.part"
         queue.attach(job)
         try:
@@ -222,4 +239,9 @@ async def _receive_file(request: Request, path, limit: int, idle_timeout: float)
     except ConnectionError as error:  # nobody hears the answer; no traceback in the log either
         logger.info("upload to %s stopped: %s", path.parent.name, error)
         raise ApiError(400, "InputImageError", str(error)) from None
+    except OSError as error:
+        if error.errno not in NO_ROOM:
+            raise
+        logger.warning("upload to %s stopped: %s", path.parent.name, error.strerror or error)
+        raise no_room(f"{error.strerror or error} after {size / 2**20:.0f} MiB") from None
     return size
