@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..devices import DEVICE_CHOICES
-from .argtypes import positive_float
+from .argtypes import positive_float, positive_int
 
 
 def _port(text: str) -> int:
@@ -40,6 +40,9 @@ def add_parser(subparsers) -> None:
                         help="compute device (auto: CUDA, then Apple MPS, then CPU)")
     parser.add_argument("--max-upload-mb", type=positive_float, default=2048.0, metavar="MB",
                         help="largest CT upload taken (default 2048)")
+    parser.add_argument("--max-jobs", type=positive_int, default=64, metavar="N",
+                        help="unfinished jobs held at once (waiting for their upload, queued or running; "
+                             "default 64): a client asking for one more is told the server is busy (HTTP 503)")
     parser.add_argument("--tls-cert", type=Path, default=None, metavar="PEM", help="TLS certificate (chain)")
     parser.add_argument("--tls-key", type=Path, default=None, metavar="PEM", help="its private key")
     parser.add_argument("--insecure-http", action="store_true",
@@ -61,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
 
     return serve(ServeSettings(
         token_file=args.token_file, host=args.host, port=args.port, model=args.model, device=args.device,
-        home=args.home, max_upload_mb=args.max_upload_mb, tls_cert=args.tls_cert, tls_key=args.tls_key,
-        insecure_http=args.insecure_http, work_dir=args.work_dir, client_timeout=args.client_timeout,
-        keep_results=args.keep_results))
+        home=args.home, max_upload_mb=args.max_upload_mb, max_jobs=args.max_jobs, tls_cert=args.tls_cert,
+        tls_key=args.tls_key, insecure_http=args.insecure_http, work_dir=args.work_dir,
+        client_timeout=args.client_timeout, keep_results=args.keep_results))

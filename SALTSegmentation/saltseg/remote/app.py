@@ -23,7 +23,7 @@ from .. import __version__
 from ..errors import InputImageError, OptionError, OutputError, RequestError, SaltSegError
 from .api import API_PREFIX, FILE_NAME_PATTERN, JOB_ID_PATTERN, SERVER_SUFFIXES, WAITING
 from .auth import TokenMiddleware, TokenStore
-from .job_queue import Job, JobQueue
+from .job_queue import Job, JobQueue, QueueFull
 from .job_spec import ServedModel, ServerJob, job_request_fields, server_job, with_input
 from .streams import EventStream, FileDownload, body_chunks, declared_length
 from .upload_check import check_upload, upload_suffix
@@ -110,7 +110,8 @@ def create_app(queue: JobQueue, tokens: TokenStore, settings: ServerSettings) ->
     def info() -> dict[str, Any]:
         return {"saltseg_version": __version__, "device": queue.warm.get("device") or settings.device,
                 "model": settings.default_model, "queue": queue.counts(),
-                "max_upload_bytes": settings.max_upload_bytes, "client_timeout_s": queue.client_timeout,
+                "max_upload_bytes": settings.max_upload_bytes, "max_jobs": queue.max_jobs,
+                "client_timeout_s": queue.client_timeout,
                 "keep_results_s": queue.keep_results, "server_suffixes": list(SERVER_SUFFIXES)}
 
     @app.get(API_PREFIX + "/models", summary="the models jobs may name (``model``), the default first")
@@ -150,7 +151,10 @@ def create_app(queue: JobQueue, tokens: TokenStore, settings: ServerSettings) ->
         def make(job_id: str) -> ServerJob:
             return server_job(message, job_id, served, settings.default_model, settings.device, settings.home)
 
-        job = queue.create(make)
+        try:
+            job = queue.create(make)
+        except QueueFull as error:
+            raise ApiError(503, "ServerBusy", str(error)) from None
         logger.info("job %s: created (model %s)", job.id, job.spec.model_id)
         return JSONResponse({**queue.status(job), "upload": f"{API_PREFIX}/jobs/{job.id}/input"}, status_code=201)
 

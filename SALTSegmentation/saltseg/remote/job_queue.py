@@ -28,6 +28,10 @@ from .workspace import Workspace, job_file
 logger = logging.getLogger(__name__)
 
 
+class QueueFull(Exception):
+    """The server holds as many unfinished jobs as it takes (``max_jobs``)."""
+
+
 @dataclass
 class Job:
     id: str
@@ -59,7 +63,7 @@ class Job:
 class JobQueue:
     def __init__(self, workspace: Workspace, worker: EngineWorker, warm_request: Optional[dict[str, Any]] = None, *,
                  client_timeout: float = 30.0, keep_results: float = 3600.0, cancel_grace: float = 10.0,
-                 disconnect_grace: float = 2.0) -> None:
+                 disconnect_grace: float = 2.0, max_jobs: Optional[int] = None) -> None:
         self.workspace = workspace
         self.worker = worker
         self.warm_request = warm_request
@@ -67,6 +71,8 @@ class JobQueue:
         self.keep_results = keep_results
         self.cancel_grace = cancel_grace
         self.disconnect_grace = disconnect_grace
+        #: Unfinished jobs (waiting for their upload, queued, running) held at once; None: no limit.
+        self.max_jobs = max_jobs
         self.jobs: dict[str, Job] = {}
         self.pending: list[Job] = []
         self.current: Optional[Job] = None
@@ -123,12 +129,16 @@ class JobQueue:
     # -- jobs ----------------------------------------------------------------------------------
 
     def create(self, make_spec) -> Job:
-        """A new job: ``make_spec(job_id)`` turns the client's request into the server's."""
+        """A new job: ``make_spec(job_id)`` turns the client's request into the server's;
+        :class:`QueueFull` when ``max_jobs`` unfinished jobs are held already."""
         job_id = secrets.token_hex(16)
         spec = make_spec(job_id)
-        folder = self.workspace.create_job_folder(job_id)
-        job = Job(job_id, folder, spec)
         with self._lock:
+            unfinished = sum(1 for job in self.jobs.values() if job.state not in FINISHED)
+            if self.max_jobs is not None and unfinished >= self.max_jobs:
+                raise QueueFull(f"the server is busy: it holds {unfinished} unfinished jobs, as many as it takes; "
+                                "try again when some have finished")
+            job = Job(job_id, self.workspace.create_job_folder(job_id), spec)
             self.jobs[job_id] = job
         return job
 

@@ -45,6 +45,7 @@ class ServeSettings:
     device: str = "auto"
     home: Optional[str] = None
     max_upload_mb: float = 2048.0
+    max_jobs: int = 64
     tls_cert: Optional[Path] = None
     tls_key: Optional[Path] = None
     insecure_http: bool = False
@@ -81,8 +82,8 @@ def check_settings(settings: ServeSettings) -> None:
         except (ssl.SSLError, OSError) as error:
             raise ServeError(f"cannot use --tls-cert {settings.tls_cert} with --tls-key {settings.tls_key}: "
                              f"{getattr(error, 'reason', None) or error}") from None
-    if settings.max_upload_mb <= 0 or settings.client_timeout <= 0 or settings.keep_results <= 0:
-        raise ServeError("--max-upload-mb, --client-timeout and --keep-results must be positive")
+    if min(settings.max_upload_mb, settings.max_jobs, settings.client_timeout, settings.keep_results) <= 0:
+        raise ServeError("--max-upload-mb, --max-jobs, --client-timeout and --keep-results must be positive")
 
 
 def bind(settings: ServeSettings) -> socket.socket:
@@ -123,7 +124,8 @@ def serve(settings: ServeSettings) -> int:
     queue = JobQueue(workspace, EngineWorker(workspace.jobs, settings.home),
                      {"op": "load", "model": default.spec, "device": settings.device,
                       **({"home": settings.home} if settings.home else {})},
-                     client_timeout=settings.client_timeout, keep_results=settings.keep_results)
+                     client_timeout=settings.client_timeout, keep_results=settings.keep_results,
+                     max_jobs=settings.max_jobs)
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
         sock = bind(settings)
