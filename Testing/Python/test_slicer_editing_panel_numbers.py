@@ -95,3 +95,14 @@ def test_panel_table_and_statistics_agree_with_numpy_after_a_merge(edited):
                 if not node.startswith(",".join(KIDNEYS) + ",")}  # the kidneys are one segment now
     assert ",".join(KIDNEYS) in expected
     assert_everywhere_as_numpy(editing, sync, expected)
+
+
+def test_a_layer_read_as_a_clipped_view_counts_again_only_the_slice_a_stroke_changed():
+    from SALTSegmentationLib.scene.layer_tally import LayerTally
+
+    layer = np.zeros((10, 20, 24), dtype=np.uint8)
+    layer[:, 5:15, 5:15] = 3
+    tally = LayerTally()
+    tally.update(layer[:, 2:18, 1:23], (0, 0, 0), None)  # the part on the CT's grid: a view, not contiguous
+    layer[4, 8, 8] = 7
+    assert tally.update(layer[:, 2:18, 1:23], (0, 0, 0), None) == 1

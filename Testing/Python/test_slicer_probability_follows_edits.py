@@ -16,6 +16,7 @@ from slicer_probability_support import add_confidence, add_slice_views
 from SALTSegmentationLib.processes.process_runner import SubprocessRunner
 from SALTSegmentationLib.scene.logic_core import SegmentationLogicCore
 from SALTSegmentationLib.scene.probability_maps import map_voxels
+from SALTSegmentationLib.scene.probability_overlay import ProbabilityOverlay
 from SALTSegmentationLib.widgets.controller import ModuleController
 
 ABDOMINAL_CAVITY = "body,abdominal_cavity"
@@ -99,3 +100,66 @@ def test_a_heat_map_that_is_not_shown_is_not_computed(panel):
     paint(editing, SPLEEN, (15, 50, 60), 4)
     fire(timer, sync)
     assert logic.probabilityOverlay.recomputed == 0
+
+
+def heat_map_computed_afresh(editing, path: str) -> np.ndarray:
+    fresh = ProbabilityOverlay()
+    fresh.show(editing.segmentation, path)
+    try:
+        return map_voxels(fresh.volume).copy()
+    finally:
+        fresh.clear()
+
+
+def test_segments_that_swap_label_values_swap_their_heat_maps(panel):
+    editing, confidence, sync, timer, actions, logic = panel
+    actions.on_node_selected(editing.segmentation, ",".join(LIVER))
+    segmentation = editing.segmentation.GetSegmentation()
+    liver, spleen = segmentation.GetSegment(",".join(LIVER)), segmentation.GetSegment(",".join(SPLEEN))
+    liver_value, spleen_value = liver.GetLabelValue(), spleen.GetLabelValue()
+    liver.SetLabelValue(spleen_value)  # no voxel changes: the liver segment now is where the spleen was
+    spleen.SetLabelValue(liver_value)
+    segmentation.Modified()
+    editing.segmentation.Modified()
+    sync.batcher.segment_modified(None)  # what the Segment Editor's events report
+    fire(timer, sync)
+    was_liver = editing.labels == editing.tree.label_value(editing.tree.index(LIVER))
+    was_spleen = editing.labels == editing.tree.label_value(editing.tree.index(SPLEEN))
+    editing.labels[was_liver] = editing.tree.label_value(editing.tree.index(SPLEEN))
+    editing.labels[was_spleen] = editing.tree.label_value(editing.tree.index(LIVER))
+    np.testing.assert_array_equal(shown_heat_map(logic), expected_heat_map(editing, confidence, ",".join(LIVER)))
+
+
+def test_a_view_given_another_foreground_keeps_it_when_the_heat_map_is_redrawn(panel):
+    editing, _, sync, timer, actions, logic = panel
+    actions.on_node_selected(editing.segmentation, ABDOMINAL_CAVITY)
+    views = [editing.scene.GetNthNodeByClass(i, "vtkMRMLSliceCompositeNode") for i in range(3)]
+    views[0].SetForegroundVolumeID(editing.volume.GetID())  # the user's own choice meanwhile
+    editing.segmentation.GetSegmentation().RemoveSegment(",".join(SPLEEN))  # a rebuild: all redrawn
+    fire(timer, sync)
+    assert [view.GetForegroundVolumeID() for view in views] == \
+        [editing.volume.GetID()] + [logic.probabilityOverlay.volume.GetID()] * 2
+
+
+def test_maps_removed_meanwhile_give_the_views_back(panel):
+    from SALTSegmentationLib.scene.probability_maps import remove_maps
+
+    editing, _, sync, timer, actions, _ = panel
+    actions.on_node_selected(editing.segmentation, ",".join(SPLEEN))
+    remove_maps(editing.segmentation)
+    paint(editing, SPLEEN, (15, 50, 60), 3)
+    fire(timer, sync)
+    views = [editing.scene.GetNthNodeByClass(i, "vtkMRMLSliceCompositeNode") for i in range(3)]
+    assert ({view.GetForegroundVolumeID() for view in views}, actions.showing) == ({None}, False)
+
+
+def test_strokes_on_a_segment_in_a_layer_of_its_own_are_followed(panel):
+    editing, _, sync, timer, actions, logic = panel
+    actions.on_node_selected(editing.segmentation, ABDOMINAL_CAVITY)
+    segmentation = editing.segmentation.GetSegmentation()
+    segmentation.SeparateSegmentLabelmap(",".join(SPLEEN))
+    fire(timer, sync)
+    paint(editing, SPLEEN, (15, 50, 60), 4)
+    paint(editing, LIVER, (15, 50, 60), 2)  # the liver over the spleen, from another layer
+    fire(timer, sync)
+    np.testing.assert_array_equal(shown_heat_map(logic), heat_map_computed_afresh(editing, ABDOMINAL_CAVITY))

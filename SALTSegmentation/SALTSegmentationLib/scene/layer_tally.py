@@ -41,6 +41,8 @@ def _rows_view(block: np.ndarray) -> np.ndarray:
 
 def changed_slices(old: np.ndarray, new: np.ndarray) -> list[int]:
     """Indices of the first axis where two blocks of one shape and type differ."""
+    if not (old.flags.c_contiguous and new.flags.c_contiguous):  # a layer clipped to the grid: a view
+        return [k for k in range(len(old)) if not np.array_equal(old[k], new[k])]
     a, b = _rows_view(old), _rows_view(new)
     return [k for k in range(len(a)) if not np.array_equal(a[k], b[k])]
 

@@ -243,12 +243,12 @@ class SegmentationLogicCore:
 
         return self.probabilityOverlay.show(segmentationNode, resolve_node_id(segmentationNode, node))
 
-    def followProbabilityEdits(self, segmentationNode, slices=None) -> bool:
+    def followProbabilityEdits(self, segmentationNode, slices=None) -> str:
         """After segments were edited: a heat map of the confidence inside a structure follows them,
         recomputed in ``slices`` (the confidence map's k indices that changed; None: all). Returns
-        whether the heat map was redrawn."""
+        what the heat map shows afterwards ("probability", "confidence", "" for nothing)."""
         if self._probabilityOverlay is None:
-            return False
+            return ""
         return self._probabilityOverlay.follow_edits(segmentationNode, slices)
 
     def hideProbability(self) -> None:

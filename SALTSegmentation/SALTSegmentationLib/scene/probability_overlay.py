@@ -25,6 +25,9 @@ OVERLAY_OPACITY = 0.5
 #: What :meth:`ProbabilityOverlay.show` shows: the node's own map, or the confidence inside it.
 PROBABILITY, CONFIDENCE = "probability", "confidence"
 OVERLAY_NAME = "SALT probability overlay"
+#: Changed slices at most this far apart are computed again as one run: a run reads every layer
+#: holding the node once (resampled first where a layer is not on the map's grid).
+RUN_GAP = 8
 
 
 def _composite_nodes(scene) -> list:
@@ -42,11 +45,12 @@ def _voxels_of(volume, values: np.ndarray) -> Optional[np.ndarray]:
     return voxels.reshape(values.shape) if voxels.dtype == values.dtype else None
 
 
-def _runs(indices: Iterable[int]) -> list[tuple[int, int]]:
-    """Runs of consecutive indices as (first, stop): {3, 4, 5, 9} → [(3, 6), (9, 10)]."""
+def _runs(indices: Iterable[int], gap: int = 0) -> list[tuple[int, int]]:
+    """Runs of indices as (first, stop), joined across at most ``gap`` missing ones:
+    {3, 4, 5, 9} → [(3, 6), (9, 10)], or [(3, 10)] with a gap of 3."""
     runs: list[tuple[int, int]] = []
     for k in sorted(set(indices)):
-        if runs and k == runs[-1][1]:
+        if runs and k <= runs[-1][1] + gap:
             runs[-1] = (runs[-1][0], k + 1)
         else:
             runs.append((k, k + 1))
@@ -97,25 +101,30 @@ class ProbabilityOverlay:
         self.volume, self.kind, self.node_id, self.segmentation_node = volume, kind, node_id, segmentation_node
         return kind
 
-    def follow_edits(self, segmentation_node, slices: Optional[Collection[int]] = None) -> bool:
+    def follow_edits(self, segmentation_node, slices: Optional[Collection[int]] = None) -> str:
         """After segments of ``segmentation_node`` were edited: the confidence inside the shown node
         again, in the slices that changed (k on the confidence map's grid; None: any may have), so
-        the heat map follows painting at the cost of a stroke's slices. Returns whether it was
-        redrawn (only the confidence inside a node depends on the segments)."""
+        the heat map follows edits at the cost of their slices, in the slice views that show it (a
+        view given another foreground meanwhile keeps it). Returns what is shown afterwards (""
+        when nothing: the segmentation's maps went). A node's own map does not depend on the
+        segments and is left as it is."""
         self.recomputed = 0
         if self.kind != CONFIDENCE or segmentation_node is not self.segmentation_node or self.derived is None:
-            return False
+            return self.kind
         confidence = confidence_map(segmentation_node)
-        values = map_voxels(confidence) if confidence is not None else None
-        voxels = _voxels_of(self.derived, values) if values is not None else None
-        if slices is None or values is None or voxels is None:
-            self.show(segmentation_node, self.node_id)  # everything again (or cleared: its maps went)
-            self.recomputed = values.shape[0] if values is not None else 0
-            return True
-        for first, stop in _runs(k for k in slices if 0 <= k < values.shape[0]):
+        if confidence is None:
+            self.clear()
+            return self.kind
+        values = map_voxels(confidence)
+        voxels = _voxels_of(self.derived, values)
+        if slices is None or voxels is None:
+            self._confidence_inside(segmentation_node, self.node_id, confidence)  # all of it, in place
+            self.recomputed = values.shape[0]
+            return self.kind
+        for first, stop in _runs((k for k in slices if 0 <= k < values.shape[0]), RUN_GAP):
             self._fill(segmentation_node, self.node_id, confidence, (first, stop), voxels)
             self.recomputed += stop - first
-        return self.recomputed > 0
+        return self.kind
 
     def clear(self) -> None:
         """Give the slice views back what they showed, and remove the overlay's own volume."""

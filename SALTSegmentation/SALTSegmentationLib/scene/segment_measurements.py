@@ -127,6 +127,9 @@ class SegmentMeasurements:
         #: The grid's slices whose labels the last :meth:`measure` found changed (in any layer);
         #: None when it cannot tell (first measure, a new or vanished layer, another grid).
         self.changed_slices: Optional[set[int]] = None
+        #: Segment ID → (its layer, its label value) at the last :meth:`measure`: voxels unchanged
+        #: can still belong to other segments.
+        self._places: dict[str, tuple[int, int]] = {}
 
     def release(self) -> None:
         self._layers, self._grid = [], None
@@ -162,6 +165,7 @@ class SegmentMeasurements:
         self.recounted = 0
         before = len(self._layers)
         changed: Optional[set[int]] = set()
+        places: dict[str, tuple[int, int]] = {}
         for image, segment_ids in labelmap_layers(segmentation):
             if image is None:
                 continue
@@ -174,12 +178,14 @@ class SegmentMeasurements:
             counts, sums = layer.tally.totals()
             for segment_id in segment_ids:
                 label = segmentation.GetSegment(segment_id).GetLabelValue()
+                places[segment_id] = (id(layer), label)
                 voxels = int(counts[label]) if 0 < label < counts.size else 0
                 hu_sum = None
                 if grid is not None:
                     hu_sum = float(sums[label]) if sums is not None and 0 < label < sums.size else 0.0
                 results[segment_id] = SegmentMeasurement(voxels, voxels * layer.voxel_ml, hu_sum)
-        self.changed_slices = changed if len(kept) >= before and grid is not None else None
+        same = len(kept) >= before and grid is not None and places == self._places
+        self.changed_slices, self._places = (changed if same else None), places
         self._layers = kept  # layers that went (segments removed, layers collapsed) are let go
         return results
 

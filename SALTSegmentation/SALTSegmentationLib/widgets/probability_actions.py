@@ -82,7 +82,7 @@ class ProbabilityActions:
         if not self.showing:
             return
         try:
-            self.logic.followProbabilityEdits(segmentation_node, slices)
+            self.showing = bool(self.logic.followProbabilityEdits(segmentation_node, slices))
         except Exception as error:  # noqa: BLE001 - MRML/VTK failures too: reported, never lost in a Qt slot
             self.clear()
             self.view.show_error(_("Could not show the probability map: {error}").format(error=error))

@@ -170,8 +170,8 @@ def create_app(queue: JobQueue, tokens: TokenStore, settings: ServerSettings) ->
             queue.discard(job)
             raise ApiError(413, "InputImageError", f"the upload ({declared / 2**20:.0f} MiB) is larger than the "
                                                    f"server takes ({limit / 2**20:.0f} MiB)")
-        free = shutil.disk_usage(job.folder).free
-        if declared is not None and declared + UPLOAD_HEADROOM_BYTES > free:
+        free = _free_bytes(job.folder) if declared is not None else None
+        if declared is not None and free is not None and declared + UPLOAD_HEADROOM_BYTES > free:
             queue.discard(job)
             raise no_room(f"{declared / 2**20:.0f} MiB, {free / 2**20:.0f} MiB free in its work folder")
         part = job.folder / "upload.part"
@@ -227,9 +227,18 @@ def create_app(queue: JobQueue, tokens: TokenStore, settings: ServerSettings) ->
     return app
 
 
+def _free_bytes(folder) -> Optional[int]:
+    """Free space for the server's user in ``folder`` (None when the system cannot say: the
+    write itself then finds out)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
 async def _receive_file(request: Request, path, limit: int, idle_timeout: float) -> int:
     """Write the request's body to ``path`` as it arrives, refusing more than ``limit`` bytes."""
-    size = 0
+    size = written = 0
     try:
         with open(path, "wb") as stream:
             async for chunk in body_chunks(request.receive, idle_timeout):
@@ -238,6 +247,7 @@ async def _receive_file(request: Request, path, limit: int, idle_timeout: float)
                     raise ApiError(413, "InputImageError", f"the upload is larger than the server takes "
                                                            f"({limit / 2**20:.0f} MiB)")
                 stream.write(chunk)
+                written = size
     except TimeoutError as error:
         raise ApiError(408, "InputImageError", f"the upload stalled: {error}") from None
     except ConnectionError as error:  # nobody hears the answer; no traceback in the log either
@@ -247,5 +257,5 @@ async def _receive_file(request: Request, path, limit: int, idle_timeout: float)
         if error.errno not in NO_ROOM:
             raise
         logger.warning("upload to %s stopped: %s", path.parent.name, error.strerror or error)
-        raise no_room(f"{error.strerror or error} after {size / 2**20:.0f} MiB") from None
+        raise no_room(f"{error.strerror or error} after {written / 2**20:.0f} MiB") from None
     return size
