@@ -243,3 +243,12 @@ def test_batch_organize_a_cohort_with_volumes_per_node_and_resume(shared_data, t
     assert main(["batch", str(cohort), "-o", str(out), "--organize", "--quiet"]) == 0
     rerun = {row["case"]: row["status"] for row in csv.DictReader(open(out / "manifest.csv"))}
     assert rerun["site1/p1"] == "skipped" and rerun["p2/segmentations"] == "skipped"
+
+
+def test_structures_keep_the_model_id_they_carried_and_the_others_get_the_organised_one():
+    liver, spleen = ("body", "abdominal_cavity", "liver"), ("body", "abdominal_cavity", "spleen")
+    labelmap = sitk.GetImageFromArray(np.array([[[0, 1, 2]]], dtype=np.uint8))
+    result = organise_labelmap(labelmap, {1: "liver", 2: "spleen"}, paths={1: liver, 2: spleen},
+                               model_ids={1: "salt-v1"})  # the spleen was drawn by hand, say
+    whole, by_value = result.written_model_ids("organized:own-tags")
+    assert (whole, by_value) == ("organized:own-tags", {result.tree.label_value(liver): "salt-v1"})

@@ -4,6 +4,8 @@ writer tagged it with, exactly, before any name scheme is tried — the output o
 SEG of the demo model, whose coarse leaves (the whole cervical spine) are groups of SALT's tree."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -13,7 +15,8 @@ from own_outputs_support import (add_tagged_segment, merge_segments, segment_tag
                                  write_demo_seg_nrrd)
 from saltseg.cli import main
 from saltseg.errors import InputImageError, MappingError
-from saltseg.io.writers import HEADER_TREE, TAG_TREE_PATH
+from saltseg.io.writers import HEADER_TREE, TAG_MODEL_ID, TAG_TREE_PATH
+from saltseg.models.catalog import DEMO_MODEL_ID
 from saltseg.organize.mapping import OWN_TAGS
 from saltseg.organize.organize_file import organise_file, organise_input
 from saltseg.phantom import phantom_tree
@@ -141,3 +144,29 @@ def test_damaged_stored_tree_is_refused_when_it_is_needed(organised_once, tmp_pa
     slicerio.write_segmentation(str(damaged), document)
     with pytest.raises(InputImageError, match="its stored label tree \\(SALT_LabelTree\\) is damaged"):
         organise_input(damaged)
+
+
+def _model_ids(path) -> set[str]:
+    document = slicerio.read_segmentation(str(path), skip_voxels=True)
+    return {segment["tags"][TAG_MODEL_ID] for segment in document["segments"]}
+
+
+def test_a_models_result_organised_again_still_names_that_model(tmp_path):
+    demo = tmp_path / "phantom_03000.seg.nrrd"
+    write_demo_seg_nrrd(demo)
+    organise_file(demo, tmp_path / "again.seg.nrrd")
+    assert _model_ids(tmp_path / "again.seg.nrrd") == {DEMO_MODEL_ID}
+
+
+def test_a_models_labelmap_organised_again_still_names_that_model(tmp_path):
+    demo = tmp_path / "phantom_03000.seg.nrrd"
+    write_demo_seg_nrrd(demo)
+    organise_file(demo, tmp_path / "again.nii.gz")
+    organise_file(tmp_path / "again.nii.gz", tmp_path / "twice.nii.gz")  # read by its .labels.json
+    assert json.loads((tmp_path / "twice.labels.json").read_text())["model_id"] == DEMO_MODEL_ID
+
+
+def test_an_organised_result_organised_again_keeps_the_scheme_it_was_placed_by(organised_once, tmp_path):
+    first_output, _ = organised_once
+    organise_file(first_output, tmp_path / "again.seg.nrrd")  # placed by its own tags this time
+    assert _model_ids(tmp_path / "again.seg.nrrd") == {"organized:totalsegmentator"}

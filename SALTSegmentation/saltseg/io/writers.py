@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -143,8 +143,10 @@ def ijk_to_lps(image: sitk.Image) -> np.ndarray:
     return matrix
 
 
-def segmentation_document(labelmap: sitk.Image, tree: LabelTree, model_id: str = "") -> dict:
-    """A ``slicerio`` segmentation: one segment per present leaf, values kept as SALT's."""
+def segmentation_document(labelmap: sitk.Image, tree: LabelTree, model_id: str = "",
+                          segment_model_ids: Optional[Mapping[int, str]] = None) -> dict:
+    """A ``slicerio`` segmentation: one segment per present leaf, values kept as SALT's; each
+    segment tagged with the model that made it (``segment_model_ids`` by label value, else ``model_id``)."""
     values = present_values(labelmap, tree.background_value)
     if 0 in values:
         # Slicer reserves 0 for "no segment"; only a tree without a background leaf gets here.
@@ -163,7 +165,7 @@ def segmentation_document(labelmap: sitk.Image, tree: LabelTree, model_id: str =
                 TAG_TREE_PATH: entry.node_id,
                 TAG_NODE_INDEX: str(entry.node),
                 TAG_LABEL_VALUE: str(entry.value),
-                TAG_MODEL_ID: model_id,
+                TAG_MODEL_ID: (segment_model_ids or {}).get(entry.value, model_id),
             },
         })
     voxels = sitk.GetArrayFromImage(labelmap).transpose(2, 1, 0)
@@ -177,11 +179,12 @@ def segmentation_document(labelmap: sitk.Image, tree: LabelTree, model_id: str =
     }
 
 
-def write_seg_nrrd(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree, model_id: str = "") -> Path:
+def write_seg_nrrd(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree, model_id: str = "",
+                   segment_model_ids: Optional[Mapping[int, str]] = None) -> Path:
     import slicerio
 
     path = check_output_path(path)
-    document = segmentation_document(labelmap, tree, model_id)
+    document = segmentation_document(labelmap, tree, model_id, segment_model_ids)
     remove_stale_parts(path, older_than_s=STALE_PART_AGE_S)
     if path.exists():
         logger.info("replacing the existing %s", path)
@@ -200,7 +203,11 @@ def write_node_mask(mask: sitk.Image, output: Union[str, Path], node_id: str) ->
     return write_image_file(mask, node_mask_path(output, node_id))[0]
 
 
-def write_result(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree, model_id: str = "") -> list[Path]:
+def write_result(labelmap: sitk.Image, path: Union[str, Path], tree: LabelTree, model_id: str = "",
+                 segment_model_ids: Optional[Mapping[int, str]] = None) -> list[Path]:
+    """The labels as a ``.seg.nrrd`` (each segment tagged with the model that made it:
+    ``segment_model_ids`` by label value, else ``model_id``) or a labelmap with its label table
+    (``model_id`` for the whole)."""
     if output_kind(path) == "seg.nrrd":
-        return [write_seg_nrrd(labelmap, path, tree, model_id)]
+        return [write_seg_nrrd(labelmap, path, tree, model_id, segment_model_ids)]
     return list(write_labelmap(labelmap, path, tree, model_id))

@@ -112,7 +112,8 @@ def organise_case(case: Case, outdir: Path, scheme: str, output_format: str) -> 
     try:
         result = organise_input(case.input, scheme)
         output.parent.mkdir(parents=True, exist_ok=True)
-        write_result(result.labelmap, output, result.tree, MODEL_ID_PREFIX + result.placement.scheme)
+        write_result(result.labelmap, output, result.tree,
+                     *result.written_model_ids(MODEL_ID_PREFIX + result.placement.scheme))
         volumes = node_volumes(case.name, result.labelmap, result.tree)
         record.structures = result.placement.matched
         record.output_bytes = output.stat().st_size

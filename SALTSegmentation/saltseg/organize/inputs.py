@@ -20,7 +20,7 @@ from ..analysis.segment_layers import combine_layers, set_geometry
 from ..analysis.segmentation_file import header_tree
 from ..errors import InputImageError, MappingError
 from ..io.image_io import read_image
-from ..io.writers import TAG_TREE_PATH
+from ..io.writers import TAG_MODEL_ID, TAG_TREE_PATH
 from .codes import CodeKey, key_from_terminology_dict
 from .dicom_seg_input import is_dicom_seg, read_dicom_seg
 from .own_tags import label_table_structures, seg_nrrd_segment_path
@@ -57,8 +57,9 @@ def _named_labelmap(labelmap: sitk.Image, table: Path) -> StructureInput:
     """The labelmap with the names of ``table``, and the tree paths where this project wrote it."""
     own = label_table_structures(table)
     if own is not None:
-        names, paths = own
-        return StructureInput(labelmap, names, paths=paths)
+        names, paths, model_id = own
+        model_ids = dict.fromkeys(paths, model_id) if model_id else {}
+        return StructureInput(labelmap, names, paths=paths, model_ids=model_ids)
     return StructureInput(labelmap, read_name_table(table))
 
 
@@ -142,6 +143,7 @@ def _read_seg_nrrd(path: Path) -> StructureInput:
     names: dict[int, str] = {}
     codes: dict[int, CodeKey] = {}
     paths: dict[int, tuple] = {}
+    model_ids: dict[int, str] = {}
     # The stored tree is needed only for a segment that lost its tree-path tag.
     untagged = any(TAG_TREE_PATH not in (segment.get("tags") or {}) for segment in segments)
     stored = header_tree(segmentation, str(path)) if untagged else None
@@ -153,13 +155,16 @@ def _read_seg_nrrd(path: Path) -> StructureInput:
         own = seg_nrrd_segment_path(segment, stored, str(path))
         if own is not None:
             paths[value] = own
+            made_by = (segment.get("tags") or {}).get(TAG_MODEL_ID)
+            if made_by:
+                model_ids[value] = str(made_by)
     # Each shared layer relabelled once (the later segment keeps a shared voxel, with a warning).
     layers = np.asarray(voxels) if np.ndim(voxels) == 4 else np.asarray(voxels)[np.newaxis]
     placement = [(int(s.get("layer", 0)), int(s.get("labelValue", 1))) for s in segments]
     combined = combine_layers(layers, placement, path.name, [names[value] for value in range(1, len(segments) + 1)])
     labelmap = sitk.GetImageFromArray(combined.transpose(2, 1, 0))  # slicerio arrays are i, j, k
     set_geometry(labelmap, np.asarray(segmentation["ijkToLPS"], dtype=float))
-    return StructureInput(labelmap, names, codes, kind="seg.nrrd", paths=paths)
+    return StructureInput(labelmap, names, codes, kind="seg.nrrd", paths=paths, model_ids=model_ids)
 
 
 def read_structures(path: Union[str, Path], labels: Optional[Union[str, Path]] = None, scheme: str = "auto",

@@ -7,7 +7,7 @@ treat an organised TotalSegmentator or CADS result like a SALT result.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 import numpy as np
@@ -28,11 +28,24 @@ class OrganisedLabelmap:
     tree: LabelTree
     placement: Placement
     values: dict  # input label value → organised label value (only the values present)
+    #: organised label value → the model id its structure carried in (one model for all its values)
+    model_ids: dict = field(default_factory=dict)
+
+    def written_model_ids(self, organised_id: str) -> tuple[str, dict[int, str]]:
+        """(the result's model id, label value → each segment's): a structure keeps the model id it
+        carried (a SALT result organised again still names its model), the others get
+        ``organised_id``; the result's is the one model's when every structure came from it."""
+        present = set(self.values.values())
+        carried = {value: self.model_ids[value] for value in present if value in self.model_ids}
+        ids = set(carried.values())
+        whole = ids.pop() if len(ids) == 1 and len(carried) == len(present) else organised_id
+        return whole, carried
 
 
 def organise_labelmap(labelmap: sitk.Image, names: Mapping[int, str], scheme: SchemeSpec = "auto",
                       codes: Optional[Mapping[int, CodeKey]] = None,
-                      paths: Optional[Mapping[int, tuple]] = None) -> OrganisedLabelmap:
+                      paths: Optional[Mapping[int, tuple]] = None,
+                      model_ids: Optional[Mapping[int, str]] = None) -> OrganisedLabelmap:
     """Place every structure of ``labelmap`` (value → ``names``; 0 is the background) in the tree.
 
     A value present in the image but missing from ``names`` is kept as ``label <value>`` under
@@ -61,4 +74,12 @@ def organise_labelmap(labelmap: sitk.Image, names: Mapping[int, str], scheme: Sc
     organised = sitk.GetImageFromArray(lookup[np.asarray(array)].astype(dtype))
     organised.CopyInformation(labelmap)
     logger.info("%s", placement.summary())
-    return OrganisedLabelmap(organised, tree, placement, mapping)
+    return OrganisedLabelmap(organised, tree, placement, mapping, _carried_ids(mapping, model_ids or {}))
+
+
+def _carried_ids(mapping: Mapping[int, int], model_ids: Mapping[int, str]) -> dict[int, str]:
+    """Organised label value → the model id all its input values carried (none where they differ)."""
+    by_output: dict[int, set] = {}
+    for value, organised in mapping.items():
+        by_output.setdefault(organised, set()).add(model_ids.get(value))
+    return {organised: ids.pop() for organised, ids in by_output.items() if len(ids) == 1 and None not in ids}

@@ -19,7 +19,8 @@ def organise_input(path: Union[str, Path], scheme: str = "auto", labels: Optiona
     structures = read_structures(path, labels=labels, scheme=str(scheme), task=task)
     if str(scheme) == "auto" and structures.scheme is not None:
         scheme = structures.scheme  # the labels were named by that scheme's own value map
-    return organise_labelmap(structures.labelmap, structures.names, scheme, structures.codes, structures.paths)
+    return organise_labelmap(structures.labelmap, structures.names, scheme, structures.codes, structures.paths,
+                             structures.model_ids)
 
 
 def organise_file(path: Union[str, Path], output: Union[str, Path], scheme: str = "auto",
@@ -28,5 +29,6 @@ def organise_file(path: Union[str, Path], output: Union[str, Path], scheme: str 
     labelmap with ``.labels.json``); the output appears only complete."""
     check_output_path(output)
     result = organise_input(path, scheme, labels, task)
-    write_result(result.labelmap, output, result.tree, model_id=MODEL_ID_PREFIX + result.placement.scheme)
+    model_id, segment_model_ids = result.written_model_ids(MODEL_ID_PREFIX + result.placement.scheme)
+    write_result(result.labelmap, output, result.tree, model_id, segment_model_ids)
     return result

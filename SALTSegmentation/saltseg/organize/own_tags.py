@@ -59,9 +59,9 @@ def dicom_seg_segment_path(item, source: str) -> Optional[NodePath]:
     return path
 
 
-def label_table_structures(path: Path) -> Optional[tuple[dict[int, str], dict[int, NodePath]]]:
-    """(value → name, value → tree path) of a ``.labels.json`` this project wrote; None for any
-    other name table."""
+def label_table_structures(path: Path) -> Optional[tuple[dict[int, str], dict[int, NodePath], str]]:
+    """(value → name, value → tree path, the model id it names or "") of a ``.labels.json`` this
+    project wrote; None for any other name table."""
     if path.suffix.lower() != ".json":
         return None
     try:
@@ -85,4 +85,4 @@ def label_table_structures(path: Path) -> Optional[tuple[dict[int, str], dict[in
     if not paths:
         raise MappingError(f"label table {path} names no label value")
     logger.info("tree paths from %s", path)
-    return names, paths
+    return names, paths, str(document.get("model_id") or "")

@@ -17,3 +17,5 @@ class StructureInput:
     kind: str = "labelmap"
     paths: dict = field(default_factory=dict)  # value → tree path a structure already carries
     scheme: Optional[str] = None  # the scheme whose value map named the labels, if one did
+    #: value → the model id a structure with a tree path carries (this project's own outputs)
+    model_ids: dict = field(default_factory=dict)
