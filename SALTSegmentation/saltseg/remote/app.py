@@ -36,7 +36,7 @@ MAX_JOB_BYTES = 64 * 1024
 #: engine's temporary files, and for the other jobs' (a full disk fails every job, not only this one).
 UPLOAD_HEADROOM_BYTES = 256 * 2**20
 #: What a write says when the disk (or the user's quota, or the file size limit) has no more room.
-NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+NO_ROOM = tuple(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
 
 
 def no_room(detail: str) -> "ApiError":
