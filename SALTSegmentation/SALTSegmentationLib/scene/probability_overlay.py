@@ -4,7 +4,8 @@ The node's own probability map when the run computed one; otherwise the confiden
 chosen leaf's probability) inside the node's voxels, in a volume of the overlay's own (hidden from
 node selectors, not saved with the scene). Either is put in the slice views' foreground with a
 foreground opacity; what each view showed before is remembered and given back by :meth:`clear`
-— unless the user has put something else there meanwhile, which stays.
+— unless the user has put something else there meanwhile, which stays. The confidence inside a
+node follows segment edits (:meth:`follow_edits`), computed again only where they changed it.
 """
 from __future__ import annotations
 
