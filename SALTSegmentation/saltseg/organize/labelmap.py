@@ -35,11 +35,9 @@ class OrganisedLabelmap:
         """(the result's model id, label value → each segment's): a structure keeps the model id it
         carried (a SALT result organised again still names its model), the others get
         ``organised_id``; the result's is the one model's when every structure came from it."""
-        present = set(self.values.values())
-        carried = {value: self.model_ids[value] for value in present if value in self.model_ids}
-        ids = set(carried.values())
-        whole = ids.pop() if len(ids) == 1 and len(carried) == len(present) else organised_id
-        return whole, carried
+        ids = set(self.model_ids.values())
+        every_one = len(self.model_ids) == len(set(self.values.values()))
+        return (ids.pop() if len(ids) == 1 and every_one else organised_id), dict(self.model_ids)
 
 
 def organise_labelmap(labelmap: sitk.Image, names: Mapping[int, str], scheme: SchemeSpec = "auto",
